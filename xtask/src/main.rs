@@ -1,0 +1,44 @@
+//! The project's commands, run as `cargo xtask <command>`.
+//!
+//! - `setup`: install what a fresh machine lacks (idempotent).
+//! - `serve`: set up, then start the whole system and print the console's URL.
+//! - `test`: set up, then run every check and test suite, with the time each stage took.
+//! - `bench <digest|...>`: benchmarks that print ratios against a reference in the same run.
+
+mod bench_digest;
+mod run;
+mod serve;
+mod setup;
+mod test;
+
+use std::process::ExitCode;
+
+/// Errors are plain messages: every command prints one and exits non-zero.
+pub type Result<T = ()> = std::result::Result<T, String>;
+
+const USAGE: &str = "usage: cargo xtask <setup | serve | test | bench <digest>>";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Err(e) = run::to_workspace_root() {
+        eprintln!("xtask: {e}");
+        return ExitCode::FAILURE;
+    }
+    let result = match args.first().map(String::as_str) {
+        Some("setup") => setup::all(),
+        Some("serve") => serve::run(&args[1..]),
+        Some("test") => test::run(&args[1..]),
+        Some("bench") => match args.get(1).map(String::as_str) {
+            Some("digest") => bench_digest::run(&args[2..]),
+            other => Err(format!("unknown benchmark {other:?}\n{USAGE}")),
+        },
+        _ => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
