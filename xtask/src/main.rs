@@ -6,6 +6,7 @@
 //! - `bench <digest|...>`: benchmarks that print ratios against a reference in the same run.
 
 mod bench_digest;
+mod bench_link;
 mod run;
 mod serve;
 mod setup;
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
         Some("test") => test::run(&args[1..]),
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("digest") => bench_digest::run(&args[2..]),
+            Some("link") => bench_link::run(&args[2..]),
             other => Err(format!("unknown benchmark {other:?}\n{USAGE}")),
         },
         _ => Err(USAGE.to_string()),

@@ -6,6 +6,9 @@ use crate::Result;
 use std::path::Path;
 use std::process::Command;
 
+/// cargo-fuzz, for the bounded fuzz runs of the protocol parsers.
+pub const CARGO_FUZZ_VERSION: &str = "0.13.2";
+
 /// Trunk 0.22 needs a newer rustc than this machine's 1.95; 0.21.14 is the last that builds.
 pub const TRUNK_VERSION: &str = "0.21.14";
 
@@ -19,7 +22,16 @@ pub fn all() -> Result {
     console()?;
     apt(BROWSER_PACKAGES)?;
     apt(PEER_PACKAGES)?;
-    npm()
+    npm()?;
+    python()?;
+    cargo_fuzz()
+}
+
+fn cargo_fuzz() -> Result {
+    if has_version("cargo-fuzz", CARGO_FUZZ_VERSION) {
+        return Ok(());
+    }
+    run::status(cmd("cargo").args(["install", "--locked", "cargo-fuzz", "--version", CARGO_FUZZ_VERSION]))
 }
 
 /// What building and serving the console needs: the wasm32 target, Trunk, wasm-bindgen-cli,
@@ -143,4 +155,23 @@ fn newer(a: &str, b: &str) -> bool {
         (Some(a), Some(b)) => a > b,
         _ => true,
     }
+}
+
+/// The project's Python virtual environment (.venv) with the PyPI test tools pinned in
+/// xtask/requirements-test.txt (schemathesis, for the center's API).
+pub fn python() -> Result {
+    const REQUIREMENTS: &str = "xtask/requirements-test.txt";
+    let stamp = ".venv/.requirements-installed";
+    if Path::new(".venv/bin/schemathesis").exists() && !newer(REQUIREMENTS, stamp) {
+        return Ok(());
+    }
+    if !Path::new(".venv/bin/python").exists() {
+        if run::status(Command::new("python3").args(["-m", "venv", ".venv"])).is_err() {
+            // Debian's own python3 keeps venv in a separate package.
+            apt(&["python3-venv"])?;
+            run::status(Command::new("python3").args(["-m", "venv", ".venv"]))?;
+        }
+    }
+    run::status(Command::new(".venv/bin/pip").args(["install", "-q", "--disable-pip-version-check", "-r", REQUIREMENTS]))?;
+    std::fs::write(stamp, "").map_err(|e| format!("cannot write {stamp}: {e}"))
 }

@@ -117,6 +117,7 @@ pub fn run(args: &[String]) -> Result {
     stage("browser tests", &mut |t| browser_tests(t));
     if !quick {
         stage("end-to-end", &mut |t| end_to_end(t));
+        stage("fuzz", &mut |_| fuzz());
     }
 
     println!("\nstage times:");
@@ -216,4 +217,11 @@ fn end_to_end(t: &mut Tally) -> Result {
         cmd("node").args(["tests/e2e/check-file.mjs", "dist", "target/e2e"]),
         |l| t.see(l),
     )
+}
+
+/// Seconds each fuzz target runs in the test command; `crates/link/fuzz/run-all.sh N` runs longer.
+const FUZZ_SECONDS: &str = "20";
+
+fn fuzz() -> Result {
+    run::status(cmd("sh").args(["crates/link/fuzz/run-all.sh", FUZZ_SECONDS]))
 }

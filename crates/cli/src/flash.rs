@@ -1,0 +1,128 @@
+//! `sota flash`: YMODEM or AN3155 to a serial port.
+
+use crate::drive::drive;
+use crate::progress::Bar;
+use crate::{open_port, parse_number, read_firmware, FlashProtocol, Parity};
+use sota_link::{an3155, ymodem};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Arguments of `sota flash`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Serial device, e.g. /dev/ttyUSB0.
+    #[arg(long)]
+    port: String,
+    /// How the board takes the image.
+    #[arg(long, value_enum)]
+    protocol: FlashProtocol,
+    /// Baud rate (the STM32 ROM bootloader auto-bauds up to 115200).
+    #[arg(long, default_value_t = 115_200)]
+    baud: u32,
+    /// Parity: auto is 8E1 for an3155 and 8N1 for ymodem.
+    #[arg(long, value_enum, default_value_t = Parity::Auto)]
+    parity: Parity,
+    /// an3155: flash address of the image.
+    #[arg(long, default_value = "0x08000000", value_parser = parse_number)]
+    address: u32,
+    /// an3155: start the image after a verified write.
+    #[arg(long)]
+    go: bool,
+    /// an3155: erase page size for chips missing from the built-in table.
+    #[arg(long)]
+    page_size: Option<u32>,
+    /// an3155: erase the whole flash instead of the pages the image covers (F2/F4 sectors,
+    /// unknown products).
+    #[arg(long)]
+    mass_erase: bool,
+    /// an3155: do not read back blocks that are all 0xFF (trust the erase).
+    #[arg(long)]
+    trust_erase: bool,
+    /// ymodem: file name sent in block 0 (default: the file's name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Firmware image.
+    file: PathBuf,
+}
+
+/// Runs `sota flash`.
+pub fn run(args: Args) -> Result<(), String> {
+    let image = read_firmware(&args.file)?;
+    let even = match args.parity {
+        Parity::Auto => args.protocol == FlashProtocol::An3155,
+        Parity::Even => true,
+        Parity::None => false,
+    };
+    let mut port = open_port(&args.port, args.baud, even)?;
+    let mut bar = Bar::new();
+    let result = match args.protocol {
+        FlashProtocol::Ymodem => {
+            let name = args.name.clone().unwrap_or_else(|| {
+                args.file
+                    .file_name()
+                    .map_or("firmware.bin".into(), |n| n.to_string_lossy().into_owned())
+            });
+            let mut sender = ymodem::Sender::new(
+                &name,
+                image.clone(),
+                ymodem::Config::default(),
+                Duration::ZERO,
+            )
+            .map_err(|e| e.to_string())?;
+            let mut outcome = None;
+            drive(&mut port, &mut sender, |s, _| {
+                while let Some(event) = s.poll_event() {
+                    match event {
+                        ymodem::Event::Progress(p) => bar.update(p),
+                        ymodem::Event::Finished => outcome = Some(Ok(())),
+                        ymodem::Event::Failed(e) => outcome = Some(Err(e.to_string())),
+                    }
+                }
+                true
+            })
+            .map_err(|e| format!("serial I/O on {} failed: {e}", args.port))?;
+            outcome.unwrap_or_else(|| Err("the transfer stopped without a result".into()))
+        }
+        FlashProtocol::An3155 => {
+            let options = an3155::Options {
+                address: args.address,
+                go: args.go,
+                page_size: args.page_size,
+                verify_erased: !args.trust_erase,
+                mass_erase: args.mass_erase,
+            };
+            let mut flasher =
+                an3155::Flasher::new(&image, options, an3155::Config::default(), Duration::ZERO)
+                    .map_err(|e| e.to_string())?;
+            let mut outcome = None;
+            drive(&mut port, &mut flasher, |f, _| {
+                while let Some(event) = f.poll_event() {
+                    match event {
+                        an3155::Event::Identified { bootloader, pid, chip } => eprintln!(
+                            "bootloader {}.{}, product 0x{pid:03X} ({}), {} KiB flash in {} B pages",
+                            bootloader >> 4,
+                            bootloader & 0xF,
+                            chip.name,
+                            chip.flash_size / 1024,
+                            chip.page_size
+                        ),
+                        an3155::Event::Progress(p) => bar.update(p),
+                        an3155::Event::Finished { written, skipped } => {
+                            eprintln!("wrote {written} B, skipped {skipped} B already erased (0xFF), verified");
+                            outcome = Some(Ok(()))
+                        }
+                        an3155::Event::Failed(e) => outcome = Some(Err(e.to_string())),
+                    }
+                }
+                true
+            })
+            .map_err(|e| format!("serial I/O on {} failed: {e}", args.port))?;
+            outcome.unwrap_or_else(|| Err("flashing stopped without a result".into()))
+        }
+    };
+    bar.finish();
+    if result.is_ok() {
+        eprintln!("{}: {} B flashed", args.file.display(), image.len());
+    }
+    result
+}

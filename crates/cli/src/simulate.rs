@@ -1,0 +1,172 @@
+//! `sota simulate`: a simulated MCU on a new pseudo-terminal, for peers that expect a board.
+
+use crate::drive::drive;
+use crate::port::Pty;
+use crate::SimProtocol;
+use sota_sim::at_mcu::{AtMcu, McuConfig, McuOutcome};
+use sota_sim::bootloader::{Bootloader, BootloaderConfig};
+use sota_sim::ymodem_receiver::{Outcome, Receiver, ReceiverConfig};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Arguments of `sota simulate`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Which MCU to simulate.
+    #[arg(long, value_enum)]
+    protocol: SimProtocol,
+    /// at: the version the MCU runs before the upgrade.
+    #[arg(long, default_value = "1_0_0")]
+    firmware_version: String,
+    /// at: the component number the MCU reports.
+    #[arg(long, default_value = "STM32")]
+    component: String,
+    /// Where to write the received image (ymodem, at) or the flash contents (an3155; rewritten
+    /// whenever flash changed and the line has been idle for 200 ms).
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Also make this symlink to the terminal.
+    #[arg(long)]
+    link: Option<PathBuf>,
+    /// an3155: offer Extended Erase (0x44, bootloader v3.x) instead of Erase (0x43).
+    #[arg(long)]
+    extended_erase: bool,
+    /// an3155: initial flash contents.
+    #[arg(long)]
+    image: Option<PathBuf>,
+}
+
+/// Lets the peer read our last reply before the pty closes (closing drops unread bytes).
+fn linger() {
+    std::thread::sleep(Duration::from_millis(500));
+}
+
+fn save(path: &Path, data: &[u8]) -> Result<(), String> {
+    // Write then rename, so a reader never sees half a file.
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, data)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Runs `sota simulate`.
+pub fn run(args: Args) -> Result<(), String> {
+    let mut pty = Pty::open().map_err(|e| format!("cannot open a pseudo-terminal: {e}"))?;
+    if let Some(link) = &args.link {
+        let _ = std::fs::remove_file(link);
+        std::os::unix::fs::symlink(&pty.path, link).map_err(|e| {
+            format!(
+                "cannot link {} to {}: {e}",
+                link.display(),
+                pty.path.display()
+            )
+        })?;
+    }
+    // The path alone on the first line of stdout, for scripts; the rest goes to stderr.
+    println!("{}", pty.path.display());
+    let _ = std::io::stdout().flush();
+    let io_error = |e: std::io::Error| format!("pseudo-terminal I/O failed: {e}");
+    match args.protocol {
+        SimProtocol::Ymodem => {
+            eprintln!("YMODEM receiver waiting on {}", pty.path.display());
+            let config = ReceiverConfig::default();
+            let mut receiver = Receiver::new(config.clone(), Duration::ZERO);
+            drive(&mut pty, &mut receiver, |r, now| {
+                // Nobody there yet: keep waiting rather than give up.
+                if r.outcome() == Some(&Outcome::GaveUp)
+                    && r.files().is_empty()
+                    && r.received() == 0
+                {
+                    *r = Receiver::new(config.clone(), now);
+                }
+                true
+            })
+            .map_err(io_error)?;
+            linger();
+            match (receiver.outcome(), receiver.files().first()) {
+                (Some(Outcome::Finished), Some(file)) => {
+                    eprintln!("received {} ({} B)", file.name, file.data.len());
+                    let path = args
+                        .output
+                        .clone()
+                        .unwrap_or_else(|| PathBuf::from(&file.name));
+                    save(&path, &file.data)
+                }
+                (outcome, _) => Err(format!("the YMODEM transfer did not complete: {outcome:?}")),
+            }
+        }
+        SimProtocol::An3155 => {
+            let config = BootloaderConfig {
+                extended_erase: args.extended_erase,
+                ..BootloaderConfig::default()
+            };
+            let mut bootloader = Bootloader::new(config);
+            if let Some(image) = &args.image {
+                bootloader.load(&crate::read_firmware(image)?);
+            }
+            eprintln!(
+                "STM32 ROM bootloader (PID 0x410, 128 KiB flash) on {}",
+                pty.path.display()
+            );
+            let mut saved = bootloader.generation();
+            let mut changed_at = Duration::ZERO;
+            let mut seen = saved;
+            let mut failure = None;
+            drive(&mut pty, &mut bootloader, |b, now| {
+                if let Some(addr) = b.jumped_to() {
+                    eprintln!(
+                        "Go 0x{addr:08X}: the application would start now; back to the bootloader"
+                    );
+                    b.reset();
+                }
+                if b.generation() != seen {
+                    seen = b.generation();
+                    changed_at = now;
+                }
+                if let Some(path) = &args.output {
+                    if seen != saved && now >= changed_at + Duration::from_millis(200) {
+                        if let Err(e) = save(path, b.flash().contents()) {
+                            failure = Some(e);
+                            return false;
+                        }
+                        saved = seen;
+                    }
+                }
+                true
+            })
+            .map_err(io_error)?;
+            failure.map_or(Ok(()), Err)
+        }
+        SimProtocol::At => {
+            let config = McuConfig {
+                component: args.component.clone(),
+                version: args.firmware_version.clone(),
+                ..McuConfig::default()
+            };
+            eprintln!(
+                "AT SOTA MCU ({} {}) on {}",
+                config.component,
+                config.version,
+                pty.path.display()
+            );
+            let mut mcu = AtMcu::new(config.clone(), Duration::ZERO);
+            drive(&mut pty, &mut mcu, |m, now| {
+                if let Some(McuOutcome::Failed { reason } | McuOutcome::Refused { reason }) =
+                    m.outcome()
+                {
+                    eprintln!("upgrade attempt ended: {reason}; starting over");
+                    *m = AtMcu::new(config.clone(), now);
+                }
+                true
+            })
+            .map_err(io_error)?;
+            linger();
+            eprintln!("updated to {}", mcu.version());
+            match &args.output {
+                Some(path) => save(path, mcu.flash()),
+                None => Ok(()),
+            }
+        }
+    }
+}

@@ -1,0 +1,421 @@
+//! `sota` against peers we did not write: lrzsz (`rb`, `sb -k`) and `stm32flash`, over
+//! pseudo-terminals made by socat or by `sota simulate`. Every peer is started and stopped
+//! here, in a temporary directory, under a deadline.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+const SOTA: &str = env!("CARGO_BIN_EXE_sota");
+
+/// One peer test at a time: stm32flash gives up after 0.5 s without a reply, which a
+/// 2-core machine running four transfers at once (in debug builds) can exceed.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Fails with an install hint when a peer is missing.
+fn require(binary: &str, package: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(binary).is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "`{binary}` is not installed: run `apt-get install {package}` (or `cargo xtask` setup)"
+    );
+}
+
+/// A temporary directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "sota-peers-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A child process killed (by its own pid) on drop, so no peer outlives its test.
+struct Peer {
+    child: Child,
+    what: String,
+}
+
+impl Peer {
+    fn spawn(what: &str, command: &mut Command) -> Self {
+        let child = command
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+        Peer {
+            child,
+            what: what.to_string(),
+        }
+    }
+
+    /// Waits for the exit, killing the process and failing the test at the deadline.
+    fn wait(mut self, timeout: Duration) -> std::process::Output {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                _ => {
+                    let _ = self.child.kill();
+                    let out = self.child.wait_with_output_ref();
+                    panic!(
+                        "{} did not finish within {timeout:?}; stderr: {}",
+                        self.what, out
+                    );
+                }
+            }
+        }
+        let mut stdout = Vec::new();
+        let mut stderr = Vec::new();
+        if let Some(mut s) = self.child.stdout.take() {
+            let _ = std::io::Read::read_to_end(&mut s, &mut stdout);
+        }
+        if let Some(mut s) = self.child.stderr.take() {
+            let _ = std::io::Read::read_to_end(&mut s, &mut stderr);
+        }
+        let status = self.child.wait().expect("wait");
+        std::process::Output {
+            status,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+trait StderrText {
+    fn wait_with_output_ref(&mut self) -> String;
+}
+
+impl StderrText for Child {
+    fn wait_with_output_ref(&mut self) -> String {
+        let _ = self.wait();
+        let mut text = String::new();
+        if let Some(mut s) = self.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut s, &mut text);
+        }
+        text
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn wait_for_path(path: &Path, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} did not appear within {timeout:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 32) as u8
+        })
+        .collect()
+}
+
+fn one_third_erased(len: usize, seed: u64) -> Vec<u8> {
+    let mut data = random(len, seed);
+    for (i, chunk) in data.chunks_mut(256).enumerate() {
+        if i % 3 == 2 {
+            chunk.fill(0xFF);
+        }
+    }
+    data
+}
+
+/// Starts `sota simulate` and returns it with the pty path it printed.
+fn simulate(args: &[&str]) -> (Peer, String) {
+    let mut peer = Peer::spawn(
+        "sota simulate",
+        Command::new(SOTA)
+            .arg("simulate")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    let stdout = peer.child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the pty path");
+    let path = line.trim().to_string();
+    assert!(
+        path.starts_with("/dev/"),
+        "sota simulate printed {line:?} instead of a pty path"
+    );
+    (peer, path)
+}
+
+fn assert_success(output: &std::process::Output, what: &str) {
+    assert!(
+        output.status.success(),
+        "{what} failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn assert_same(got: &[u8], want: &[u8], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    if let Some(i) = got.iter().zip(want).position(|(a, b)| a != b) {
+        panic!("{what}: first difference at byte {i}");
+    }
+}
+
+#[test]
+fn ymodem_sender_to_lrzsz_rb_is_byte_exact() {
+    let _serial = one_at_a_time();
+    require("rb", "lrzsz");
+    require("socat", "socat");
+    for (i, len) in [1usize, 1023, 1024, 1025, 300 * 1024]
+        .into_iter()
+        .enumerate()
+    {
+        let dir = TempDir::new("rb");
+        let rx = dir.path("rx");
+        std::fs::create_dir(&rx).unwrap();
+        let image = random(len, i as u64 + 1);
+        let file = dir.path("fw.bin");
+        std::fs::write(&file, &image).unwrap();
+        let tty = dir.path("tty");
+        // rb corrupts binary data when it owns a tty: it talks to socat through pipes.
+        let rb = Peer::spawn(
+            "socat + rb",
+            Command::new("socat")
+                .arg(format!("PTY,raw,echo=0,link={}", tty.display()))
+                .arg(format!("SYSTEM:cd {} && exec rb", rx.display()))
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped()),
+        );
+        wait_for_path(&tty, Duration::from_secs(5));
+        let sota = Peer::spawn(
+            "sota flash --protocol ymodem",
+            Command::new(SOTA)
+                .args(["flash", "--protocol", "ymodem", "--port"])
+                .arg(&tty)
+                .arg(&file)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped()),
+        );
+        assert_success(
+            &sota.wait(Duration::from_secs(120)),
+            &format!("sota flash ({len} B)"),
+        );
+        rb.wait(Duration::from_secs(10));
+        let got = std::fs::read(rx.join("fw.bin"))
+            .unwrap_or_else(|e| panic!("rb wrote no file for {len} B: {e}"));
+        assert_same(&got, &image, &format!("{len} B through rb"));
+    }
+}
+
+#[test]
+fn lrzsz_sb_to_the_simulated_ymodem_receiver_is_byte_exact() {
+    let _serial = one_at_a_time();
+    require("sb", "lrzsz");
+    require("socat", "socat");
+    for (i, len) in [1usize, 1024, 1025, 100 * 1024].into_iter().enumerate() {
+        let dir = TempDir::new("sb");
+        let image = random(len, 100 + i as u64);
+        let file = dir.path("image.bin");
+        std::fs::write(&file, &image).unwrap();
+        let out = dir.path("received.bin");
+        let (sim, tty) = simulate(&["--protocol", "ymodem", "--output", out.to_str().unwrap()]);
+        let sb = Peer::spawn(
+            "socat + sb -k",
+            Command::new("socat")
+                .arg(format!("{tty},raw,echo=0"))
+                .arg(format!("SYSTEM:exec sb -k {}", file.display()))
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped()),
+        );
+        assert_success(
+            &sb.wait(Duration::from_secs(60)),
+            &format!("sb -k ({len} B)"),
+        );
+        assert_success(
+            &sim.wait(Duration::from_secs(10)),
+            "sota simulate --protocol ymodem",
+        );
+        assert_same(
+            &std::fs::read(&out).unwrap(),
+            &image,
+            &format!("{len} B from sb"),
+        );
+    }
+}
+
+fn stm32flash(args: &[&str], tty: &str) -> std::process::Output {
+    Peer::spawn(
+        "stm32flash",
+        Command::new("stm32flash")
+            .args(["-m", "8n1", "-b", "115200"])
+            .args(args)
+            .arg(tty)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )
+    .wait(Duration::from_secs(90))
+}
+
+#[test]
+fn stm32flash_and_our_flasher_agree_on_the_simulated_bootloader() {
+    let _serial = one_at_a_time();
+    require("stm32flash", "stm32flash");
+    for (i, len) in [1usize, 1023, 20 * 1024 + 3].into_iter().enumerate() {
+        let dir = TempDir::new("stm32");
+        let image = one_third_erased(len, 200 + i as u64);
+        let file = dir.path("image.bin");
+        std::fs::write(&file, &image).unwrap();
+        let back = dir.path("back.bin");
+
+        // 1. stm32flash writes, verifies and reads back: the simulator follows AN3155.
+        let (sim, tty) = simulate(&["--protocol", "an3155"]);
+        let write = stm32flash(&["-w", file.to_str().unwrap(), "-v"], &tty);
+        assert_success(&write, &format!("stm32flash -w -v ({len} B)"));
+        assert_success(
+            &stm32flash(&["-r", back.to_str().unwrap()], &tty),
+            "stm32flash -r",
+        );
+        let flash = std::fs::read(&back).unwrap();
+        assert_eq!(
+            flash.len(),
+            128 * 1024,
+            "stm32flash reads the whole 128 KiB"
+        );
+        assert_same(
+            &flash[..len],
+            &image,
+            &format!("stm32flash's write of {len} B"),
+        );
+        drop(sim);
+
+        // 2. Our flasher writes the same image to a fresh simulator; stm32flash reads it back.
+        let (sim, tty) = simulate(&["--protocol", "an3155"]);
+        let ours = Peer::spawn(
+            "sota flash --protocol an3155",
+            Command::new(SOTA)
+                .args([
+                    "flash",
+                    "--protocol",
+                    "an3155",
+                    "--parity",
+                    "none",
+                    "--port",
+                    &tty,
+                ])
+                .arg(&file)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped()),
+        )
+        .wait(Duration::from_secs(60));
+        assert_success(&ours, &format!("sota flash --protocol an3155 ({len} B)"));
+        let _ = std::fs::remove_file(&back);
+        assert_success(
+            &stm32flash(&["-r", back.to_str().unwrap()], &tty),
+            "stm32flash -r after sota",
+        );
+        let flash = std::fs::read(&back).unwrap();
+        assert_same(&flash[..len], &image, &format!("our write of {len} B"));
+        assert!(
+            flash[len.div_ceil(1024) * 1024..]
+                .iter()
+                .all(|&b| b == 0xFF),
+            "flash past the image must stay erased"
+        );
+        drop(sim);
+    }
+}
+
+#[test]
+fn serve_at_upgrades_the_simulated_at_mcu_over_a_pty() {
+    let _serial = one_at_a_time();
+    let dir = TempDir::new("at");
+    let image = random(40_000, 7);
+    let file = dir.path("fw.bin");
+    std::fs::write(&file, &image).unwrap();
+    let out = dir.path("installed.bin");
+    let (sim, tty) = simulate(&[
+        "--protocol",
+        "at",
+        "--firmware-version",
+        "1_0_0",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    let serve = Peer::spawn(
+        "sota serve-at",
+        Command::new(SOTA)
+            .args([
+                "serve-at",
+                "--port",
+                &tty,
+                "--version",
+                "2_0_0",
+                "--piece-size",
+                "16384",
+                "--firmware",
+            ])
+            .arg(&file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    let served = serve.wait(Duration::from_secs(60));
+    assert_success(&served, "sota serve-at");
+    assert!(String::from_utf8_lossy(&served.stderr).contains("runs 2_0_0"));
+    assert_success(
+        &sim.wait(Duration::from_secs(10)),
+        "sota simulate --protocol at",
+    );
+    assert_same(
+        &std::fs::read(&out).unwrap(),
+        &image,
+        "the image the MCU installed",
+    );
+}

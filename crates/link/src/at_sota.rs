@@ -1,0 +1,511 @@
+//! QuecThing AT SOTA, module side: the console answers an MCU's AT commands and sends the
+//! `+QIOTEVT: 7,<code>` URCs exactly as a Quectel module running QuecThing does.
+//!
+//! The module does not know where plans and firmware come from: it reports what the MCU asks
+//! for as [`Event`]s, and the caller answers with [`Module::offer_plan`],
+//! [`Module::start_download`] and [`Module::piece_ready`] (later wired to the engine's session).
+
+mod command;
+mod file_server;
+
+pub use command::{parse, Command, UpdateAction};
+pub use file_server::FileServer;
+
+use crate::endpoint::{Endpoint, Phase, Progress};
+use core::time::Duration;
+use std::collections::VecDeque;
+
+/// URC codes of `+QIOTEVT: 7,<code>`.
+pub mod urc {
+    /// A plan is available.
+    pub const PLAN: u32 = 10700;
+    /// Download started (firmware info).
+    pub const DOWNLOAD_STARTED: u32 = 10701;
+    /// Downloading.
+    pub const DOWNLOADING: u32 = 10702;
+    /// A piece is ready to be read.
+    pub const PIECE_READY: u32 = 10703;
+    /// The MCU is updating.
+    pub const UPDATING: u32 = 10704;
+    /// The update succeeded.
+    pub const UPDATE_OK: u32 = 10705;
+    /// The update failed.
+    pub const UPDATE_FAILED: u32 = 10706;
+}
+
+/// An upgrade plan as URC 10700 announces it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// Component number (e.g. `STM32`).
+    pub component: String,
+    /// Source version (empty for a full package).
+    pub source_version: String,
+    /// Target version.
+    pub target_version: String,
+    /// Minimum battery level in percent.
+    pub min_battery: u32,
+    /// Minimum signal strength in dBm (e.g. -113).
+    pub min_signal: i32,
+    /// Space the upgrade needs, in bytes.
+    pub use_space: u64,
+}
+
+/// Firmware information as URC 10701 announces it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FirmwareInfo {
+    /// Size in bytes.
+    pub size: u64,
+    /// MD5, lowercase hex.
+    pub md5: String,
+    /// CRC32 (IEEE).
+    pub crc32: u32,
+    /// SHA-256, lowercase hex (sent only if the MCU asked with `AT+QIOTOTAREQ=1`).
+    pub sha256: String,
+}
+
+/// Timeouts and limits, as in the module SDK.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The most bytes one `AT+QIOTOTARD` returns.
+    pub max_read: u64,
+    /// How long the MCU may stay silent while a piece is ready.
+    pub read_timeout: Duration,
+    /// How long the MCU may take to report its new version after `AT+QIOTUPDATE=3`.
+    pub update_timeout: Duration,
+    /// Interval of URC 10702 while a piece is being fetched.
+    pub downloading_interval: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_read: 1024,
+            read_timeout: Duration::from_secs(60),
+            update_timeout: Duration::from_secs(20 * 60),
+            downloading_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why an AT SOTA upgrade failed on the module side.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The MCU stopped reading.
+    #[error("the MCU did not read the piece at offset {offset} within {timeout:?} — is its firmware stuck or the cable unplugged?")]
+    ReadTimeout {
+        /// Piece start.
+        offset: u64,
+        /// The limit.
+        timeout: Duration,
+    },
+    /// The MCU never reported a version after updating.
+    #[error("the MCU did not report its version within {0:?} after it started updating — it may not have rebooted into the new firmware")]
+    UpdateTimeout(Duration),
+    /// The MCU reported another version than the target.
+    #[error("the MCU reported version {reported:?} after updating, not the target {target:?} — it probably rolled back")]
+    WrongVersion {
+        /// Reported version.
+        reported: String,
+        /// Target version.
+        target: String,
+    },
+}
+
+/// What the module reports to its caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// `AT+QIOTMCUVER` set a component's version.
+    VersionReported {
+        /// Component.
+        component: String,
+        /// Version.
+        version: String,
+    },
+    /// The MCU asked for a plan; answer with [`Module::offer_plan`].
+    PlanRequested {
+        /// The MCU wants SHA-256 in the firmware info.
+        sha256: bool,
+    },
+    /// The MCU refused the plan.
+    Refused,
+    /// The MCU confirmed the plan; answer with [`Module::start_download`] and
+    /// [`Module::piece_ready`] for offset 0.
+    Confirmed,
+    /// The MCU asks for the piece starting at `offset`; answer with [`Module::piece_ready`].
+    PieceRequested {
+        /// File offset of the piece.
+        offset: u64,
+    },
+    /// Bytes of the file the MCU has read so far.
+    Progress(Progress),
+    /// The MCU started updating.
+    Updating,
+    /// The MCU reported the target version: URC 10705 was sent.
+    Succeeded {
+        /// The version reported.
+        version: String,
+    },
+    /// The upgrade failed: URC 10706 was sent.
+    Failed(Error),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Stage {
+    Idle,
+    PlanOffered,
+    /// Confirmed; waiting for the caller's piece.
+    Downloading,
+    /// A piece is held and the MCU reads it.
+    PieceReady,
+    Updating,
+    Finished,
+}
+
+/// The module side of QuecThing AT SOTA.
+#[derive(Debug)]
+pub struct Module {
+    config: Config,
+    echo: bool,
+    line: Vec<u8>,
+    /// The line overflowed: swallow the rest and answer ERROR.
+    overflow: bool,
+    out: Vec<u8>,
+    events: VecDeque<Event>,
+    versions: Vec<(String, String)>,
+    plan: Option<Plan>,
+    sha256: bool,
+    info: Option<FirmwareInfo>,
+    stage: Stage,
+    piece_start: u64,
+    piece: Vec<u8>,
+    /// Highest file offset read so far.
+    read_end: u64,
+    first_piece: bool,
+    deadline: Option<Duration>,
+    downloading_at: Option<Duration>,
+}
+
+/// Longest command line accepted (the longest real command is well under 100 bytes).
+const MAX_LINE: usize = 256;
+
+impl Module {
+    /// A module with echo on, as a Quectel module starts.
+    pub fn new(config: Config) -> Self {
+        Module {
+            config,
+            echo: true,
+            line: Vec::new(),
+            overflow: false,
+            out: Vec::new(),
+            events: VecDeque::new(),
+            versions: Vec::new(),
+            plan: None,
+            sha256: false,
+            info: None,
+            stage: Stage::Idle,
+            piece_start: 0,
+            piece: Vec::new(),
+            read_end: 0,
+            first_piece: true,
+            deadline: None,
+            downloading_at: None,
+        }
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The version the MCU last reported for `component`.
+    pub fn version_of(&self, component: &str) -> Option<&str> {
+        self.versions
+            .iter()
+            .find(|(c, _)| c == component)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Announces a plan (URC 10700). A new plan replaces any upgrade in progress.
+    pub fn offer_plan(&mut self, plan: Plan) {
+        self.urc(
+            urc::PLAN,
+            &format!(
+                "\"{}\",\"{}\",\"{}\",{},{},{}",
+                plan.component,
+                plan.source_version,
+                plan.target_version,
+                plan.min_battery,
+                plan.min_signal,
+                plan.use_space
+            ),
+        );
+        self.plan = Some(plan);
+        self.stage = Stage::PlanOffered;
+        self.first_piece = true;
+        self.read_end = 0;
+        self.deadline = None;
+    }
+
+    /// Announces the firmware after the MCU confirmed (URC 10701); then keeps sending 10702
+    /// every few seconds until [`Module::piece_ready`].
+    pub fn start_download(&mut self, info: FirmwareInfo, now: Duration) {
+        let component = self
+            .plan
+            .as_ref()
+            .map(|p| p.component.clone())
+            .unwrap_or_default();
+        let mut args = format!(
+            "\"{}\",{},\"{}\",{}",
+            component, info.size, info.md5, info.crc32
+        );
+        if self.sha256 {
+            args.push_str(&format!(",\"{}\"", info.sha256));
+        }
+        self.urc(urc::DOWNLOAD_STARTED, &args);
+        self.info = Some(info);
+        self.downloading(now);
+    }
+
+    fn downloading(&mut self, now: Duration) {
+        self.stage = Stage::Downloading;
+        self.downloading_at = Some(now + self.config.downloading_interval);
+        self.deadline = self.downloading_at;
+    }
+
+    /// Hands over the piece at `start` (URC 10703). Bytes past the file size are ignored.
+    pub fn piece_ready(&mut self, start: u64, mut bytes: Vec<u8>, now: Duration) {
+        let Some(info) = &self.info else { return };
+        let size = info.size;
+        bytes.truncate(size.saturating_sub(start) as usize);
+        let component = self
+            .plan
+            .as_ref()
+            .map(|p| p.component.clone())
+            .unwrap_or_default();
+        if !self.first_piece {
+            self.urc(urc::DOWNLOADING, "");
+        }
+        self.first_piece = false;
+        self.urc(
+            urc::PIECE_READY,
+            &format!("\"{}\",{},{},{}", component, size, start, bytes.len()),
+        );
+        self.piece_start = start;
+        self.piece = bytes;
+        self.stage = Stage::PieceReady;
+        self.downloading_at = None;
+        self.deadline = Some(now + self.config.read_timeout);
+    }
+
+    fn urc(&mut self, code: u32, args: &str) {
+        self.out.extend_from_slice(b"\r\n+QIOTEVT: 7,");
+        self.out.extend_from_slice(code.to_string().as_bytes());
+        if !args.is_empty() {
+            self.out.push(b',');
+            self.out.extend_from_slice(args.as_bytes());
+        }
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    fn reply(&mut self, text: &str) {
+        self.out.extend_from_slice(b"\r\n");
+        self.out.extend_from_slice(text.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    fn fail(&mut self, error: Error) {
+        self.urc(urc::UPDATE_FAILED, "");
+        self.stage = Stage::Finished;
+        self.deadline = None;
+        self.events.push_back(Event::Failed(error));
+    }
+
+    fn file_size(&self) -> u64 {
+        self.info.as_ref().map_or(0, |i| i.size)
+    }
+
+    fn execute(&mut self, line: &[u8], now: Duration) {
+        match parse(line) {
+            Command::Attention => self.reply("OK"),
+            Command::Echo(on) => {
+                self.echo = on;
+                self.reply("OK");
+            }
+            Command::Identify => {
+                self.reply("Quectel\r\nSOTA console\r\nRevision: sota-link\r\n\r\nOK")
+            }
+            Command::SetMcuVersion { component, version } => {
+                self.reply("OK");
+                self.set_version(component, version);
+            }
+            Command::QueryMcuVersion => {
+                let mut text = String::new();
+                for (c, v) in &self.versions {
+                    text.push_str(&format!("+QIOTMCUVER: \"{c}\",\"{v}\"\r\n"));
+                }
+                text.push_str(if text.is_empty() { "OK" } else { "\r\nOK" });
+                self.reply(&text);
+            }
+            Command::RequestPlan { sha256 } => {
+                self.sha256 = sha256;
+                self.reply("OK");
+                self.events.push_back(Event::PlanRequested { sha256 });
+            }
+            Command::TestRequestPlan => self.reply("+QIOTOTAREQ: (0,1)\r\n\r\nOK"),
+            Command::TestRead => {
+                let text = format!("+QIOTOTARD: {}\r\n\r\nOK", self.config.max_read);
+                self.reply(&text);
+            }
+            Command::Update(action) => self.update(action, now),
+            Command::Read { start, max_len } => self.read(start, max_len, now),
+            Command::Unknown | Command::Malformed => self.reply("ERROR"),
+        }
+    }
+
+    fn set_version(&mut self, component: String, version: String) {
+        match self.versions.iter_mut().find(|(c, _)| *c == component) {
+            Some(entry) => entry.1 = version.clone(),
+            None => self.versions.push((component.clone(), version.clone())),
+        }
+        self.events.push_back(Event::VersionReported {
+            component: component.clone(),
+            version: version.clone(),
+        });
+        if self.stage != Stage::Updating {
+            return;
+        }
+        let Some(plan) = &self.plan else { return };
+        if plan.component != component {
+            return;
+        }
+        if version == plan.target_version {
+            self.urc(urc::UPDATE_OK, "");
+            self.stage = Stage::Finished;
+            self.deadline = None;
+            self.events.push_back(Event::Succeeded { version });
+        } else {
+            let target = plan.target_version.clone();
+            self.fail(Error::WrongVersion {
+                reported: version,
+                target,
+            });
+        }
+    }
+
+    fn update(&mut self, action: UpdateAction, now: Duration) {
+        let piece_end = self.piece_start + self.piece.len() as u64;
+        let ok = match (action, &self.stage) {
+            (UpdateAction::Refuse, Stage::PlanOffered) => {
+                self.stage = Stage::Idle;
+                self.events.push_back(Event::Refused);
+                true
+            }
+            (UpdateAction::Confirm, Stage::PlanOffered) => {
+                self.events.push_back(Event::Confirmed);
+                self.downloading(now);
+                true
+            }
+            (UpdateAction::NextPiece, Stage::PieceReady) if piece_end < self.file_size() => {
+                self.events
+                    .push_back(Event::PieceRequested { offset: piece_end });
+                self.downloading(now);
+                true
+            }
+            (UpdateAction::StartUpdate, Stage::PieceReady)
+                if piece_end == self.file_size() && self.read_end >= piece_end =>
+            {
+                self.stage = Stage::Updating;
+                self.deadline = Some(now + self.config.update_timeout);
+                true
+            }
+            _ => false,
+        };
+        self.reply(if ok { "OK" } else { "ERROR" });
+        if ok && action == UpdateAction::StartUpdate {
+            self.urc(urc::UPDATING, "");
+            self.events.push_back(Event::Updating);
+        }
+    }
+
+    fn read(&mut self, start: u64, max_len: u64, now: Duration) {
+        let piece_end = self.piece_start + self.piece.len() as u64;
+        if self.stage != Stage::PieceReady || start < self.piece_start || start >= piece_end {
+            self.reply("ERROR");
+            return;
+        }
+        let len = max_len.min(self.config.max_read).min(piece_end - start);
+        let from = (start - self.piece_start) as usize;
+        self.out
+            .extend_from_slice(format!("\r\n+QIOTOTARD: {start},{len}\r\n").as_bytes());
+        self.out
+            .extend_from_slice(&self.piece[from..from + len as usize]);
+        self.out.extend_from_slice(b"\r\nOK\r\n");
+        self.read_end = self.read_end.max(start + len);
+        self.deadline = Some(now + self.config.read_timeout);
+        let total = self.file_size();
+        self.events.push_back(Event::Progress(Progress {
+            phase: Phase::Writing,
+            done: self.read_end,
+            total,
+        }));
+    }
+}
+
+impl Endpoint for Module {
+    fn handle_input(&mut self, now: Duration, bytes: &[u8]) {
+        for &byte in bytes {
+            if self.echo {
+                self.out.push(byte);
+            }
+            match byte {
+                b'\r' => {
+                    let line = std::mem::take(&mut self.line);
+                    if std::mem::take(&mut self.overflow) {
+                        self.reply("ERROR");
+                    } else if !line.is_empty() {
+                        self.execute(&line, now);
+                    }
+                }
+                b'\n' => {}
+                _ if self.line.len() >= MAX_LINE => self.overflow = true,
+                _ => self.line.push(byte),
+            }
+        }
+    }
+
+    fn poll_transmit(&mut self, out: &mut Vec<u8>) {
+        out.append(&mut self.out);
+    }
+
+    fn poll_timeout(&self) -> Option<Duration> {
+        self.deadline
+    }
+
+    fn handle_timeout(&mut self, now: Duration) {
+        match self.deadline {
+            Some(deadline) if now >= deadline => {}
+            _ => return,
+        }
+        match self.stage {
+            Stage::Downloading => {
+                self.urc(urc::DOWNLOADING, "");
+                self.downloading_at = Some(now + self.config.downloading_interval);
+                self.deadline = self.downloading_at;
+            }
+            Stage::PieceReady => {
+                let offset = self.piece_start;
+                let timeout = self.config.read_timeout;
+                self.fail(Error::ReadTimeout { offset, timeout });
+            }
+            Stage::Updating => self.fail(Error::UpdateTimeout(self.config.update_timeout)),
+            _ => self.deadline = None,
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        self.stage == Stage::Finished
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,553 @@
+//! An MCU that upgrades itself through a QuecThing module, as real MCU firmware does: reports
+//! its version, asks for a plan, checks the strategy (battery, signal, space), reads every
+//! piece with `AT+QIOTOTARD`, checks MD5, CRC32 and SHA-256, "updates" (its flash becomes the
+//! image) and reports the new version.
+//!
+//! Reads resume at the last byte received: after a lost reply or a disconnect the MCU asks
+//! again for the same offset, never from the start.
+
+use core::time::Duration;
+use sota_engine::Digester;
+use sota_link::endpoint::{Phase, Progress};
+use sota_link::Endpoint;
+
+/// The MCU's identity, conditions and patience.
+#[derive(Clone, Debug)]
+pub struct McuConfig {
+    /// Component number.
+    pub component: String,
+    /// Running firmware version.
+    pub version: String,
+    /// Battery level in percent.
+    pub battery: u32,
+    /// Signal strength in dBm.
+    pub signal: i32,
+    /// Space for a new image, in bytes.
+    pub free_space: u64,
+    /// Bytes asked for per `AT+QIOTOTARD`.
+    pub read_len: u64,
+    /// How long to wait for a reply before asking again.
+    pub response_timeout: Duration,
+    /// How long to wait for a plan or a piece.
+    pub urc_timeout: Duration,
+    /// Tries per command.
+    pub max_tries: u32,
+}
+
+impl Default for McuConfig {
+    fn default() -> Self {
+        McuConfig {
+            component: "STM32".into(),
+            version: "1_0_0".into(),
+            battery: 80,
+            signal: -70,
+            free_space: 1 << 20,
+            read_len: 1024,
+            response_timeout: Duration::from_secs(2),
+            urc_timeout: Duration::from_secs(30),
+            max_tries: 5,
+        }
+    }
+}
+
+/// How the upgrade ended for the MCU.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum McuOutcome {
+    /// The module confirmed the new version (URC 10705).
+    Updated {
+        /// The version now running.
+        version: String,
+    },
+    /// The MCU refused the plan.
+    Refused {
+        /// Which condition failed.
+        reason: String,
+    },
+    /// The upgrade failed; the old firmware keeps running.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cmd {
+    Echo,
+    Version,
+    Request,
+    Refuse,
+    Confirm,
+    Read,
+    Next,
+    Update,
+    Report,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wait {
+    Command(Cmd),
+    Plan,
+    Piece,
+    Result,
+    Nothing,
+}
+
+#[derive(Clone, Debug)]
+struct PlanInfo {
+    target: String,
+    min_battery: u32,
+    min_signal: i32,
+    use_space: u64,
+}
+
+#[derive(Clone, Debug)]
+struct FileInfo {
+    size: u64,
+    md5: String,
+    crc32: u32,
+    sha256: Option<String>,
+}
+
+/// The simulated MCU.
+pub struct AtMcu {
+    config: McuConfig,
+    flash: Vec<u8>,
+    download: Vec<u8>,
+    out: Vec<u8>,
+    line: Vec<u8>,
+    raw_left: usize,
+    raw_start: u64,
+    raw: Vec<u8>,
+    read_reply: Option<(u64, Vec<u8>)>,
+    wait: Wait,
+    line_sent: String,
+    tries: u32,
+    deadline: Option<Duration>,
+    plan: Option<PlanInfo>,
+    file: Option<FileInfo>,
+    piece: Option<(u64, u64)>,
+    offset: u64,
+    verify_rounds: u32,
+    /// Plan requests made without getting to read a piece.
+    requests: u32,
+    outcome: Option<McuOutcome>,
+    progress: Option<Progress>,
+}
+
+impl AtMcu {
+    /// An MCU running `config.version` that starts talking at `now`.
+    pub fn new(config: McuConfig, now: Duration) -> Self {
+        let mut mcu = AtMcu {
+            config,
+            flash: Vec::new(),
+            download: Vec::new(),
+            out: Vec::new(),
+            line: Vec::new(),
+            raw_left: 0,
+            raw_start: 0,
+            raw: Vec::new(),
+            read_reply: None,
+            wait: Wait::Nothing,
+            line_sent: String::new(),
+            tries: 0,
+            deadline: None,
+            plan: None,
+            file: None,
+            piece: None,
+            offset: 0,
+            verify_rounds: 0,
+            requests: 0,
+            outcome: None,
+            progress: None,
+        };
+        mcu.send(Cmd::Echo, "ATE0".into(), now);
+        mcu
+    }
+
+    /// The installed firmware image (empty until an update succeeded).
+    pub fn flash(&self) -> &[u8] {
+        &self.flash
+    }
+
+    /// The version running now.
+    pub fn version(&self) -> &str {
+        &self.config.version
+    }
+
+    /// How the upgrade ended, once it has.
+    pub fn outcome(&self) -> Option<&McuOutcome> {
+        self.outcome.as_ref()
+    }
+
+    /// The latest download progress, if reading began.
+    pub fn progress(&self) -> Option<Progress> {
+        self.progress
+    }
+
+    fn send(&mut self, cmd: Cmd, line: String, now: Duration) {
+        self.out.extend_from_slice(line.as_bytes());
+        self.out.push(b'\r');
+        self.line_sent = line;
+        self.wait = Wait::Command(cmd);
+        self.tries = 1;
+        self.read_reply = None;
+        self.deadline = Some(now + self.config.response_timeout);
+    }
+
+    fn retry(&mut self, now: Duration) {
+        let Wait::Command(cmd) = self.wait else {
+            return;
+        };
+        if self.tries >= self.config.max_tries {
+            let reason = format!(
+                "{} got no valid reply after {} tries",
+                self.line_sent, self.tries
+            );
+            self.finish(McuOutcome::Failed { reason });
+            return;
+        }
+        self.tries += 1;
+        self.out.extend_from_slice(self.line_sent.as_bytes());
+        self.out.push(b'\r');
+        self.wait = Wait::Command(cmd);
+        self.read_reply = None;
+        self.deadline = Some(now + self.config.response_timeout);
+    }
+
+    fn await_urc(&mut self, wait: Wait, now: Duration) {
+        self.wait = wait;
+        self.deadline = Some(now + self.config.urc_timeout);
+    }
+
+    fn finish(&mut self, outcome: McuOutcome) {
+        self.outcome = Some(outcome);
+        self.wait = Wait::Nothing;
+        self.deadline = None;
+    }
+
+    fn decide(&mut self, now: Duration) {
+        let Some(plan) = self.plan.clone() else {
+            return;
+        };
+        let c = &self.config;
+        let reason = if c.battery < plan.min_battery {
+            Some(format!(
+                "battery {}% is below the plan's {}%",
+                c.battery, plan.min_battery
+            ))
+        } else if c.signal < plan.min_signal {
+            Some(format!(
+                "signal {} dBm is below the plan's {} dBm",
+                c.signal, plan.min_signal
+            ))
+        } else if c.free_space < plan.use_space {
+            Some(format!(
+                "free space {} B is less than the {} B the plan needs",
+                c.free_space, plan.use_space
+            ))
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => {
+                self.send(Cmd::Refuse, "AT+QIOTUPDATE=0".into(), now);
+                self.outcome = Some(McuOutcome::Refused { reason });
+            }
+            None => self.send(Cmd::Confirm, "AT+QIOTUPDATE=1".into(), now),
+        }
+    }
+
+    fn read_next(&mut self, now: Duration) {
+        let Some((start, len)) = self.piece else {
+            return;
+        };
+        let end = start + len;
+        if self.offset < end {
+            let n = self.config.read_len.min(end - self.offset);
+            self.send(
+                Cmd::Read,
+                format!("AT+QIOTOTARD={},{}", self.offset, n),
+                now,
+            );
+            return;
+        }
+        let size = self.file.as_ref().map_or(0, |f| f.size);
+        if end < size {
+            self.send(Cmd::Next, "AT+QIOTUPDATE=2".into(), now);
+            return;
+        }
+        self.verify(now);
+    }
+
+    fn verify(&mut self, now: Duration) {
+        let Some(file) = self.file.clone() else {
+            return;
+        };
+        let digests = Digester::digest(&self.download);
+        let ok = digests.md5 == file.md5.to_ascii_lowercase()
+            && digests.crc32_value() == file.crc32
+            && file
+                .sha256
+                .as_ref()
+                .is_none_or(|s| digests.sha256 == s.to_ascii_lowercase());
+        if ok {
+            self.send(Cmd::Update, "AT+QIOTUPDATE=3".into(), now);
+            return;
+        }
+        // The read path has no checksum of its own: a corrupted read shows up here. The whole
+        // file is still held only if it came as one piece.
+        let whole = self.piece == Some((0, file.size));
+        if whole && self.verify_rounds < 2 {
+            self.verify_rounds += 1;
+            self.offset = 0;
+            self.read_next(now);
+        } else {
+            self.finish(McuOutcome::Failed {
+                reason:
+                    "the downloaded image does not match its MD5/CRC32/SHA-256; old firmware kept"
+                        .into(),
+            });
+        }
+    }
+
+    fn on_ok(&mut self, now: Duration) {
+        let Wait::Command(cmd) = self.wait else {
+            return;
+        };
+        match cmd {
+            Cmd::Echo => {
+                let line = format!(
+                    "AT+QIOTMCUVER=\"{}\",\"{}\"",
+                    self.config.component, self.config.version
+                );
+                self.send(Cmd::Version, line, now);
+            }
+            Cmd::Version => self.send(Cmd::Request, "AT+QIOTOTAREQ=1".into(), now),
+            Cmd::Request => {
+                self.await_urc(Wait::Plan, now);
+                if self.plan.is_some() {
+                    self.decide(now);
+                }
+            }
+            Cmd::Refuse => {
+                self.wait = Wait::Nothing;
+                self.deadline = None;
+            }
+            Cmd::Confirm | Cmd::Next => self.await_urc(Wait::Piece, now),
+            Cmd::Read => match self.read_reply.take() {
+                Some((start, data)) if start == self.offset && !data.is_empty() => {
+                    let at = start as usize;
+                    if self.download.len() < at + data.len() {
+                        self.download.resize(at + data.len(), 0xFF);
+                    }
+                    self.download[at..at + data.len()].copy_from_slice(&data);
+                    self.offset += data.len() as u64;
+                    let total = self.file.as_ref().map_or(0, |f| f.size);
+                    self.progress = Some(Progress {
+                        phase: Phase::Writing,
+                        done: self.offset,
+                        total,
+                    });
+                    self.read_next(now);
+                }
+                // OK without a (matching) data header: the reply was damaged.
+                _ => self.retry(now),
+            },
+            Cmd::Update => self.install(now),
+            Cmd::Report => self.await_urc(Wait::Result, now),
+        }
+    }
+
+    fn install(&mut self, now: Duration) {
+        self.flash = std::mem::take(&mut self.download);
+        if let Some(plan) = &self.plan {
+            self.config.version = plan.target.clone();
+        }
+        let line = format!(
+            "AT+QIOTMCUVER=\"{}\",\"{}\"",
+            self.config.component, self.config.version
+        );
+        self.send(Cmd::Report, line, now);
+    }
+
+    fn on_urc(&mut self, code: u32, args: Vec<String>, now: Duration) {
+        let num = |i: usize| args.get(i).and_then(|a| a.parse::<i64>().ok());
+        match code {
+            10700 => {
+                if let (Some(target), Some(b), Some(s), Some(u)) =
+                    (args.get(2), num(3), num(4), num(5))
+                {
+                    self.plan = Some(PlanInfo {
+                        target: target.clone(),
+                        min_battery: b as u32,
+                        min_signal: s as i32,
+                        use_space: u as u64,
+                    });
+                    if matches!(self.wait, Wait::Plan) {
+                        self.decide(now);
+                    }
+                }
+            }
+            10701 => {
+                if let (Some(size), Some(md5), Some(crc)) = (num(1), args.get(2), num(3)) {
+                    let file = FileInfo {
+                        size: size as u64,
+                        md5: md5.clone(),
+                        crc32: crc as u32,
+                        sha256: args.get(4).cloned(),
+                    };
+                    // Another file: what was downloaded so far is worthless.
+                    if self
+                        .file
+                        .as_ref()
+                        .is_none_or(|f| f.md5 != file.md5 || f.size != file.size)
+                    {
+                        self.download.clear();
+                        self.offset = 0;
+                    }
+                    self.file = Some(file);
+                }
+            }
+            // Still downloading: keep waiting for the piece.
+            10702 if self.wait == Wait::Piece => {
+                self.deadline = Some(now + self.config.urc_timeout)
+            }
+            10703 => {
+                let (Some(start), Some(len)) = (num(2), num(3)) else {
+                    return;
+                };
+                let piece = (start as u64, len as u64);
+                // A piece URC also tells that an `=1`/`=2` whose OK was lost went through.
+                let waiting = matches!(
+                    self.wait,
+                    Wait::Piece | Wait::Command(Cmd::Confirm) | Wait::Command(Cmd::Next)
+                );
+                if waiting && (self.piece != Some(piece) || self.wait == Wait::Piece) {
+                    // Resume inside the piece if we already hold its beginning (after a plan
+                    // was requested again), otherwise start at the piece.
+                    let (start, len) = piece;
+                    if !(self.offset > start
+                        && self.offset <= start + len
+                        && self.download.len() as u64 >= self.offset)
+                    {
+                        self.offset = start;
+                    }
+                    self.piece = Some(piece);
+                    self.requests = 0;
+                    self.read_next(now);
+                }
+            }
+            10704 if self.wait == Wait::Command(Cmd::Update) => self.install(now),
+            10705 => {
+                let version = self.config.version.clone();
+                self.finish(McuOutcome::Updated { version });
+            }
+            10706 => self.finish(McuOutcome::Failed {
+                reason: "the module reported the update as failed (10706)".into(),
+            }),
+            _ => {}
+        }
+    }
+
+    fn on_line(&mut self, line: &str, now: Duration) {
+        if line == "OK" {
+            self.on_ok(now);
+        } else if line == "ERROR" {
+            if matches!(self.wait, Wait::Command(_)) {
+                self.retry(now);
+            }
+        } else if let Some(rest) = line.strip_prefix("+QIOTEVT: 7,") {
+            let mut fields = rest
+                .split(',')
+                .map(|f| f.trim().trim_matches('"').to_string());
+            if let Some(Ok(code)) = fields.next().map(|c| c.parse::<u32>()) {
+                self.on_urc(code, fields.collect(), now);
+            }
+        } else if let Some(rest) = line.strip_prefix("+QIOTOTARD: ") {
+            if self.wait != Wait::Command(Cmd::Read) {
+                return;
+            }
+            if let Some((s, l)) = rest.split_once(',') {
+                if let (Ok(start), Ok(len)) = (s.parse::<u64>(), l.parse::<usize>()) {
+                    if len as u64 <= self.config.read_len {
+                        self.raw_start = start;
+                        self.raw_left = len;
+                        self.raw.clear();
+                        if len == 0 {
+                            self.read_reply = Some((start, Vec::new()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Endpoint for AtMcu {
+    fn handle_input(&mut self, now: Duration, bytes: &[u8]) {
+        for &b in bytes {
+            if self.outcome.is_some() && self.wait == Wait::Nothing {
+                return;
+            }
+            if self.raw_left > 0 {
+                self.raw.push(b);
+                self.raw_left -= 1;
+                if self.raw_left == 0 {
+                    self.read_reply = Some((self.raw_start, std::mem::take(&mut self.raw)));
+                }
+                continue;
+            }
+            if b == b'\n' {
+                let line = std::mem::take(&mut self.line);
+                let text = String::from_utf8_lossy(&line);
+                let text = text.trim_matches(|c| c == '\r' || c == ' ');
+                if !text.is_empty() {
+                    let text = text.to_string();
+                    self.on_line(&text, now);
+                }
+            } else if self.line.len() < 512 {
+                self.line.push(b);
+            }
+        }
+    }
+
+    fn poll_transmit(&mut self, out: &mut Vec<u8>) {
+        out.append(&mut self.out);
+    }
+
+    fn poll_timeout(&self) -> Option<Duration> {
+        self.deadline
+    }
+
+    fn handle_timeout(&mut self, now: Duration) {
+        if self.deadline.is_none_or(|d| d > now) {
+            return;
+        }
+        self.deadline = None;
+        // A reply cut short leaves the raw reader waiting: drop it.
+        self.raw_left = 0;
+        self.line.clear();
+        match self.wait {
+            Wait::Command(_) => self.retry(now),
+            // A lost URC is never sent again: ask for the plan again, and resume.
+            Wait::Plan | Wait::Piece if self.requests < self.config.max_tries => {
+                self.requests += 1;
+                self.send(Cmd::Request, "AT+QIOTOTAREQ=1".into(), now);
+            }
+            Wait::Plan => self.finish(McuOutcome::Failed {
+                reason: "no plan arrived (URC 10700) in time".into(),
+            }),
+            Wait::Piece => self.finish(McuOutcome::Failed {
+                reason: "no piece arrived (URC 10703) in time".into(),
+            }),
+            Wait::Result => self.finish(McuOutcome::Failed {
+                reason: "no update result (10705/10706) arrived in time".into(),
+            }),
+            Wait::Nothing => {}
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        self.outcome.is_some() && self.wait == Wait::Nothing
+    }
+}
