@@ -3,8 +3,9 @@
 //! - `setup`: install what a fresh machine lacks (idempotent).
 //! - `serve`: set up, then start the whole system and print the console's URL.
 //! - `test`: set up, then run every check and test suite, with the time each stage took.
-//! - `bench <digest|...>`: benchmarks that print ratios against a reference in the same run.
+//! - `bench <digest|link|center>`: benchmarks that print ratios against a reference in the same run.
 
+mod bench_center;
 mod bench_digest;
 mod bench_link;
 mod run;
@@ -17,7 +18,7 @@ use std::process::ExitCode;
 /// Errors are plain messages: every command prints one and exits non-zero.
 pub type Result<T = ()> = std::result::Result<T, String>;
 
-const USAGE: &str = "usage: cargo xtask <setup | serve | test | bench <digest>>";
+const USAGE: &str = "usage: cargo xtask <setup | serve | test | bench <digest | link | center>>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("digest") => bench_digest::run(&args[2..]),
             Some("link") => bench_link::run(&args[2..]),
+            Some("center") => bench_center::run(&args[2..]),
             other => Err(format!("unknown benchmark {other:?}\n{USAGE}")),
         },
         _ => Err(USAGE.to_string()),

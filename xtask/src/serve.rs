@@ -1,13 +1,43 @@
-//! `cargo xtask serve`: the whole system on this machine, with embedded defaults.
+//! `cargo xtask serve`: the whole system on this machine, with embedded defaults: the center
+//! (SQLite and a local firmware store under .data/center) and the console served by Trunk.
 
 use crate::run::{self, cmd};
 use crate::{setup, Result};
+use std::process::{Child, Command};
 
-/// Sets up, builds and serves the console on 127.0.0.1:8080 until interrupted.
+/// Stops the center when serving ends, however it ends.
+struct Center(Child);
+
+impl Drop for Center {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Sets up, starts the center on 127.0.0.1:8081, and serves the console on 127.0.0.1:8080
+/// until interrupted.
 pub fn run(args: &[String]) -> Result {
     let port = flag(args, "--port").unwrap_or("8080");
+    let center_addr = flag(args, "--center").unwrap_or("127.0.0.1:8081");
     setup::console()?;
-    println!("\nThe console will be at http://127.0.0.1:{port}/ (Ctrl-C stops it)\n");
+    run::status(cmd("cargo").args(["build", "--quiet", "-p", "sota-center"]))?;
+    let child = Command::new("target/debug/sota-center")
+        .args([
+            "serve",
+            "--listen",
+            center_addr,
+            "--data-dir",
+            ".data/center",
+        ])
+        .spawn()
+        .map_err(|e| format!("could not start the center: {e}"))?;
+    let _center = Center(child);
+    println!(
+        "\nThe center's API is at http://{center_addr}/api/v1 (OpenAPI: /api/v1/openapi.json)"
+    );
+    println!("Operator token: cargo run -p sota-center -- token create --name me");
+    println!("The console will be at http://127.0.0.1:{port}/ (Ctrl-C stops both)\n");
     run::status(cmd("trunk").args(["serve", "--address", "127.0.0.1", "--port", port]))
 }
 

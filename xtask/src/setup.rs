@@ -31,7 +31,13 @@ fn cargo_fuzz() -> Result {
     if has_version("cargo-fuzz", CARGO_FUZZ_VERSION) {
         return Ok(());
     }
-    run::status(cmd("cargo").args(["install", "--locked", "cargo-fuzz", "--version", CARGO_FUZZ_VERSION]))
+    run::status(cmd("cargo").args([
+        "install",
+        "--locked",
+        "cargo-fuzz",
+        "--version",
+        CARGO_FUZZ_VERSION,
+    ]))
 }
 
 /// What building and serving the console needs: the wasm32 target, Trunk, wasm-bindgen-cli,
@@ -165,13 +171,19 @@ pub fn python() -> Result {
     if Path::new(".venv/bin/schemathesis").exists() && !newer(REQUIREMENTS, stamp) {
         return Ok(());
     }
-    if !Path::new(".venv/bin/python").exists() {
-        if run::status(Command::new("python3").args(["-m", "venv", ".venv"])).is_err() {
-            // Debian's own python3 keeps venv in a separate package.
-            apt(&["python3-venv"])?;
-            run::status(Command::new("python3").args(["-m", "venv", ".venv"]))?;
-        }
+    if !Path::new(".venv/bin/python").exists()
+        && run::status(Command::new("python3").args(["-m", "venv", ".venv"])).is_err()
+    {
+        // Debian's own python3 keeps venv in a separate package.
+        apt(&["python3-venv"])?;
+        run::status(Command::new("python3").args(["-m", "venv", ".venv"]))?;
     }
-    run::status(Command::new(".venv/bin/pip").args(["install", "-q", "--disable-pip-version-check", "-r", REQUIREMENTS]))?;
+    run::status(Command::new(".venv/bin/pip").args([
+        "install",
+        "-q",
+        "--disable-pip-version-check",
+        "-r",
+        REQUIREMENTS,
+    ]))?;
     std::fs::write(stamp, "").map_err(|e| format!("cannot write {stamp}: {e}"))
 }

@@ -115,6 +115,9 @@ pub fn run(args: &[String]) -> Result {
         )
     });
     stage("browser tests", &mut |t| browser_tests(t));
+    stage("center API (schemathesis)", &mut |_| {
+        run::status(cmd("bash").args(["crates/center/tests/schemathesis.sh", SCHEMATHESIS_SECONDS]))
+    });
     if !quick {
         stage("end-to-end", &mut |t| end_to_end(t));
         stage("fuzz", &mut |_| fuzz());
@@ -123,14 +126,14 @@ pub fn run(args: &[String]) -> Result {
     println!("\nstage times:");
     for s in &stages {
         println!(
-            "  {:<16} {:>7.1} s  {}",
+            "  {:<28} {:>7.1} s  {}",
             s.name,
             s.secs,
             if s.ok { "ok" } else { "FAILED" }
         );
     }
     println!(
-        "  {:<16} {:>7.1} s",
+        "  {:<28} {:>7.1} s",
         "total",
         started.elapsed().as_secs_f64()
     );
@@ -218,6 +221,9 @@ fn end_to_end(t: &mut Tally) -> Result {
         |l| t.see(l),
     )
 }
+
+/// The bound on schemathesis' run against the center's OpenAPI document.
+const SCHEMATHESIS_SECONDS: &str = "60";
 
 /// Seconds each fuzz target runs in the test command; `crates/link/fuzz/run-all.sh N` runs longer.
 const FUZZ_SECONDS: &str = "20";

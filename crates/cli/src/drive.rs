@@ -25,7 +25,9 @@ pub fn drive<E: Endpoint + ?Sized>(
             out.clear();
         }
         if !step(endpoint, start.elapsed()) || endpoint.is_done() {
-            return Ok(());
+            // What the last step produced (e.g. a final URC) still goes out.
+            endpoint.poll_transmit(&mut out);
+            return port.write_all(&out);
         }
         let now = start.elapsed();
         let wait = endpoint

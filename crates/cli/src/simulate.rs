@@ -3,7 +3,7 @@
 use crate::drive::drive;
 use crate::port::Pty;
 use crate::SimProtocol;
-use sota_sim::at_mcu::{AtMcu, McuConfig, McuOutcome};
+use sota_sim::at_mcu::{AtMcu, McuComponent, McuConfig, McuOutcome};
 use sota_sim::bootloader::{Bootloader, BootloaderConfig};
 use sota_sim::ymodem_receiver::{Outcome, Receiver, ReceiverConfig};
 use std::io::Write;
@@ -140,14 +140,13 @@ pub fn run(args: Args) -> Result<(), String> {
         }
         SimProtocol::At => {
             let config = McuConfig {
-                component: args.component.clone(),
-                version: args.firmware_version.clone(),
+                components: vec![McuComponent::new(&args.component, &args.firmware_version)],
                 ..McuConfig::default()
             };
             eprintln!(
                 "AT SOTA MCU ({} {}) on {}",
-                config.component,
-                config.version,
+                args.component,
+                args.firmware_version,
                 pty.path.display()
             );
             let mut mcu = AtMcu::new(config.clone(), Duration::ZERO);
@@ -155,7 +154,12 @@ pub fn run(args: Args) -> Result<(), String> {
                 if let Some(McuOutcome::Failed { reason } | McuOutcome::Refused { reason }) =
                     m.outcome()
                 {
-                    eprintln!("upgrade attempt ended: {reason}; starting over");
+                    // The byte count lets a technician (and the tests) see whether any
+                    // firmware reached the MCU before the attempt failed.
+                    eprintln!(
+                        "upgrade attempt ended: {reason} ({} firmware bytes received); starting over",
+                        m.firmware_bytes_received()
+                    );
                     *m = AtMcu::new(config.clone(), now);
                 }
                 true

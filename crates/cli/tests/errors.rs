@@ -116,3 +116,33 @@ fn a_board_that_never_answers_gets_the_boot0_hint() {
         "{err}"
     );
 }
+
+#[test]
+fn a_malformed_expected_digest_is_explained_before_the_port_is_opened() {
+    let dir = std::env::temp_dir().join(format!("sota-digest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("fw.bin");
+    std::fs::write(&file, [1, 2, 3]).unwrap();
+    let out = run_bounded(
+        Command::new(SOTA)
+            .args([
+                "serve-at",
+                "--port",
+                "/dev/nonexistent-sota-port",
+                "--version",
+                "2_0_0",
+                "--sha256",
+                "xyz",
+                "--firmware",
+            ])
+            .arg(&file),
+        Duration::from_secs(10),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad expected digest") && err.contains("SHA-256"),
+        "{err}"
+    );
+}

@@ -419,3 +419,78 @@ fn serve_at_upgrades_the_simulated_at_mcu_over_a_pty() {
         "the image the MCU installed",
     );
 }
+
+#[test]
+fn serve_at_with_a_wrong_sha256_fails_and_sends_the_mcu_no_firmware() {
+    let _serial = one_at_a_time();
+    let dir = TempDir::new("at-sha");
+    let file = dir.path("fw.bin");
+    std::fs::write(&file, random(20_000, 9)).unwrap();
+    let (mut sim, tty) = simulate(&["--protocol", "at", "--firmware-version", "1_0_0"]);
+    let wrong = "ab".repeat(32);
+    let serve = Peer::spawn(
+        "sota serve-at",
+        Command::new(SOTA)
+            .args([
+                "serve-at",
+                "--port",
+                &tty,
+                "--version",
+                "2_0_0",
+                "--sha256",
+                &wrong,
+                "--firmware",
+            ])
+            .arg(&file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    let served = serve.wait(Duration::from_secs(60));
+    let err = String::from_utf8_lossy(&served.stderr);
+    assert!(!served.status.success(), "serve-at succeeded: {err}");
+    assert!(
+        err.contains("SHA-256 expected")
+            && err.contains(&wrong)
+            && err.contains("nothing was sent to the MCU"),
+        "{err}"
+    );
+    // The MCU heard 10706 and says how much firmware it got before starting over.
+    std::thread::sleep(Duration::from_millis(1000));
+    let _ = sim.child.kill();
+    let sim_err = sim.child.wait_with_output_ref();
+    assert!(
+        sim_err.contains("reported the update as failed (10706) (0 firmware bytes received)"),
+        "{sim_err}"
+    );
+}
+
+#[test]
+fn serve_at_stops_when_the_mcu_refuses_the_plan() {
+    let _serial = one_at_a_time();
+    let dir = TempDir::new("at-refuse");
+    let file = dir.path("fw.bin");
+    std::fs::write(&file, random(2_000, 10)).unwrap();
+    // The simulated MCU's battery is at 80 %.
+    let (_sim, tty) = simulate(&["--protocol", "at"]);
+    let serve = Peer::spawn(
+        "sota serve-at",
+        Command::new(SOTA)
+            .args([
+                "serve-at",
+                "--port",
+                &tty,
+                "--version",
+                "2_0_0",
+                "--min-battery",
+                "90",
+                "--firmware",
+            ])
+            .arg(&file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    let served = serve.wait(Duration::from_secs(30));
+    let err = String::from_utf8_lossy(&served.stderr);
+    assert!(!served.status.success(), "{err}");
+    assert!(err.contains("the MCU refused the plan for STM32"), "{err}");
+}

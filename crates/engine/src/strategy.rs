@@ -49,6 +49,13 @@ pub enum Refusal {
         /// The plan's source version.
         need: String,
     },
+    /// The device side said no to the offered plan (an MCU's `AT+QIOTUPDATE=0`, or the
+    /// technician's choice), for its own reasons.
+    #[error("declined by {by}")]
+    Declined {
+        /// Who declined, e.g. "the MCU" or "the technician".
+        by: String,
+    },
     /// No readings arrived before the decision deadline.
     #[error("no battery/signal/flash readings within {waited_ms} ms — the plan was refused")]
     NoReadings {

@@ -187,6 +187,39 @@ fn refused_with(readings: Readings, source: &str, want: Refusal) {
 }
 
 #[test]
+fn a_declined_plan_ends_refused_at_once_and_the_next_plan_is_offered() {
+    let mut s = S::new();
+    s.ok(Event::Plans(vec![plan("STM32", 10), plan("BLE", 10)]));
+    s.cmds();
+    s.ok(Event::Declined {
+        by: "the MCU".into(),
+    });
+    let want = Refusal::Declined {
+        by: "the MCU".into(),
+    };
+    assert_eq!(s.codes(), [3]);
+    assert!(s.events().contains(&UiEvent::Refused {
+        component: "STM32".into(),
+        reasons: vec![want.clone()]
+    }));
+    assert_eq!(
+        s.s.results()[0].outcome,
+        Outcome::Failed(Failure::Refused(vec![want]))
+    );
+    assert_eq!(s.s.current_plan().map(|p| p.identity.as_str()), Some("BLE"));
+    // Declining is only for an offered plan.
+    s.ok(Event::Readings {
+        readings: good_readings(),
+        override_reason: None,
+    });
+    assert!(s
+        .ev(Event::Declined {
+            by: "the MCU".into()
+        })
+        .is_err());
+}
+
+#[test]
 fn refused_for_low_battery() {
     let r = Readings {
         battery: 29,

@@ -3,13 +3,16 @@
 //!
 //! The module does not know where plans and firmware come from: it reports what the MCU asks
 //! for as [`Event`]s, and the caller answers with [`Module::offer_plan`],
-//! [`Module::start_download`] and [`Module::piece_ready`] (later wired to the engine's session).
+//! [`Module::start_download`] and [`Module::piece_ready`]. [`Upgrade`] is that caller with the
+//! engine's upgrade session deciding; [`FileServer`] is a bare harness for tests and benchmarks.
 
 mod command;
 mod file_server;
+mod upgrade;
 
 pub use command::{parse, Command, UpdateAction};
-pub use file_server::FileServer;
+pub use file_server::{FileServer, Offer};
+pub use upgrade::{Notice, Upgrade};
 
 use crate::endpoint::{Endpoint, Phase, Progress};
 use core::time::Duration;
@@ -31,6 +34,8 @@ pub mod urc {
     pub const UPDATE_OK: u32 = 10705;
     /// The update failed.
     pub const UPDATE_FAILED: u32 = 10706;
+    /// Multi-plan: the result just sent was one of several; the next plan follows.
+    pub const MULTI_PLAN: u32 = 10707;
 }
 
 /// An upgrade plan as URC 10700 announces it.
@@ -68,10 +73,12 @@ pub struct FirmwareInfo {
 pub struct Config {
     /// The most bytes one `AT+QIOTOTARD` returns.
     pub max_read: u64,
-    /// How long the MCU may stay silent while a piece is ready.
-    pub read_timeout: Duration,
-    /// How long the MCU may take to report its new version after `AT+QIOTUPDATE=3`.
-    pub update_timeout: Duration,
+    /// How long the MCU may stay silent while a piece is ready; `None` when the caller (the
+    /// engine's session) owns this wait.
+    pub read_timeout: Option<Duration>,
+    /// How long the MCU may take to report its new version after `AT+QIOTUPDATE=3`; `None`
+    /// when the caller owns this wait.
+    pub update_timeout: Option<Duration>,
     /// Interval of URC 10702 while a piece is being fetched.
     pub downloading_interval: Duration,
 }
@@ -80,8 +87,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             max_read: 1024,
-            read_timeout: Duration::from_secs(60),
-            update_timeout: Duration::from_secs(20 * 60),
+            read_timeout: Some(Duration::from_secs(60)),
+            update_timeout: Some(Duration::from_secs(20 * 60)),
             downloading_interval: Duration::from_secs(5),
         }
     }
@@ -109,6 +116,9 @@ pub enum Error {
         /// Target version.
         target: String,
     },
+    /// The caller stopped the upgrade (e.g. the engine's session failed it).
+    #[error("{0}")]
+    Stopped(String),
 }
 
 /// What the module reports to its caller.
@@ -126,15 +136,26 @@ pub enum Event {
         /// The MCU wants SHA-256 in the firmware info.
         sha256: bool,
     },
-    /// The MCU refused the plan.
-    Refused,
+    /// The MCU refused the plan (`AT+QIOTUPDATE=0`).
+    Refused {
+        /// The refused plan's component.
+        component: String,
+    },
     /// The MCU confirmed the plan; answer with [`Module::start_download`] and
     /// [`Module::piece_ready`] for offset 0.
     Confirmed,
-    /// The MCU asks for the piece starting at `offset`; answer with [`Module::piece_ready`].
+    /// The MCU read the held piece to its end and asks for the piece starting at `offset`
+    /// (`AT+QIOTUPDATE=2`); answer with [`Module::piece_ready`].
     PieceRequested {
         /// File offset of the piece.
         offset: u64,
+    },
+    /// The MCU has read the whole held piece `offset..offset+len` and moved on (`=2` or `=3`).
+    PieceTaken {
+        /// Piece start.
+        offset: u64,
+        /// Piece length.
+        len: u64,
     },
     /// Bytes of the file the MCU has read so far.
     Progress(Progress),
@@ -181,6 +202,9 @@ pub struct Module {
     /// Highest file offset read so far.
     read_end: u64,
     first_piece: bool,
+    /// A plan ended (10705, 10706 or refused) since the last plan was offered: the next
+    /// offer is preceded by 10707.
+    result_given: bool,
     deadline: Option<Duration>,
     downloading_at: Option<Duration>,
 }
@@ -207,6 +231,7 @@ impl Module {
             piece: Vec::new(),
             read_end: 0,
             first_piece: true,
+            result_given: false,
             deadline: None,
             downloading_at: None,
         }
@@ -225,8 +250,24 @@ impl Module {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Announces a plan (URC 10700). A new plan replaces any upgrade in progress.
+    /// The plan offered last, if any.
+    pub fn plan(&self) -> Option<&Plan> {
+        self.plan.as_ref()
+    }
+
+    /// True once the current plan has ended (10705, 10706 or refused).
+    pub fn plan_ended(&self) -> bool {
+        self.stage == Stage::Finished
+    }
+
+    /// Announces a plan (URC 10700). A new plan replaces any upgrade in progress. After the
+    /// result of a previous plan (multi-plan), `+QIOTEVT: 7,10707` goes first: the result the
+    /// MCU just got was one of several, and this is the next plan. Offering the same plan again
+    /// (the MCU asked again because a URC was lost) sends no 10707.
     pub fn offer_plan(&mut self, plan: Plan) {
+        if std::mem::take(&mut self.result_given) {
+            self.urc(urc::MULTI_PLAN, "");
+        }
         self.urc(
             urc::PLAN,
             &format!(
@@ -241,14 +282,28 @@ impl Module {
         );
         self.plan = Some(plan);
         self.stage = Stage::PlanOffered;
+        self.info = None;
+        self.piece.clear();
+        self.piece_start = 0;
         self.first_piece = true;
         self.read_end = 0;
         self.deadline = None;
     }
 
+    /// Ends the current plan as failed for a reason of the caller's (URC 10706), unless it
+    /// has ended already.
+    pub fn stop(&mut self, reason: String) {
+        if self.plan.is_some() && self.stage != Stage::Finished {
+            self.fail(Error::Stopped(reason));
+        }
+    }
+
     /// Announces the firmware after the MCU confirmed (URC 10701); then keeps sending 10702
     /// every few seconds until [`Module::piece_ready`].
     pub fn start_download(&mut self, info: FirmwareInfo, now: Duration) {
+        if self.stage != Stage::Downloading {
+            return;
+        }
         let component = self
             .plan
             .as_ref()
@@ -274,6 +329,9 @@ impl Module {
 
     /// Hands over the piece at `start` (URC 10703). Bytes past the file size are ignored.
     pub fn piece_ready(&mut self, start: u64, mut bytes: Vec<u8>, now: Duration) {
+        if self.stage != Stage::Downloading {
+            return;
+        }
         let Some(info) = &self.info else { return };
         let size = info.size;
         bytes.truncate(size.saturating_sub(start) as usize);
@@ -294,7 +352,7 @@ impl Module {
         self.piece = bytes;
         self.stage = Stage::PieceReady;
         self.downloading_at = None;
-        self.deadline = Some(now + self.config.read_timeout);
+        self.deadline = self.config.read_timeout.map(|t| now + t);
     }
 
     fn urc(&mut self, code: u32, args: &str) {
@@ -315,6 +373,7 @@ impl Module {
 
     fn fail(&mut self, error: Error) {
         self.urc(urc::UPDATE_FAILED, "");
+        self.result_given = true;
         self.stage = Stage::Finished;
         self.deadline = None;
         self.events.push_back(Event::Failed(error));
@@ -380,6 +439,7 @@ impl Module {
         }
         if version == plan.target_version {
             self.urc(urc::UPDATE_OK, "");
+            self.result_given = true;
             self.stage = Stage::Finished;
             self.deadline = None;
             self.events.push_back(Event::Succeeded { version });
@@ -396,8 +456,12 @@ impl Module {
         let piece_end = self.piece_start + self.piece.len() as u64;
         let ok = match (action, &self.stage) {
             (UpdateAction::Refuse, Stage::PlanOffered) => {
-                self.stage = Stage::Idle;
-                self.events.push_back(Event::Refused);
+                self.stage = Stage::Finished;
+                self.result_given = true;
+                let component = self.plan.as_ref().map(|p| p.component.clone());
+                self.events.push_back(Event::Refused {
+                    component: component.unwrap_or_default(),
+                });
                 true
             }
             (UpdateAction::Confirm, Stage::PlanOffered) => {
@@ -405,7 +469,13 @@ impl Module {
                 self.downloading(now);
                 true
             }
-            (UpdateAction::NextPiece, Stage::PieceReady) if piece_end < self.file_size() => {
+            (UpdateAction::NextPiece, Stage::PieceReady)
+                if piece_end < self.file_size() && self.read_end >= piece_end =>
+            {
+                self.events.push_back(Event::PieceTaken {
+                    offset: self.piece_start,
+                    len: self.piece.len() as u64,
+                });
                 self.events
                     .push_back(Event::PieceRequested { offset: piece_end });
                 self.downloading(now);
@@ -414,8 +484,12 @@ impl Module {
             (UpdateAction::StartUpdate, Stage::PieceReady)
                 if piece_end == self.file_size() && self.read_end >= piece_end =>
             {
+                self.events.push_back(Event::PieceTaken {
+                    offset: self.piece_start,
+                    len: self.piece.len() as u64,
+                });
                 self.stage = Stage::Updating;
-                self.deadline = Some(now + self.config.update_timeout);
+                self.deadline = self.config.update_timeout.map(|t| now + t);
                 true
             }
             _ => false,
@@ -441,7 +515,7 @@ impl Module {
             .extend_from_slice(&self.piece[from..from + len as usize]);
         self.out.extend_from_slice(b"\r\nOK\r\n");
         self.read_end = self.read_end.max(start + len);
-        self.deadline = Some(now + self.config.read_timeout);
+        self.deadline = self.config.read_timeout.map(|t| now + t);
         let total = self.file_size();
         self.events.push_back(Event::Progress(Progress {
             phase: Phase::Writing,
@@ -494,10 +568,13 @@ impl Endpoint for Module {
             }
             Stage::PieceReady => {
                 let offset = self.piece_start;
-                let timeout = self.config.read_timeout;
+                let timeout = self.config.read_timeout.unwrap_or_default();
                 self.fail(Error::ReadTimeout { offset, timeout });
             }
-            Stage::Updating => self.fail(Error::UpdateTimeout(self.config.update_timeout)),
+            Stage::Updating => {
+                let timeout = self.config.update_timeout.unwrap_or_default();
+                self.fail(Error::UpdateTimeout(timeout));
+            }
             _ => self.deadline = None,
         }
     }

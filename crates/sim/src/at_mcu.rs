@@ -1,7 +1,11 @@
 //! An MCU that upgrades itself through a QuecThing module, as real MCU firmware does: reports
-//! its version, asks for a plan, checks the strategy (battery, signal, space), reads every
-//! piece with `AT+QIOTOTARD`, checks MD5, CRC32 and SHA-256, "updates" (its flash becomes the
-//! image) and reports the new version.
+//! the version of each of its components, asks for a plan, checks the strategy (battery,
+//! signal, the component's space), reads every piece with `AT+QIOTOTARD`, checks MD5, CRC32 and
+//! SHA-256, "updates" (the component's flash becomes the image) and reports the new version.
+//!
+//! Several components (e.g. `STM32` and a `BLE` chip) are upgraded one plan after another:
+//! after a result (10705/10706 or its own refusal) the MCU stays ready for the next 10700, and
+//! a `10707` (another plan follows) makes it wait for that plan and ask again if it is lost.
 //!
 //! Reads resume at the last byte received: after a lost reply or a disconnect the MCU asks
 //! again for the same offset, never from the start.
@@ -11,19 +15,37 @@ use sota_engine::Digester;
 use sota_link::endpoint::{Phase, Progress};
 use sota_link::Endpoint;
 
-/// The MCU's identity, conditions and patience.
+/// One upgradable component of the MCU (its own firmware, or a chip behind it).
 #[derive(Clone, Debug)]
-pub struct McuConfig {
-    /// Component number.
-    pub component: String,
+pub struct McuComponent {
+    /// Component number, e.g. `STM32`.
+    pub name: String,
     /// Running firmware version.
     pub version: String,
+    /// Space for a new image, in bytes.
+    pub free_space: u64,
+}
+
+impl McuComponent {
+    /// A component with 1 MiB of free space.
+    pub fn new(name: &str, version: &str) -> Self {
+        McuComponent {
+            name: name.into(),
+            version: version.into(),
+            free_space: 1 << 20,
+        }
+    }
+}
+
+/// The MCU's components, conditions and patience.
+#[derive(Clone, Debug)]
+pub struct McuConfig {
+    /// The components, reported in this order at start-up.
+    pub components: Vec<McuComponent>,
     /// Battery level in percent.
     pub battery: u32,
     /// Signal strength in dBm.
     pub signal: i32,
-    /// Space for a new image, in bytes.
-    pub free_space: u64,
     /// Bytes asked for per `AT+QIOTOTARD`.
     pub read_len: u64,
     /// How long to wait for a reply before asking again.
@@ -37,11 +59,9 @@ pub struct McuConfig {
 impl Default for McuConfig {
     fn default() -> Self {
         McuConfig {
-            component: "STM32".into(),
-            version: "1_0_0".into(),
+            components: vec![McuComponent::new("STM32", "1_0_0")],
             battery: 80,
             signal: -70,
-            free_space: 1 << 20,
             read_len: 1024,
             response_timeout: Duration::from_secs(2),
             urc_timeout: Duration::from_secs(30),
@@ -73,7 +93,8 @@ pub enum McuOutcome {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Cmd {
     Echo,
-    Version,
+    /// Reporting the version of component `n` at start-up.
+    Version(usize),
     Request,
     Refuse,
     Confirm,
@@ -94,6 +115,8 @@ enum Wait {
 
 #[derive(Clone, Debug)]
 struct PlanInfo {
+    /// Index into the components.
+    component: usize,
     target: String,
     min_battery: u32,
     min_signal: i32,
@@ -111,8 +134,18 @@ struct FileInfo {
 /// The simulated MCU.
 pub struct AtMcu {
     config: McuConfig,
-    flash: Vec<u8>,
+    /// Installed image per component (empty until an update succeeded).
+    flash: Vec<Vec<u8>>,
     download: Vec<u8>,
+    /// Firmware bytes received with `AT+QIOTOTARD` since start-up.
+    received: u64,
+    /// The plan's result came: the next 10700 is a new plan, not the same one again.
+    plan_done: bool,
+    /// Why the MCU refuses the plan it is answering with `=0`.
+    refusal: Option<String>,
+    /// The component the plan in progress names.
+    plan_component: String,
+    results: Vec<(String, McuOutcome)>,
     out: Vec<u8>,
     line: Vec<u8>,
     raw_left: usize,
@@ -138,9 +171,14 @@ impl AtMcu {
     /// An MCU running `config.version` that starts talking at `now`.
     pub fn new(config: McuConfig, now: Duration) -> Self {
         let mut mcu = AtMcu {
+            flash: vec![Vec::new(); config.components.len()],
             config,
-            flash: Vec::new(),
             download: Vec::new(),
+            received: 0,
+            plan_done: false,
+            refusal: None,
+            plan_component: String::new(),
+            results: Vec::new(),
             out: Vec::new(),
             line: Vec::new(),
             raw_left: 0,
@@ -164,19 +202,54 @@ impl AtMcu {
         mcu
     }
 
-    /// The installed firmware image (empty until an update succeeded).
+    /// The installed image of the first component (empty until an update succeeded).
     pub fn flash(&self) -> &[u8] {
-        &self.flash
+        self.flash.first().map_or(&[], Vec::as_slice)
     }
 
-    /// The version running now.
+    /// The installed image of component `name`, if the MCU has it.
+    pub fn flash_of(&self, name: &str) -> Option<&[u8]> {
+        let i = self.index_of(name)?;
+        Some(&self.flash[i])
+    }
+
+    /// The version the first component runs now.
     pub fn version(&self) -> &str {
-        &self.config.version
+        self.config
+            .components
+            .first()
+            .map_or("", |c| c.version.as_str())
     }
 
-    /// How the upgrade ended, once it has.
+    /// The version component `name` runs now, if the MCU has it.
+    pub fn version_of(&self, name: &str) -> Option<&str> {
+        let i = self.index_of(name)?;
+        Some(&self.config.components[i].version)
+    }
+
+    /// How the last plan ended, once one has.
     pub fn outcome(&self) -> Option<&McuOutcome> {
         self.outcome.as_ref()
+    }
+
+    /// Every plan's result so far, in order: (component, outcome).
+    pub fn results(&self) -> &[(String, McuOutcome)] {
+        &self.results
+    }
+
+    /// Firmware bytes received with `AT+QIOTOTARD` since start-up (re-reads included).
+    pub fn firmware_bytes_received(&self) -> u64 {
+        self.received
+    }
+
+    fn index_of(&self, name: &str) -> Option<usize> {
+        self.config.components.iter().position(|c| c.name == name)
+    }
+
+    fn report_version(&mut self, i: usize, cmd: Cmd, now: Duration) {
+        let c = &self.config.components[i];
+        let line = format!("AT+QIOTMCUVER=\"{}\",\"{}\"", c.name, c.version);
+        self.send(cmd, line, now);
     }
 
     /// The latest download progress, if reading began.
@@ -220,7 +293,10 @@ impl AtMcu {
     }
 
     fn finish(&mut self, outcome: McuOutcome) {
+        self.results
+            .push((self.plan_component.clone(), outcome.clone()));
         self.outcome = Some(outcome);
+        self.plan_done = true;
         self.wait = Wait::Nothing;
         self.deadline = None;
     }
@@ -230,6 +306,7 @@ impl AtMcu {
             return;
         };
         let c = &self.config;
+        let free_space = c.components[plan.component].free_space;
         let reason = if c.battery < plan.min_battery {
             Some(format!(
                 "battery {}% is below the plan's {}%",
@@ -240,21 +317,23 @@ impl AtMcu {
                 "signal {} dBm is below the plan's {} dBm",
                 c.signal, plan.min_signal
             ))
-        } else if c.free_space < plan.use_space {
+        } else if free_space < plan.use_space {
             Some(format!(
                 "free space {} B is less than the {} B the plan needs",
-                c.free_space, plan.use_space
+                free_space, plan.use_space
             ))
         } else {
             None
         };
         match reason {
-            Some(reason) => {
-                self.send(Cmd::Refuse, "AT+QIOTUPDATE=0".into(), now);
-                self.outcome = Some(McuOutcome::Refused { reason });
-            }
+            Some(reason) => self.refuse(reason, now),
             None => self.send(Cmd::Confirm, "AT+QIOTUPDATE=1".into(), now),
         }
+    }
+
+    fn refuse(&mut self, reason: String, now: Duration) {
+        self.send(Cmd::Refuse, "AT+QIOTUPDATE=0".into(), now);
+        self.refusal = Some(reason);
     }
 
     fn read_next(&mut self, now: Duration) {
@@ -315,23 +394,23 @@ impl AtMcu {
             return;
         };
         match cmd {
-            Cmd::Echo => {
-                let line = format!(
-                    "AT+QIOTMCUVER=\"{}\",\"{}\"",
-                    self.config.component, self.config.version
-                );
-                self.send(Cmd::Version, line, now);
+            Cmd::Echo if self.config.components.is_empty() => {
+                self.send(Cmd::Request, "AT+QIOTOTAREQ=1".into(), now)
             }
-            Cmd::Version => self.send(Cmd::Request, "AT+QIOTOTAREQ=1".into(), now),
+            Cmd::Echo => self.report_version(0, Cmd::Version(0), now),
+            Cmd::Version(i) if i + 1 < self.config.components.len() => {
+                self.report_version(i + 1, Cmd::Version(i + 1), now)
+            }
+            Cmd::Version(_) => self.send(Cmd::Request, "AT+QIOTOTAREQ=1".into(), now),
             Cmd::Request => {
                 self.await_urc(Wait::Plan, now);
-                if self.plan.is_some() {
+                if self.plan.is_some() && !self.plan_done {
                     self.decide(now);
                 }
             }
             Cmd::Refuse => {
-                self.wait = Wait::Nothing;
-                self.deadline = None;
+                let reason = self.refusal.take().unwrap_or_default();
+                self.finish(McuOutcome::Refused { reason });
             }
             Cmd::Confirm | Cmd::Next => self.await_urc(Wait::Piece, now),
             Cmd::Read => match self.read_reply.take() {
@@ -342,6 +421,7 @@ impl AtMcu {
                     }
                     self.download[at..at + data.len()].copy_from_slice(&data);
                     self.offset += data.len() as u64;
+                    self.received += data.len() as u64;
                     let total = self.file.as_ref().map_or(0, |f| f.size);
                     self.progress = Some(Progress {
                         phase: Phase::Writing,
@@ -359,34 +439,65 @@ impl AtMcu {
     }
 
     fn install(&mut self, now: Duration) {
-        self.flash = std::mem::take(&mut self.download);
-        if let Some(plan) = &self.plan {
-            self.config.version = plan.target.clone();
-        }
-        let line = format!(
-            "AT+QIOTMCUVER=\"{}\",\"{}\"",
-            self.config.component, self.config.version
-        );
-        self.send(Cmd::Report, line, now);
+        let Some(plan) = self.plan.clone() else {
+            return;
+        };
+        self.flash[plan.component] = std::mem::take(&mut self.download);
+        self.config.components[plan.component].version = plan.target;
+        self.report_version(plan.component, Cmd::Report, now);
     }
 
     fn on_urc(&mut self, code: u32, args: Vec<String>, now: Duration) {
         let num = |i: usize| args.get(i).and_then(|a| a.parse::<i64>().ok());
         match code {
             10700 => {
-                if let (Some(target), Some(b), Some(s), Some(u)) =
-                    (args.get(2), num(3), num(4), num(5))
-                {
-                    self.plan = Some(PlanInfo {
-                        target: target.clone(),
-                        min_battery: b as u32,
-                        min_signal: s as i32,
-                        use_space: u as u64,
-                    });
-                    if matches!(self.wait, Wait::Plan) {
-                        self.decide(now);
-                    }
+                let (Some(name), Some(target), Some(b), Some(s), Some(u)) =
+                    (args.first(), args.get(2), num(3), num(4), num(5))
+                else {
+                    return;
+                };
+                // Mid-upgrade, only the same plan again (after a re-request) is taken.
+                let idle = self.wait == Wait::Nothing && self.plan_done;
+                if !(matches!(self.wait, Wait::Plan | Wait::Command(Cmd::Request)) || idle) {
+                    return;
                 }
+                self.plan_component = name.clone();
+                let Some(component) = self.index_of(name) else {
+                    self.plan = None;
+                    self.plan_done = false;
+                    self.refuse(format!("the MCU has no component {name:?}"), now);
+                    return;
+                };
+                let same = self
+                    .plan
+                    .as_ref()
+                    .is_some_and(|p| p.component == component && p.target == *target);
+                if self.plan_done || !same {
+                    // A new plan: nothing of the last one carries over.
+                    self.plan_done = false;
+                    self.file = None;
+                    self.piece = None;
+                    self.download.clear();
+                    self.offset = 0;
+                    self.verify_rounds = 0;
+                    self.requests = 0;
+                    self.outcome = None;
+                }
+                self.plan = Some(PlanInfo {
+                    component,
+                    target: target.clone(),
+                    min_battery: b as u32,
+                    min_signal: s as i32,
+                    use_space: u as u64,
+                });
+                if self.wait != Wait::Command(Cmd::Request) {
+                    self.decide(now);
+                }
+            }
+            // Another plan follows the result just received: wait for it (asking again if
+            // its 10700 is lost).
+            10707 if self.wait == Wait::Nothing && self.plan_done => {
+                self.await_urc(Wait::Plan, now)
             }
             10701 => {
                 if let (Some(size), Some(md5), Some(crc)) = (num(1), args.get(2), num(3)) {
@@ -438,8 +549,11 @@ impl AtMcu {
                 }
             }
             10704 if self.wait == Wait::Command(Cmd::Update) => self.install(now),
+            10705 | 10706 if self.plan_done || self.plan.is_none() => {}
             10705 => {
-                let version = self.config.version.clone();
+                let version = self.plan.as_ref().map_or(String::new(), |p| {
+                    self.config.components[p.component].version.clone()
+                });
                 self.finish(McuOutcome::Updated { version });
             }
             10706 => self.finish(McuOutcome::Failed {
@@ -486,9 +600,6 @@ impl AtMcu {
 impl Endpoint for AtMcu {
     fn handle_input(&mut self, now: Duration, bytes: &[u8]) {
         for &b in bytes {
-            if self.outcome.is_some() && self.wait == Wait::Nothing {
-                return;
-            }
             if self.raw_left > 0 {
                 self.raw.push(b);
                 self.raw_left -= 1;
@@ -548,6 +659,6 @@ impl Endpoint for AtMcu {
     }
 
     fn is_done(&self) -> bool {
-        self.outcome.is_some() && self.wait == Wait::Nothing
+        self.plan_done && self.wait == Wait::Nothing
     }
 }

@@ -16,6 +16,12 @@ pub enum Event {
     Components(Vec<Component>),
     /// The center issued plans (1 to [`MAX_PLANS`](crate::plan::MAX_PLANS)), processed in order.
     Plans(Vec<Plan>),
+    /// The device side declines the offered plan without readings (an MCU's own refusal); the
+    /// plan ends refused at once and the next queued plan is offered.
+    Declined {
+        /// Who declined, e.g. "the MCU".
+        by: String,
+    },
     /// Readings for the offered plan, with an optional technician override of a failed check.
     Readings {
         /// What was measured.
@@ -66,6 +72,7 @@ impl Event {
             Event::Components(_) => "components",
             Event::Plans(_) => "plans",
             Event::Readings { .. } => "readings",
+            Event::Declined { .. } => "declined",
             Event::FirmwareInfo(_) => "firmware info",
             Event::Downloaded { .. } => "downloaded bytes",
             Event::DownloadFailed { .. } => "download failure",

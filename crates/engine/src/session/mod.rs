@@ -191,7 +191,23 @@ impl Session {
                 self.on_version(c, now);
                 Ok(())
             }
-            e @ Event::Readings { .. } if state != StateKind::Offered => Err(unexpected(&e)),
+            e @ (Event::Readings { .. } | Event::Declined { .. })
+                if state != StateKind::Offered =>
+            {
+                Err(unexpected(&e))
+            }
+            Event::Declined { by } => {
+                let reasons = vec![Refusal::Declined { by }];
+                if let Some(cur) = self.current.as_ref() {
+                    let component = cur.plan.identity.clone();
+                    self.events.push_back(UiEvent::Refused {
+                        component,
+                        reasons: reasons.clone(),
+                    });
+                }
+                self.finish(Outcome::Failed(Failure::Refused(reasons)), now);
+                Ok(())
+            }
             Event::Readings {
                 readings,
                 override_reason,

@@ -120,6 +120,13 @@ fn a_two_piece_upgrade_ends_in_10705() {
         "\r\nERROR\r\n",
         "not the last piece"
     );
+    assert_eq!(
+        said(&mut m, "AT+QIOTUPDATE=2"),
+        "\r\nERROR\r\n",
+        "the held piece was not read to its end"
+    );
+    m.handle_input(T0, b"AT+QIOTOTARD=1024,1024\r");
+    out(&mut m);
     assert_eq!(said(&mut m, "AT+QIOTUPDATE=2"), "\r\nOK\r\n");
     assert!(events(&mut m).contains(&Event::PieceRequested { offset: 2048 }));
     m.piece_ready(2048, file[2048..].to_vec(), T0);
@@ -197,6 +204,245 @@ fn refusing_a_plan_is_reported() {
     m.offer_plan(plan());
     out(&mut m);
     assert_eq!(said(&mut m, "AT+QIOTUPDATE=0"), "\r\nOK\r\n");
-    assert_eq!(events(&mut m), vec![Event::Refused]);
+    assert_eq!(
+        events(&mut m),
+        vec![Event::Refused {
+            component: "STM32".into()
+        }]
+    );
     assert_eq!(said(&mut m, "AT+QIOTUPDATE=1"), "\r\nERROR\r\n");
+}
+
+#[test]
+fn the_next_plan_after_a_result_is_announced_with_10707_first() {
+    let mut m = Module::new(Config::default());
+    to_piece_ready(&mut m, 10);
+    said(&mut m, "AT+QIOTOTARD=0,10");
+    said(&mut m, "AT+QIOTUPDATE=3");
+    said(&mut m, r#"AT+QIOTMCUVER="STM32","2_0_0""#);
+    assert!(m.plan_ended());
+    events(&mut m);
+    let ble = Plan {
+        component: "BLE".into(),
+        target_version: "3_1_0".into(),
+        ..plan()
+    };
+    m.offer_plan(ble.clone());
+    assert_eq!(
+        out(&mut m),
+        "\r\n+QIOTEVT: 7,10707\r\n\r\n+QIOTEVT: 7,10700,\"BLE\",\"\",\"3_1_0\",30,-113,27954\r\n"
+    );
+    // The MCU lost the plan and asks again: the same plan, without another 10707.
+    said(&mut m, "AT+QIOTOTAREQ=1");
+    m.offer_plan(ble);
+    assert_eq!(
+        out(&mut m),
+        "\r\n+QIOTEVT: 7,10700,\"BLE\",\"\",\"3_1_0\",30,-113,27954\r\n"
+    );
+    // The second plan is refused: its result is the refusal, and a third plan gets 10707.
+    assert_eq!(said(&mut m, "AT+QIOTUPDATE=0"), "\r\nOK\r\n");
+    assert!(m.plan_ended());
+    m.offer_plan(plan());
+    assert!(out(&mut m).starts_with("\r\n+QIOTEVT: 7,10707\r\n\r\n+QIOTEVT: 7,10700,\"STM32\""));
+}
+
+#[test]
+fn next_piece_needs_the_held_piece_read_to_its_end() {
+    let mut m = Module::new(Config::default());
+    said(&mut m, "ATE0");
+    said(&mut m, "AT+QIOTOTAREQ");
+    m.offer_plan(plan());
+    said(&mut m, "AT+QIOTUPDATE=1");
+    m.start_download(info(20), T0);
+    m.piece_ready(0, vec![7; 10], T0);
+    said(&mut m, "AT+QIOTOTARD=0,5");
+    assert_eq!(said(&mut m, "AT+QIOTUPDATE=2"), "\r\nERROR\r\n");
+    said(&mut m, "AT+QIOTOTARD=5,5");
+    events(&mut m);
+    assert_eq!(said(&mut m, "AT+QIOTUPDATE=2"), "\r\nOK\r\n");
+    assert_eq!(
+        events(&mut m),
+        vec![
+            Event::PieceTaken { offset: 0, len: 10 },
+            Event::PieceRequested { offset: 10 }
+        ]
+    );
+}
+
+#[test]
+fn stop_sends_10706_once() {
+    let mut m = Module::new(Config::default());
+    to_piece_ready(&mut m, 10);
+    events(&mut m);
+    m.stop("digests do not match".into());
+    assert_eq!(out(&mut m), "\r\n+QIOTEVT: 7,10706\r\n");
+    assert_eq!(
+        events(&mut m),
+        vec![Event::Failed(Error::Stopped("digests do not match".into()))]
+    );
+    m.stop("again".into());
+    assert_eq!(out(&mut m), "");
+}
+
+mod upgrade {
+    use super::*;
+    use sota_engine::{
+        Command as Cmd, ComponentType, Config as EngineConfig, Digester, DownloadMode, Event as In,
+        FirmwareInfo as Info, Plan as EnginePlan, Session,
+    };
+
+    fn upgrade(file: &[u8], sha256: Option<&str>) -> Upgrade {
+        let d = Digester::digest(file);
+        let plan = EnginePlan {
+            identity: "STM32".into(),
+            component_type: ComponentType::Mcu,
+            source_version: String::new(),
+            target_version: "2_0_0".into(),
+            min_battery: 30,
+            min_signal_dbm: -113,
+            space_needed: file.len() as u64,
+            package_size: file.len() as u64,
+        };
+        let info = Info {
+            identity: "STM32".into(),
+            version: "2_0_0".into(),
+            md5: d.md5,
+            crc32: d.crc32,
+            sha256: sha256.map_or(d.sha256, str::to_string),
+            url: "file:///fw.bin".into(),
+            size: file.len() as u64,
+            mode: DownloadMode::ConsoleDownloads,
+        };
+        let config = EngineConfig {
+            piece_size: 8,
+            ..EngineConfig::default()
+        };
+        Upgrade::new(
+            Config::default(),
+            Session::new(config, Vec::new()),
+            vec![plan],
+            vec![info],
+        )
+    }
+
+    fn say(u: &mut Upgrade, line: &str) -> String {
+        u.handle_input(T0, line.as_bytes());
+        u.handle_input(T0, b"\r");
+        let mut bytes = Vec::new();
+        u.poll_transmit(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    fn commands(u: &mut Upgrade) -> Vec<Cmd> {
+        std::iter::from_fn(|| u.poll_command()).collect()
+    }
+
+    /// Up to the MCU's confirmation; returns the URCs it got and the session's fetch range.
+    fn confirmed(u: &mut Upgrade) -> (String, u64, u64) {
+        say(u, "ATE0");
+        say(u, r#"AT+QIOTMCUVER="STM32","1_0_0""#);
+        let plan = say(u, "AT+QIOTOTAREQ=1");
+        assert!(
+            plan.ends_with("+QIOTEVT: 7,10700,\"STM32\",\"\",\"2_0_0\",30,-113,10\r\n"),
+            "{plan}"
+        );
+        let urcs = say(u, "AT+QIOTUPDATE=1");
+        let fetch = commands(u).into_iter().find_map(|c| match c {
+            Cmd::Fetch { start, end, .. } => Some((start, end)),
+            _ => None,
+        });
+        let (start, end) = fetch.expect("the session fetches after the MCU confirmed");
+        (urcs, start, end)
+    }
+
+    #[test]
+    fn a_mismatching_image_gets_10706_and_no_piece() {
+        let file = b"0123456789".to_vec();
+        let mut u = upgrade(&file, Some(&"ab".repeat(32)));
+        let (urcs, start, end) = confirmed(&mut u);
+        assert!(urcs.contains("+QIOTEVT: 7,10701,\"STM32\",10,"), "{urcs}");
+        assert_eq!((start, end), (0, 10));
+        u.handle(
+            In::Downloaded {
+                offset: 0,
+                bytes: file,
+            },
+            T0,
+        )
+        .unwrap();
+        assert!(!commands(&mut u)
+            .iter()
+            .any(|c| matches!(c, Cmd::OfferPiece { .. })));
+        let mut bytes = Vec::new();
+        u.poll_transmit(&mut bytes);
+        assert_eq!(String::from_utf8_lossy(&bytes), "\r\n+QIOTEVT: 7,10706\r\n");
+        assert!(u.is_done());
+        assert_eq!(
+            say(&mut u, "AT+QIOTOTARD=0,10"),
+            "\r\nERROR\r\n",
+            "nothing to read"
+        );
+    }
+
+    #[test]
+    fn verified_pieces_go_out_and_the_version_report_ends_it() {
+        let file = b"0123456789".to_vec();
+        let mut u = upgrade(&file, None);
+        confirmed(&mut u);
+        u.handle(
+            In::Downloaded {
+                offset: 0,
+                bytes: file.clone(),
+            },
+            T0,
+        )
+        .unwrap();
+        let offers: Vec<(u64, u32)> = commands(&mut u)
+            .into_iter()
+            .filter_map(|c| match c {
+                Cmd::OfferPiece { offset, len, .. } => Some((offset, len)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(offers, vec![(0, 8)]);
+        u.piece(0, file[..8].to_vec(), T0);
+        let mut bytes = Vec::new();
+        u.poll_transmit(&mut bytes);
+        assert_eq!(
+            String::from_utf8_lossy(&bytes),
+            "\r\n+QIOTEVT: 7,10703,\"STM32\",10,0,8\r\n"
+        );
+        assert!(say(&mut u, "AT+QIOTOTARD=0,8").contains("01234567"));
+        assert_eq!(say(&mut u, "AT+QIOTUPDATE=2"), "\r\nOK\r\n");
+        assert!(commands(&mut u).iter().any(|c| matches!(
+            c,
+            Cmd::OfferPiece {
+                offset: 8,
+                len: 2,
+                ..
+            }
+        )));
+        u.piece(8, file[8..].to_vec(), T0);
+        let mut bytes = Vec::new();
+        u.poll_transmit(&mut bytes);
+        assert_eq!(
+            String::from_utf8_lossy(&bytes),
+            "\r\n+QIOTEVT: 7,10702\r\n\r\n+QIOTEVT: 7,10703,\"STM32\",10,8,2\r\n"
+        );
+        assert!(say(&mut u, "AT+QIOTOTARD=8,8").contains("+QIOTOTARD: 8,2\r\n89\r\nOK"));
+        assert_eq!(
+            say(&mut u, "AT+QIOTUPDATE=3"),
+            "\r\nOK\r\n\r\n+QIOTEVT: 7,10704\r\n"
+        );
+        assert!(!u.is_done());
+        assert_eq!(
+            say(&mut u, r#"AT+QIOTMCUVER="STM32","2_0_0""#),
+            "\r\nOK\r\n\r\n+QIOTEVT: 7,10705\r\n"
+        );
+        assert!(u.is_done());
+        assert_eq!(
+            u.session().results()[0].outcome,
+            sota_engine::Outcome::Succeeded
+        );
+    }
 }

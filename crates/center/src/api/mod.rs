@@ -1,0 +1,158 @@
+//! The HTTP API under `/api/v1`: routing, operator authentication, and the
+//! extractors that turn every malformed request into a `{error, message}` 4xx.
+
+pub mod devices;
+pub mod extract;
+pub mod firmware;
+pub mod openapi;
+pub mod packages;
+pub mod plans;
+pub mod products;
+pub mod verifications;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use sqlx::SqlitePool;
+
+use crate::download::LinkSigner;
+use crate::error::ApiError;
+use crate::store::FirmwareStore;
+
+/// Shared state of all handlers.
+#[derive(Debug)]
+pub struct AppState {
+    /// Metadata database.
+    pub pool: SqlitePool,
+    /// Firmware store.
+    pub store: FirmwareStore,
+    /// Download link signer.
+    pub signer: LinkSigner,
+    /// Base URL for download links, without a trailing slash.
+    pub public_url: String,
+    /// Lifetime of download links, seconds.
+    pub download_ttl: u64,
+    /// Largest accepted file, bytes.
+    pub max_file_bytes: u64,
+    /// Firmware files mapped for download (local store), by object key.
+    pub mapped: std::sync::Mutex<std::collections::HashMap<String, bytes::Bytes>>,
+}
+
+/// The state as handlers receive it.
+pub type Shared = State<Arc<AppState>>;
+
+/// Largest JSON body (plans with 1,000,000-key lists fit).
+const JSON_LIMIT: usize = 64 * 1024 * 1024;
+
+async fn require_operator(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let Some(token) = token else {
+        return ApiError::unauthorized(
+            "send an operator token as `Authorization: Bearer <token>`; create one with `sota-center token create --name <who>`",
+        )
+        .into_response();
+    };
+    match crate::token::check(&state.pool, token).await {
+        Ok(Some(_)) => next.run(req).await,
+        Ok(None) => ApiError::unauthorized("this operator token is unknown; create one with `sota-center token create --name <who>`")
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such API path; the API is described at /api/v1/openapi.json")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this path does not accept that HTTP method; see /api/v1/openapi.json",
+    )
+}
+
+fn panic_to_json(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::internal(
+        "the center hit an internal fault; this is a bug, please report it with the request",
+    )
+    .into_response()
+}
+
+/// The complete router.
+pub fn router(state: Arc<AppState>) -> Router {
+    let operator = Router::new()
+        .route("/products", get(products::list).post(products::create))
+        .route("/products/{product_key}", get(products::get))
+        .route("/products/{product_key}/devices", get(devices::list))
+        .route(
+            "/products/{product_key}/devices/{device_key}",
+            get(devices::get).put(devices::register),
+        )
+        .route(
+            "/products/{product_key}/devices/{device_key}/offers",
+            get(devices::offers),
+        )
+        .route("/packages", get(packages::list))
+        .route(
+            "/packages",
+            post(packages::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/packages/{id}",
+            get(packages::get).delete(packages::delete),
+        )
+        .route(
+            "/packages/{id}/files/{position}/links",
+            post(packages::link),
+        )
+        .route(
+            "/packages/{id}/verifications",
+            get(verifications::list).post(verifications::create),
+        )
+        .route("/verifications/{id}", get(verifications::get))
+        .route("/verifications/{id}/log", post(verifications::log))
+        .route("/verifications/{id}/outcome", post(verifications::outcome))
+        .route("/plans", get(plans::list).post(plans::create))
+        .route(
+            "/plans/{id}",
+            get(plans::get).put(plans::update).delete(plans::delete),
+        )
+        .route("/plans/{id}/activate", post(plans::activate))
+        .route("/plans/{id}/pause", post(plans::pause))
+        .route("/plans/{id}/resume", post(plans::resume))
+        .route("/plans/{id}/finish", post(plans::finish))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_operator,
+        ));
+    let public = Router::new()
+        .route("/openapi.json", get(openapi::serve))
+        .route("/firmware/{token}", get(firmware::download));
+    Router::new()
+        .nest("/api/v1", operator.merge(public))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(JSON_LIMIT))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_to_json,
+        ))
+        .with_state(state)
+}

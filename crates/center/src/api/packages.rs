@@ -1,0 +1,256 @@
+//! `/packages`: streaming upload, list, look up, delete, and download links.
+
+use axum::extract::multipart::{Field, Multipart, MultipartRejection};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::extract::{Json, Path};
+use super::Shared;
+use crate::error::{ApiError, ErrorBody};
+use crate::package::{
+    self, check_file_name, ComponentType, FileWriter, Package, PackageFile, PackageMeta,
+    PackageType, MAX_FILES,
+};
+use crate::{device, product};
+
+/// The multipart form of an upload (for the OpenAPI document).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct PackageUpload {
+    /// Package name.
+    name: String,
+    /// `FOTA` or `SOTA`.
+    component_type: ComponentType,
+    /// `full` or `delta`.
+    package_type: PackageType,
+    /// Required for delta, absent for full.
+    source_version: Option<String>,
+    /// Target version.
+    target_version: String,
+    /// Remarks.
+    remarks: Option<String>,
+    /// 1 to 5 files (repeat the `file` part), each ≤ 100 MiB with an accepted ending.
+    #[schema(value_type = Vec<String>, format = Binary)]
+    file: Vec<Vec<u8>>,
+}
+
+const TEXT_LIMIT: usize = 4096;
+
+async fn text_of(mut field: Field<'_>, name: &str) -> Result<String, ApiError> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        if buf.len() + chunk.len() > TEXT_LIMIT {
+            return Err(ApiError::invalid(
+                "field_too_long",
+                format!("form field {name:?} is longer than {TEXT_LIMIT} bytes"),
+            ));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    String::from_utf8(buf)
+        .map_err(|_| ApiError::bad_request(format!("form field {name:?} is not UTF-8 text")))
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    ApiError::new(
+        e.status(),
+        "bad_multipart",
+        format!("cannot read the multipart form: {}", e.body_text()),
+    )
+}
+
+#[derive(Default)]
+struct Form {
+    name: Option<String>,
+    component_type: Option<String>,
+    package_type: Option<String>,
+    source_version: Option<String>,
+    target_version: Option<String>,
+    remarks: Option<String>,
+}
+
+impl Form {
+    fn meta(self) -> Result<PackageMeta, ApiError> {
+        let need = |v: Option<String>, name: &str| {
+            v.ok_or_else(|| {
+                ApiError::invalid(
+                    "missing_field",
+                    format!("the form lacks the {name:?} field"),
+                )
+            })
+        };
+        Ok(PackageMeta {
+            name: need(self.name, "name")?,
+            component_type: ComponentType::parse(&need(self.component_type, "component_type")?)?,
+            package_type: PackageType::parse(&need(self.package_type, "package_type")?)?,
+            source_version: self.source_version.filter(|s| !s.is_empty()),
+            target_version: need(self.target_version, "target_version")?,
+            remarks: self.remarks.unwrap_or_default(),
+        })
+    }
+}
+
+async fn receive(
+    state: &super::AppState,
+    mut form: Multipart,
+    files: &mut Vec<PackageFile>,
+) -> Result<PackageMeta, ApiError> {
+    let mut fields = Form::default();
+    while let Some(field) = form.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or("").to_string();
+        let slot = match name.as_str() {
+            "file" => None,
+            "name" => Some(&mut fields.name),
+            "component_type" => Some(&mut fields.component_type),
+            "package_type" => Some(&mut fields.package_type),
+            "source_version" => Some(&mut fields.source_version),
+            "target_version" => Some(&mut fields.target_version),
+            "remarks" => Some(&mut fields.remarks),
+            other => {
+                return Err(ApiError::invalid(
+                    "unknown_field",
+                    format!("unknown form field {other:?}; send name, component_type, package_type, source_version, target_version, remarks and file parts"),
+                ))
+            }
+        };
+        if let Some(slot) = slot {
+            *slot = Some(text_of(field, &name).await?);
+            continue;
+        }
+        if files.len() == MAX_FILES {
+            return Err(ApiError::invalid(
+                "too_many_files",
+                format!("a package holds at most {MAX_FILES} files"),
+            ));
+        }
+        let file_name = field.file_name().unwrap_or("").to_string();
+        check_file_name(&file_name)?;
+        let mut field = field;
+        let mut writer = FileWriter::start(&state.store, &file_name, state.max_file_bytes).await?;
+        loop {
+            let chunk = match field.chunk().await {
+                Ok(Some(c)) => c,
+                Ok(None) => break,
+                Err(e) => {
+                    writer.abort().await;
+                    return Err(multipart_error(e));
+                }
+            };
+            if let Err(e) = writer.write(&chunk).await {
+                writer.abort().await;
+                return Err(e);
+            }
+        }
+        files.push(writer.finish(files.len() as u32).await?);
+    }
+    if files.is_empty() {
+        return Err(ApiError::invalid(
+            "no_files",
+            "a package needs 1 to 5 files: add `file` parts to the form",
+        ));
+    }
+    let meta = fields.meta()?;
+    meta.check()?;
+    Ok(meta)
+}
+
+/// Upload a version package (multipart form). Files are digested while they
+/// stream into the store; a rejected upload leaves nothing behind.
+#[utoipa::path(post, path = "/api/v1/packages", tag = "packages",
+    request_body(content = PackageUpload, content_type = "multipart/form-data"),
+    responses((status = 201, description = "Stored", body = Package), (status = "4XX", description = "Rejected", body = ErrorBody)))]
+pub async fn upload(
+    state: Shared,
+    form: Result<Multipart, MultipartRejection>,
+) -> Result<(StatusCode, axum::Json<Package>), ApiError> {
+    let form = form.map_err(|r| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("{}; upload packages as multipart/form-data", r.body_text()),
+        )
+    })?;
+    let mut files = Vec::new();
+    let result = match receive(&state, form, &mut files).await {
+        Ok(meta) => package::commit(&state.pool, &meta, files.clone(), false).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(p) => Ok((StatusCode::CREATED, axum::Json(p))),
+        Err(e) => {
+            package::discard(&state.store, &files).await;
+            Err(e)
+        }
+    }
+}
+
+/// All packages, newest first.
+#[utoipa::path(get, path = "/api/v1/packages", tag = "packages",
+    responses((status = 200, description = "Packages", body = Vec<Package>), (status = "4XX", description = "Rejected", body = ErrorBody)))]
+pub async fn list(state: Shared) -> Result<axum::Json<Vec<Package>>, ApiError> {
+    Ok(axum::Json(package::list(&state.pool).await?))
+}
+
+/// One package.
+#[utoipa::path(get, path = "/api/v1/packages/{id}", tag = "packages",
+    params(("id" = i64, Path, description = "Package id")),
+    responses((status = 200, description = "The package", body = Package), (status = "4XX", description = "Rejected", body = ErrorBody)))]
+pub async fn get(state: Shared, Path(id): Path<i64>) -> Result<axum::Json<Package>, ApiError> {
+    Ok(axum::Json(package::get(&state.pool, id).await?))
+}
+
+/// Delete a package no plan uses.
+#[utoipa::path(delete, path = "/api/v1/packages/{id}", tag = "packages",
+    params(("id" = i64, Path, description = "Package id")),
+    responses((status = 204, description = "Deleted"), (status = "4XX", description = "Rejected", body = ErrorBody)))]
+pub async fn delete(state: Shared, Path(id): Path<i64>) -> Result<StatusCode, ApiError> {
+    package::delete(&state.pool, &state.store, id).await?;
+    // Drop mappings so the deleted file's disk space is freed.
+    if let Ok(mut m) = state.mapped.lock() {
+        m.clear();
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Body of a link request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkRequest {
+    /// Product of the device.
+    pub product_key: String,
+    /// The device the link is for.
+    pub device_key: String,
+}
+
+/// A per-device download link.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Link {
+    /// The URL (no authentication needed until it expires).
+    pub url: String,
+    /// Expiry (RFC 3339).
+    pub expires_at: String,
+}
+
+/// Make an expiring download link of one file for one registered device.
+#[utoipa::path(post, path = "/api/v1/packages/{id}/files/{position}/links", tag = "packages",
+    params(("id" = i64, Path, description = "Package id"), ("position" = u32, Path, description = "File position, from 0")),
+    request_body = LinkRequest,
+    responses((status = 201, description = "The link", body = Link), (status = "4XX", description = "Rejected", body = ErrorBody)))]
+pub async fn link(
+    state: Shared,
+    Path((id, position)): Path<(i64, u32)>,
+    Json(req): Json<LinkRequest>,
+) -> Result<(StatusCode, axum::Json<Link>), ApiError> {
+    let pkg = package::get(&state.pool, id).await?;
+    if !pkg.files.iter().any(|f| f.position == position) {
+        return Err(ApiError::not_found(format!(
+            "package {id} has no file at position {position}; it has {} file(s)",
+            pkg.files.len()
+        )));
+    }
+    let (pid, _) = product::get(&state.pool, &req.product_key).await?;
+    device::get(&state.pool, pid, &req.product_key, &req.device_key).await?;
+    let (url, expires_at) = super::devices::link_for(&state, id, position, &req.device_key)?;
+    Ok((StatusCode::CREATED, axum::Json(Link { url, expires_at })))
+}

@@ -1,0 +1,36 @@
+//! Server configuration: flags and environment variables with defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Everything `sota-center serve` needs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeConfig {
+    /// Address to listen on. Port 0 picks a free port (printed at start).
+    #[arg(long, env = "SOTA_CENTER_LISTEN", default_value = "127.0.0.1:8081")]
+    pub listen: SocketAddr,
+    /// Directory holding `center.sqlite3` and, with the default store, `firmware/`.
+    #[arg(long, env = "SOTA_CENTER_DATA_DIR", default_value = ".data/center")]
+    pub data_dir: PathBuf,
+    /// Firmware store: a local directory path, or `s3://bucket/prefix`
+    /// (needs the `s3` cargo feature; credentials from the usual AWS_* variables).
+    /// Default: `<data-dir>/firmware`.
+    #[arg(long, env = "SOTA_CENTER_STORE")]
+    pub store: Option<String>,
+    /// Base URL put in firmware download links. Default: `http://<listen>`.
+    #[arg(long, env = "SOTA_CENTER_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Lifetime of a per-device download link, in seconds.
+    #[arg(long, env = "SOTA_CENTER_DOWNLOAD_TTL", default_value_t = 3600)]
+    pub download_ttl: u64,
+    /// Do not seed the demo product, package and plan into an empty database.
+    #[arg(long, env = "SOTA_CENTER_NO_DEMO")]
+    pub no_demo: bool,
+}
+
+impl ServeConfig {
+    /// The SQLite file inside the data directory.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("center.sqlite3")
+    }
+}

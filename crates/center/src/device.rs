@@ -1,0 +1,188 @@
+//! Devices: one product's units, each with its components' reported versions.
+//!
+//! Devices are created the first time they register; [`register`] is that
+//! entry point (the MQTT side of a later issue calls it; operators can call it
+//! through `PUT /api/v1/products/{key}/devices/{device_key}` meanwhile).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sqlx::{Row, SqlitePool};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::ApiError;
+use crate::product::check_key;
+
+/// A device and its components.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Device {
+    /// Product the device belongs to.
+    pub product_key: String,
+    /// Device key, unique within the product.
+    pub device_key: String,
+    /// Component identity → reported version (e.g. `STM32` → `1_0_0`).
+    pub components: BTreeMap<String, String>,
+    /// First registration (RFC 3339).
+    pub registered_at: String,
+    /// Last report (RFC 3339).
+    pub last_seen_at: String,
+}
+
+/// Body of a registration / version report.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceReport {
+    /// Component identity → current version. Reported components replace
+    /// earlier reports of the same identity; others are kept.
+    #[serde(default)]
+    pub components: BTreeMap<String, String>,
+}
+
+/// Paging of device lists.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Paging {
+    /// Number of devices to skip.
+    pub offset: Option<u32>,
+    /// At most this many devices (default 100, max 1000).
+    pub limit: Option<u32>,
+}
+
+/// Check a component identity or version string: 1–64 printable, no spaces.
+pub fn check_token(what: &str, value: &str) -> Result<(), ApiError> {
+    if value.is_empty() || value.len() > 64 || !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::invalid(
+            "invalid_value",
+            format!("{what} {value:?} is not valid: use 1 to 64 printable ASCII characters without spaces"),
+        ));
+    }
+    Ok(())
+}
+
+/// Register a device (creating it on first contact) and record its versions.
+pub async fn register(
+    pool: &SqlitePool,
+    product_id: i64,
+    device_key: &str,
+    report: &DeviceReport,
+) -> Result<(), ApiError> {
+    check_key("device_key", device_key)?;
+    if report.components.len() > 64 {
+        return Err(ApiError::invalid(
+            "too_many_components",
+            "a device reports at most 64 components",
+        ));
+    }
+    for (identity, version) in &report.components {
+        check_token("component identity", identity)?;
+        check_token("component version", version)?;
+    }
+    let now = crate::now_text();
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO devices (product_id, device_key, registered_at, last_seen_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (product_id, device_key) DO UPDATE SET last_seen_at = excluded.last_seen_at",
+    )
+    .bind(product_id)
+    .bind(device_key)
+    .bind(&now)
+    .bind(&now)
+    .execute(&mut *tx)
+    .await?;
+    let id: i64 = sqlx::query("SELECT id FROM devices WHERE product_id = ? AND device_key = ?")
+        .bind(product_id)
+        .bind(device_key)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
+    for (identity, version) in &report.components {
+        sqlx::query(
+            "INSERT INTO device_components (device_id, identity, version, reported_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (device_id, identity) DO UPDATE SET version = excluded.version, reported_at = excluded.reported_at",
+        )
+        .bind(id)
+        .bind(identity)
+        .bind(version)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn components_of(
+    pool: &SqlitePool,
+    device_id: i64,
+) -> Result<BTreeMap<String, String>, ApiError> {
+    let rows = sqlx::query("SELECT identity, version FROM device_components WHERE device_id = ?")
+        .bind(device_id)
+        .fetch_all(pool)
+        .await?;
+    let mut map = BTreeMap::new();
+    for row in rows {
+        map.insert(row.try_get("identity")?, row.try_get("version")?);
+    }
+    Ok(map)
+}
+
+/// One device of a product and its row id, or 404.
+pub async fn get(
+    pool: &SqlitePool,
+    product_id: i64,
+    product_key: &str,
+    device_key: &str,
+) -> Result<(i64, Device), ApiError> {
+    let row = sqlx::query("SELECT * FROM devices WHERE product_id = ? AND device_key = ?")
+        .bind(product_id)
+        .bind(device_key)
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "product {product_key:?} has no device {device_key:?}; devices appear when they first register"
+            ))
+        })?;
+    let id: i64 = row.try_get("id")?;
+    Ok((
+        id,
+        Device {
+            product_key: product_key.to_string(),
+            device_key: row.try_get("device_key")?,
+            components: components_of(pool, id).await?,
+            registered_at: row.try_get("registered_at")?,
+            last_seen_at: row.try_get("last_seen_at")?,
+        },
+    ))
+}
+
+/// A page of a product's devices, by key.
+pub async fn list(
+    pool: &SqlitePool,
+    product_id: i64,
+    product_key: &str,
+    paging: &Paging,
+) -> Result<Vec<Device>, ApiError> {
+    let limit = paging.limit.unwrap_or(100).clamp(1, 1000);
+    let offset = paging.offset.unwrap_or(0);
+    let rows = sqlx::query(
+        "SELECT * FROM devices WHERE product_id = ? ORDER BY device_key LIMIT ? OFFSET ?",
+    )
+    .bind(product_id)
+    .bind(i64::from(limit))
+    .bind(i64::from(offset))
+    .fetch_all(pool)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: i64 = row.try_get("id")?;
+        out.push(Device {
+            product_key: product_key.to_string(),
+            device_key: row.try_get("device_key")?,
+            components: components_of(pool, id).await?,
+            registered_at: row.try_get("registered_at")?,
+            last_seen_at: row.try_get("last_seen_at")?,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,86 @@
+//! `sota-center`: serve the Developer Center, or manage operator tokens.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use sota_center::ServeConfig;
+
+#[derive(Parser)]
+#[command(
+    name = "sota-center",
+    version,
+    about = "Developer Center of the SOTA upgrade console"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API (seeds demo data into an empty database).
+    Serve {
+        #[command(flatten)]
+        config: ServeConfig,
+        /// Largest accepted package file in bytes (tests lower it).
+        #[arg(long, hide = true, default_value_t = sota_center::package::MAX_FILE_BYTES)]
+        max_file_bytes: u64,
+    },
+    /// Operator tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a bearer token and print it (only its hash is stored).
+    Create {
+        /// Who the token is for, e.g. `field-team`.
+        #[arg(long)]
+        name: String,
+        /// The center's data directory.
+        #[arg(long, env = "SOTA_CENTER_DATA_DIR", default_value = ".data/center")]
+        data_dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result: Result<(), String> = runtime.block_on(async {
+        match cli.command {
+            Command::Serve { config, max_file_bytes } => {
+                sota_center::server::run(config, max_file_bytes).await.map_err(|e| e.to_string())
+            }
+            Command::Token { command: TokenCommand::Create { name, data_dir } } => {
+                let pool = sota_center::server::open_db(&data_dir).await.map_err(|e| e.to_string())?;
+                let token = sota_center::token::create(&pool, &name).await.map_err(|e| e.message)?;
+                println!("{token}");
+                eprintln!("token {name:?} created; it is shown only once. Use it as `Authorization: Bearer <token>`.");
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,459 @@
+//! Version packages: 1 to 5 firmware files of one component type, full or
+//! delta, with their digests computed while they stream into the store.
+
+use object_store::path::Path as ObjectPath;
+use object_store::WriteMultipart;
+use serde::{Deserialize, Serialize};
+use sota_engine::Digester;
+use sqlx::{Row, SqlitePool};
+use utoipa::ToSchema;
+
+use crate::device::check_token;
+use crate::error::ApiError;
+use crate::product::check_name;
+use crate::store::FirmwareStore;
+
+/// Most files in one package.
+pub const MAX_FILES: usize = 5;
+/// Largest file, in bytes (100 MiB).
+pub const MAX_FILE_BYTES: u64 = 100 * 1024 * 1024;
+/// Accepted file name endings (checked case-insensitively).
+pub const EXTENSIONS: [&str; 12] = [
+    ".bin", ".zip", ".rar", ".pack", ".mini_1", ".mini_2", ".py", ".tar", ".tar.gz", ".s19",
+    ".bin_1", ".bin_2",
+];
+
+/// Which firmware a package upgrades.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum ComponentType {
+    /// Module firmware, written to the Quectel module.
+    #[serde(rename = "FOTA")]
+    Fota,
+    /// MCU firmware, passed through the module to the external MCU.
+    #[serde(rename = "SOTA")]
+    Sota,
+}
+
+impl ComponentType {
+    /// The stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ComponentType::Fota => "FOTA",
+            ComponentType::Sota => "SOTA",
+        }
+    }
+    /// Parse the wire name.
+    pub fn parse(s: &str) -> Result<Self, ApiError> {
+        match s {
+            "FOTA" => Ok(ComponentType::Fota),
+            "SOTA" => Ok(ComponentType::Sota),
+            _ => Err(ApiError::invalid(
+                "invalid_component_type",
+                format!("component_type {s:?} is not valid: use \"FOTA\" (module firmware) or \"SOTA\" (MCU firmware)"),
+            )),
+        }
+    }
+}
+
+/// Full image or delta from one source version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PackageType {
+    /// Installs on any version other than the target.
+    Full,
+    /// Installs only on the source version.
+    Delta,
+}
+
+impl PackageType {
+    /// The stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PackageType::Full => "full",
+            PackageType::Delta => "delta",
+        }
+    }
+    /// Parse the wire name.
+    pub fn parse(s: &str) -> Result<Self, ApiError> {
+        match s {
+            "full" => Ok(PackageType::Full),
+            "delta" => Ok(PackageType::Delta),
+            _ => Err(ApiError::invalid(
+                "invalid_package_type",
+                format!("package_type {s:?} is not valid: use \"full\" or \"delta\""),
+            )),
+        }
+    }
+}
+
+/// The descriptive part of a package, as uploaded in the form fields.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PackageMeta {
+    /// Package name, 1–128 characters.
+    pub name: String,
+    /// `FOTA` or `SOTA`.
+    pub component_type: ComponentType,
+    /// `full` or `delta`.
+    pub package_type: PackageType,
+    /// Required for delta, absent for full.
+    pub source_version: Option<String>,
+    /// Version the device reports after the upgrade.
+    pub target_version: String,
+    /// Free text, up to 1000 characters.
+    pub remarks: String,
+}
+
+impl PackageMeta {
+    /// Check the package rules that do not involve files.
+    pub fn check(&self) -> Result<(), ApiError> {
+        check_name("package name", &self.name)?;
+        check_token("target_version", &self.target_version)?;
+        match (self.package_type, &self.source_version) {
+            (PackageType::Delta, None) => {
+                return Err(ApiError::invalid(
+                    "source_version_required",
+                    "a delta package needs source_version: the version it upgrades from",
+                ))
+            }
+            (PackageType::Full, Some(_)) => {
+                return Err(ApiError::invalid(
+                    "source_version_forbidden",
+                    "a full package has no source_version (it installs on any other version); remove it or use package_type \"delta\"",
+                ))
+            }
+            (PackageType::Delta, Some(source)) => {
+                check_token("source_version", source)?;
+                if *source == self.target_version {
+                    return Err(ApiError::invalid(
+                        "source_equals_target",
+                        "a delta package's source_version must differ from its target_version",
+                    ));
+                }
+            }
+            (PackageType::Full, None) => {}
+        }
+        if self.remarks.chars().count() > 1000 {
+            return Err(ApiError::invalid(
+                "remarks_too_long",
+                "remarks are limited to 1000 characters",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One stored file of a package.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PackageFile {
+    /// 0-based position in the package.
+    pub position: u32,
+    /// Original file name.
+    pub file_name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// MD5, lowercase hex.
+    pub md5: String,
+    /// CRC32 (IEEE), lowercase hex.
+    pub crc32: String,
+    /// SHA-256, lowercase hex.
+    pub sha256: String,
+    #[serde(skip)]
+    #[schema(ignore)]
+    /// Where the bytes are in the store (not shown).
+    pub object_key: String,
+}
+
+/// A version package as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Package {
+    /// Package id.
+    pub id: i64,
+    /// Descriptive fields.
+    #[serde(flatten)]
+    pub meta: PackageMeta,
+    /// The files, in upload order.
+    pub files: Vec<PackageFile>,
+    /// True for the demo data seeded on first start.
+    pub demo: bool,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+}
+
+/// Check a file name: a plain name with an accepted ending.
+pub fn check_file_name(name: &str) -> Result<(), ApiError> {
+    if name.is_empty()
+        || name.len() > 255
+        || name.contains(['/', '\\'])
+        || name.chars().any(char::is_control)
+    {
+        return Err(ApiError::invalid(
+            "invalid_file_name",
+            format!(
+                "file name {name:?} is not valid: send a plain file name of 1 to 255 characters"
+            ),
+        ));
+    }
+    let lower = name.to_ascii_lowercase();
+    if !EXTENSIONS
+        .iter()
+        .any(|ext| lower.len() > ext.len() && lower.ends_with(ext))
+    {
+        return Err(ApiError::invalid(
+            "invalid_file_type",
+            format!(
+                "file {name:?} has an unaccepted type; its name must end in one of {}",
+                EXTENSIONS.join(" ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Streams one file into the store under a fresh key while digesting it.
+pub struct FileWriter {
+    key: ObjectPath,
+    writer: WriteMultipart,
+    digester: Digester,
+    limit: u64,
+    file_name: String,
+}
+
+impl FileWriter {
+    /// Start writing `file_name` into the store, refusing more than `limit` bytes.
+    pub async fn start(
+        store: &FirmwareStore,
+        file_name: &str,
+        limit: u64,
+    ) -> Result<Self, ApiError> {
+        let key = ObjectPath::from(format!(
+            "packages/{}/{}",
+            crate::random_hex(16)?,
+            crate::random_hex(4)?
+        ));
+        let upload = store.objects.put_multipart(&key).await?;
+        Ok(Self {
+            key,
+            writer: WriteMultipart::new(upload),
+            digester: Digester::new(),
+            limit,
+            file_name: file_name.into(),
+        })
+    }
+
+    /// Append a chunk; fails (leaving the abort to the caller) past the size limit.
+    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), ApiError> {
+        if self.digester.size() + chunk.len() as u64 > self.limit {
+            return Err(ApiError::new(
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "file_too_large",
+                format!(
+                    "file {:?} is larger than the {} byte limit per file; split or shrink it",
+                    self.file_name, self.limit
+                ),
+            ));
+        }
+        self.digester.update(chunk);
+        self.writer.write(chunk);
+        self.writer.wait_for_capacity(4).await?;
+        Ok(())
+    }
+
+    /// Abandon the upload: nothing becomes visible under the key.
+    pub async fn abort(self) {
+        if let Err(e) = self.writer.abort().await {
+            tracing::warn!("aborting upload of {:?} failed: {e}", self.file_name);
+        }
+    }
+
+    /// Complete the object (it becomes visible under its key) and return the file.
+    pub async fn finish(self, position: u32) -> Result<PackageFile, ApiError> {
+        if self.digester.size() == 0 {
+            self.abort().await;
+            return Err(ApiError::invalid(
+                "empty_file",
+                "an uploaded file is empty; send the firmware bytes",
+            ));
+        }
+        self.writer.finish().await?;
+        let d = self.digester.finish();
+        Ok(PackageFile {
+            position,
+            file_name: self.file_name,
+            size: d.size,
+            md5: d.md5,
+            crc32: d.crc32,
+            sha256: d.sha256,
+            object_key: self.key.to_string(),
+        })
+    }
+}
+
+/// Delete completed objects of a rejected upload (best effort; leftovers are swept at start).
+pub async fn discard(store: &FirmwareStore, files: &[PackageFile]) {
+    for f in files {
+        if let Err(e) = store
+            .objects
+            .delete(&ObjectPath::from(f.object_key.as_str()))
+            .await
+        {
+            tracing::warn!("could not delete rejected upload {}: {e}", f.object_key);
+        }
+    }
+}
+
+/// Record a package whose files are already in the store.
+pub async fn commit(
+    pool: &SqlitePool,
+    meta: &PackageMeta,
+    files: Vec<PackageFile>,
+    demo: bool,
+) -> Result<Package, ApiError> {
+    let now = crate::now_text();
+    let mut tx = pool.begin().await?;
+    let id: i64 = sqlx::query(
+        "INSERT INTO packages (name, component_type, package_type, source_version, target_version, remarks, demo, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(&meta.name)
+    .bind(meta.component_type.as_str())
+    .bind(meta.package_type.as_str())
+    .bind(&meta.source_version)
+    .bind(&meta.target_version)
+    .bind(&meta.remarks)
+    .bind(demo)
+    .bind(&now)
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get("id")?;
+    for f in &files {
+        sqlx::query(
+            "INSERT INTO package_files (package_id, position, file_name, object_key, size, md5, crc32, sha256)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(f.position)
+        .bind(&f.file_name)
+        .bind(&f.object_key)
+        .bind(f.size as i64)
+        .bind(&f.md5)
+        .bind(&f.crc32)
+        .bind(&f.sha256)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(Package {
+        id,
+        meta: meta.clone(),
+        files,
+        demo,
+        created_at: now,
+    })
+}
+
+fn meta_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<PackageMeta, ApiError> {
+    let ct: String = row.try_get("component_type")?;
+    let pt: String = row.try_get("package_type")?;
+    Ok(PackageMeta {
+        name: row.try_get("name")?,
+        component_type: ComponentType::parse(&ct)?,
+        package_type: PackageType::parse(&pt)?,
+        source_version: row.try_get("source_version")?,
+        target_version: row.try_get("target_version")?,
+        remarks: row.try_get("remarks")?,
+    })
+}
+
+async fn files_of(pool: &SqlitePool, id: i64) -> Result<Vec<PackageFile>, ApiError> {
+    let rows = sqlx::query("SELECT * FROM package_files WHERE package_id = ? ORDER BY position")
+        .bind(id)
+        .fetch_all(pool)
+        .await?;
+    let mut files = Vec::with_capacity(rows.len());
+    for row in rows {
+        let size: i64 = row.try_get("size")?;
+        files.push(PackageFile {
+            position: row.try_get("position")?,
+            file_name: row.try_get("file_name")?,
+            size: size as u64,
+            md5: row.try_get("md5")?,
+            crc32: row.try_get("crc32")?,
+            sha256: row.try_get("sha256")?,
+            object_key: row.try_get("object_key")?,
+        });
+    }
+    Ok(files)
+}
+
+/// One package, or 404.
+pub async fn get(pool: &SqlitePool, id: i64) -> Result<Package, ApiError> {
+    let row = sqlx::query("SELECT * FROM packages WHERE id = ?")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no version package with id {id}; list them with GET /api/v1/packages"
+            ))
+        })?;
+    Ok(Package {
+        id,
+        meta: meta_from_row(&row)?,
+        files: files_of(pool, id).await?,
+        demo: row.try_get("demo")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// All packages, newest first.
+pub async fn list(pool: &SqlitePool) -> Result<Vec<Package>, ApiError> {
+    let rows = sqlx::query("SELECT * FROM packages ORDER BY id DESC")
+        .fetch_all(pool)
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: i64 = row.try_get("id")?;
+        out.push(Package {
+            id,
+            meta: meta_from_row(&row)?,
+            files: files_of(pool, id).await?,
+            demo: row.try_get("demo")?,
+            created_at: row.try_get("created_at")?,
+        });
+    }
+    Ok(out)
+}
+
+/// Delete a package no plan uses; its rows go first, then its objects.
+pub async fn delete(pool: &SqlitePool, store: &FirmwareStore, id: i64) -> Result<(), ApiError> {
+    let package = get(pool, id).await?;
+    let mut tx = pool.begin().await?;
+    let used: i64 = sqlx::query("SELECT COUNT(*) AS n FROM plan_components WHERE package_id = ?")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("n")?;
+    if used > 0 {
+        return Err(ApiError::conflict(
+            "package_in_use",
+            format!("package {id} is used by {used} upgrade plan component(s); remove it from those plans first"),
+        ));
+    }
+    sqlx::query("DELETE FROM packages WHERE id = ?")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    discard(store, &package.files).await;
+    Ok(())
+}
+
+/// Every object key a committed package names (for the start-up sweep).
+pub async fn all_object_keys(
+    pool: &SqlitePool,
+) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+    let rows = sqlx::query("SELECT object_key FROM package_files")
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(|r| r.try_get("object_key")).collect()
+}

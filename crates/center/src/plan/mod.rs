@@ -1,0 +1,578 @@
+//! Upgrade plans: which devices of a product get which packages, when and how.
+//!
+//! Rules enforced here (each answered with its own error code): IANA time
+//! zone, push period `HH:MM`–`HH:MM` (may cross midnight), unique component
+//! identities whose type matches their package, manual mode needs `zh` and
+//! `en` texts, strategy bounds, and only drafts may be edited or deleted.
+
+pub mod applicability;
+pub mod period;
+pub mod state;
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use sqlx::{Row, SqlitePool};
+use utoipa::ToSchema;
+
+use crate::device::check_token;
+use crate::error::ApiError;
+use crate::package::{self, ComponentType};
+use crate::product::{self, check_key, check_name};
+pub use applicability::{ComponentRule, PlanRules};
+pub use period::PushPeriod;
+pub use state::{PlanState, Transition};
+
+/// Most device keys in one list.
+pub const MAX_LIST: usize = 1_000_000;
+
+/// Silent: the device upgrades by itself. Manual: the user confirms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum UpgradeMode {
+    /// No user confirmation.
+    Silent,
+    /// The user confirms; needs `zh` and `en` texts.
+    Manual,
+}
+
+impl UpgradeMode {
+    fn as_str(self) -> &'static str {
+        match self {
+            UpgradeMode::Silent => "silent",
+            UpgradeMode::Manual => "manual",
+        }
+    }
+}
+
+/// Conditions a device must meet before it accepts the upgrade.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Strategy {
+    /// Minimum battery level, 0–100 %.
+    pub min_battery_percent: u8,
+    /// Minimum signal strength, -150–0 dBm.
+    pub min_signal_dbm: i16,
+    /// Free space the device needs, in bytes.
+    pub space_needed_bytes: u64,
+    /// Download retries, 0–10.
+    pub download_retries: u8,
+}
+
+impl Default for Strategy {
+    fn default() -> Self {
+        Self {
+            min_battery_percent: 20,
+            min_signal_dbm: -110,
+            space_needed_bytes: 0,
+            download_retries: 3,
+        }
+    }
+}
+
+/// One component of a plan: an identity upgraded with a package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanComponent {
+    /// Component identity on the device, e.g. `STM32`; unique in the plan.
+    pub identity: String,
+    /// Must equal the package's component type.
+    pub component_type: ComponentType,
+    /// The version package to install.
+    pub package_id: i64,
+}
+
+/// The editable content of a plan (body of create and update).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanInput {
+    /// Plan name, 1–128 characters.
+    pub name: String,
+    /// Product whose devices the plan upgrades.
+    pub product_key: String,
+    /// If non-empty, only these devices.
+    #[serde(default)]
+    pub whitelist: Vec<String>,
+    /// Never these devices; wins over the whitelist.
+    #[serde(default)]
+    pub blacklist: Vec<String>,
+    /// IANA time zone name, e.g. `Asia/Shanghai`.
+    pub time_zone: String,
+    /// Optional daily push window in that zone.
+    #[serde(default)]
+    pub push_period: Option<PushPeriod>,
+    /// `silent` or `manual`.
+    pub upgrade_mode: UpgradeMode,
+    /// Upgrade conditions; defaults when absent.
+    #[serde(default)]
+    pub strategy: Strategy,
+    /// 1 to 64 components.
+    pub components: Vec<PlanComponent>,
+    /// Upgrade texts by language code; manual mode needs `zh` and `en`.
+    #[serde(default)]
+    pub texts: BTreeMap<String, String>,
+}
+
+/// A plan as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Plan {
+    /// Plan id.
+    pub id: i64,
+    /// Life-cycle state.
+    pub state: PlanState,
+    // The content, as in `PlanInput` (spelled out rather than flattened so the
+    // schema of a response is not bound by the input's `deny_unknown_fields`).
+    /// Plan name.
+    pub name: String,
+    /// Product whose devices the plan upgrades.
+    pub product_key: String,
+    /// If non-empty, only these devices.
+    pub whitelist: Vec<String>,
+    /// Never these devices; wins over the whitelist.
+    pub blacklist: Vec<String>,
+    /// IANA time zone name.
+    pub time_zone: String,
+    /// Daily push window in that zone, if any.
+    pub push_period: Option<PushPeriod>,
+    /// `silent` or `manual`.
+    pub upgrade_mode: UpgradeMode,
+    /// Upgrade conditions.
+    pub strategy: Strategy,
+    /// The components.
+    pub components: Vec<PlanComponent>,
+    /// Upgrade texts by language code.
+    pub texts: BTreeMap<String, String>,
+    /// True for the demo data seeded on first start.
+    pub demo: bool,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+    /// Last change (RFC 3339).
+    pub updated_at: String,
+}
+
+fn check_language(code: &str) -> bool {
+    let mut parts = code.split('-');
+    let first = parts.next().unwrap_or("");
+    (2..=3).contains(&first.len())
+        && first.bytes().all(|b| b.is_ascii_lowercase())
+        && parts.all(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+fn check_list(what: &str, keys: &[String]) -> Result<(), ApiError> {
+    if keys.len() > MAX_LIST {
+        return Err(ApiError::invalid(
+            "list_too_long",
+            format!(
+                "the {what} has {} keys; at most {MAX_LIST} are accepted",
+                keys.len()
+            ),
+        ));
+    }
+    for k in keys {
+        check_key(&format!("{what} device key"), k)?;
+    }
+    Ok(())
+}
+
+/// Check every rule of a plan's content; returns the product row id.
+pub async fn check(pool: &SqlitePool, input: &PlanInput) -> Result<i64, ApiError> {
+    check_name("plan name", &input.name)?;
+    let (product_id, _) = product::get(pool, &input.product_key).await.map_err(|e| {
+        if e.status == axum::http::StatusCode::NOT_FOUND {
+            ApiError::invalid(
+                "unknown_product",
+                format!(
+                    "product_key {:?} names no product; create it first",
+                    input.product_key
+                ),
+            )
+        } else {
+            e
+        }
+    })?;
+    check_list("whitelist", &input.whitelist)?;
+    check_list("blacklist", &input.blacklist)?;
+    period::time_zone(&input.time_zone)?;
+    if let Some(p) = &input.push_period {
+        p.check()?;
+    }
+    let s = &input.strategy;
+    if s.min_battery_percent > 100 {
+        return Err(ApiError::invalid(
+            "invalid_strategy",
+            "strategy.min_battery_percent must be 0 to 100",
+        ));
+    }
+    if !(-150..=0).contains(&s.min_signal_dbm) {
+        return Err(ApiError::invalid(
+            "invalid_strategy",
+            "strategy.min_signal_dbm must be -150 to 0 (dBm)",
+        ));
+    }
+    if s.download_retries > 10 {
+        return Err(ApiError::invalid(
+            "invalid_strategy",
+            "strategy.download_retries must be 0 to 10",
+        ));
+    }
+    if s.space_needed_bytes > i64::MAX as u64 {
+        return Err(ApiError::invalid(
+            "invalid_strategy",
+            "strategy.space_needed_bytes is too large",
+        ));
+    }
+    if input.components.is_empty() || input.components.len() > 64 {
+        return Err(ApiError::invalid(
+            "invalid_components",
+            "a plan needs 1 to 64 components, each an identity with a package",
+        ));
+    }
+    let mut seen = HashSet::new();
+    for c in &input.components {
+        check_token("component identity", &c.identity)?;
+        if !seen.insert(c.identity.as_str()) {
+            return Err(ApiError::invalid(
+                "duplicate_component",
+                format!("component identity {:?} appears twice; each component identity must be unique in a plan", c.identity),
+            ));
+        }
+        let pkg = package::get(pool, c.package_id).await.map_err(|e| {
+            if e.status == axum::http::StatusCode::NOT_FOUND {
+                ApiError::invalid(
+                    "unknown_package",
+                    format!(
+                        "component {:?}: no version package with id {}",
+                        c.identity, c.package_id
+                    ),
+                )
+            } else {
+                e
+            }
+        })?;
+        if pkg.meta.component_type != c.component_type {
+            return Err(ApiError::invalid(
+                "component_type_mismatch",
+                format!(
+                    "component {:?} is {} but package {} is {}; pick a package of the same component type",
+                    c.identity,
+                    c.component_type.as_str(),
+                    pkg.id,
+                    pkg.meta.component_type.as_str()
+                ),
+            ));
+        }
+    }
+    for (lang, text) in &input.texts {
+        if !check_language(lang) {
+            return Err(ApiError::invalid("invalid_language", format!("text language {lang:?} is not a language code such as \"zh\", \"en\" or \"pt-BR\"")));
+        }
+        if text.trim().is_empty() || text.chars().count() > 2000 {
+            return Err(ApiError::invalid(
+                "invalid_text",
+                format!("the {lang:?} upgrade text must have 1 to 2000 characters"),
+            ));
+        }
+    }
+    if input.upgrade_mode == UpgradeMode::Manual {
+        for lang in ["zh", "en"] {
+            if !input.texts.contains_key(lang) {
+                return Err(ApiError::invalid(
+                    "manual_needs_texts",
+                    format!("manual upgrade mode needs upgrade texts in Chinese (zh) and English (en); add texts.{lang}"),
+                ));
+            }
+        }
+    }
+    Ok(product_id)
+}
+
+async fn write_children(
+    tx: &mut sqlx::SqliteConnection,
+    id: i64,
+    input: &PlanInput,
+) -> Result<(), ApiError> {
+    for (list, keys) in [("white", &input.whitelist), ("black", &input.blacklist)] {
+        // Multi-row inserts: a 100k-key list stays well under a second.
+        for chunk in keys.chunks(300) {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO plan_device_lists (plan_id, list, device_key) ",
+            );
+            q.push_values(chunk, |mut b, key| {
+                b.push_bind(id).push_bind(list).push_bind(key);
+            });
+            q.push(" ON CONFLICT DO NOTHING");
+            q.build().execute(&mut *tx).await?;
+        }
+    }
+    for c in &input.components {
+        sqlx::query("INSERT INTO plan_components (plan_id, identity, component_type, package_id) VALUES (?, ?, ?, ?)")
+            .bind(id)
+            .bind(&c.identity)
+            .bind(c.component_type.as_str())
+            .bind(c.package_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    for (lang, text) in &input.texts {
+        sqlx::query("INSERT INTO plan_texts (plan_id, language, text) VALUES (?, ?, ?)")
+            .bind(id)
+            .bind(lang)
+            .bind(text)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Create a draft plan.
+pub async fn create(pool: &SqlitePool, input: &PlanInput, demo: bool) -> Result<Plan, ApiError> {
+    let product_id = check(pool, input).await?;
+    let now = crate::now_text();
+    let mut tx = pool.begin().await?;
+    let id: i64 = sqlx::query(
+        "INSERT INTO plans (name, product_id, time_zone, push_start, push_end, upgrade_mode, min_battery_percent,
+            min_signal_dbm, space_needed_bytes, download_retries, state, demo, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?, ?) RETURNING id",
+    )
+    .bind(&input.name)
+    .bind(product_id)
+    .bind(&input.time_zone)
+    .bind(input.push_period.as_ref().map(|p| &p.start))
+    .bind(input.push_period.as_ref().map(|p| &p.end))
+    .bind(input.upgrade_mode.as_str())
+    .bind(i64::from(input.strategy.min_battery_percent))
+    .bind(i64::from(input.strategy.min_signal_dbm))
+    .bind(input.strategy.space_needed_bytes as i64)
+    .bind(i64::from(input.strategy.download_retries))
+    .bind(demo)
+    .bind(&now)
+    .bind(&now)
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get("id")?;
+    write_children(&mut tx, id, input).await?;
+    tx.commit().await?;
+    get(pool, id).await
+}
+
+fn frozen(id: i64, state: PlanState, verb: &str) -> ApiError {
+    ApiError::conflict(
+        "plan_frozen",
+        format!(
+            "plan {id} is {} and cannot be {verb}: activation freezes a plan; create a new plan instead (and finish this one if it should stop)",
+            state.as_str()
+        ),
+    )
+}
+
+/// Replace a draft's content.
+pub async fn update(pool: &SqlitePool, id: i64, input: &PlanInput) -> Result<Plan, ApiError> {
+    let current = get(pool, id).await?;
+    if current.state.is_frozen() {
+        return Err(frozen(id, current.state, "edited"));
+    }
+    let product_id = check(pool, input).await?;
+    let mut tx = pool.begin().await?;
+    // The state check is repeated inside the transaction: a concurrent activation wins.
+    let done = sqlx::query(
+        "UPDATE plans SET name = ?, product_id = ?, time_zone = ?, push_start = ?, push_end = ?, upgrade_mode = ?,
+            min_battery_percent = ?, min_signal_dbm = ?, space_needed_bytes = ?, download_retries = ?, updated_at = ?
+         WHERE id = ? AND state = 'draft'",
+    )
+    .bind(&input.name)
+    .bind(product_id)
+    .bind(&input.time_zone)
+    .bind(input.push_period.as_ref().map(|p| &p.start))
+    .bind(input.push_period.as_ref().map(|p| &p.end))
+    .bind(input.upgrade_mode.as_str())
+    .bind(i64::from(input.strategy.min_battery_percent))
+    .bind(i64::from(input.strategy.min_signal_dbm))
+    .bind(input.strategy.space_needed_bytes as i64)
+    .bind(i64::from(input.strategy.download_retries))
+    .bind(crate::now_text())
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(frozen(id, PlanState::Active, "edited"));
+    }
+    for table in ["plan_device_lists", "plan_components", "plan_texts"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE plan_id = ?"))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    write_children(&mut tx, id, input).await?;
+    tx.commit().await?;
+    get(pool, id).await
+}
+
+/// Delete a draft.
+pub async fn delete(pool: &SqlitePool, id: i64) -> Result<(), ApiError> {
+    let current = get(pool, id).await?;
+    if current.state.is_frozen() {
+        return Err(frozen(id, current.state, "deleted"));
+    }
+    let done = sqlx::query("DELETE FROM plans WHERE id = ? AND state = 'draft'")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(frozen(id, PlanState::Active, "deleted"));
+    }
+    Ok(())
+}
+
+/// Move a plan along its life cycle.
+pub async fn transition(pool: &SqlitePool, id: i64, t: Transition) -> Result<Plan, ApiError> {
+    let current = get(pool, id).await?;
+    let next = current.state.apply(t)?;
+    let done = sqlx::query("UPDATE plans SET state = ?, updated_at = ? WHERE id = ? AND state = ?")
+        .bind(next.as_str())
+        .bind(crate::now_text())
+        .bind(id)
+        .bind(current.state.as_str())
+        .execute(pool)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(ApiError::conflict(
+            "concurrent_change",
+            format!("plan {id} changed state meanwhile; reload it and retry"),
+        ));
+    }
+    get(pool, id).await
+}
+
+/// One plan, or 404.
+pub async fn get(pool: &SqlitePool, id: i64) -> Result<Plan, ApiError> {
+    let row = sqlx::query("SELECT plans.*, products.product_key FROM plans JOIN products ON products.id = plans.product_id WHERE plans.id = ?")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no upgrade plan with id {id}; list them with GET /api/v1/plans")))?;
+    let mut whitelist = Vec::new();
+    let mut blacklist = Vec::new();
+    for r in sqlx::query(
+        "SELECT list, device_key FROM plan_device_lists WHERE plan_id = ? ORDER BY device_key",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?
+    {
+        let list: String = r.try_get("list")?;
+        let key: String = r.try_get("device_key")?;
+        if list == "white" {
+            whitelist.push(key)
+        } else {
+            blacklist.push(key)
+        }
+    }
+    let mut components = Vec::new();
+    for r in sqlx::query("SELECT * FROM plan_components WHERE plan_id = ? ORDER BY identity")
+        .bind(id)
+        .fetch_all(pool)
+        .await?
+    {
+        let ct: String = r.try_get("component_type")?;
+        components.push(PlanComponent {
+            identity: r.try_get("identity")?,
+            component_type: ComponentType::parse(&ct)?,
+            package_id: r.try_get("package_id")?,
+        });
+    }
+    let mut texts = BTreeMap::new();
+    for r in sqlx::query("SELECT language, text FROM plan_texts WHERE plan_id = ?")
+        .bind(id)
+        .fetch_all(pool)
+        .await?
+    {
+        texts.insert(r.try_get("language")?, r.try_get("text")?);
+    }
+    let push_start: Option<String> = row.try_get("push_start")?;
+    let push_end: Option<String> = row.try_get("push_end")?;
+    let mode: String = row.try_get("upgrade_mode")?;
+    let state: String = row.try_get("state")?;
+    let int = |name: &str| -> Result<i64, ApiError> { Ok(row.try_get::<i64, _>(name)?) };
+    Ok(Plan {
+        id,
+        state: PlanState::parse(&state)?,
+        name: row.try_get("name")?,
+        product_key: row.try_get("product_key")?,
+        whitelist,
+        blacklist,
+        time_zone: row.try_get("time_zone")?,
+        push_period: push_start
+            .zip(push_end)
+            .map(|(start, end)| PushPeriod { start, end }),
+        upgrade_mode: if mode == "manual" {
+            UpgradeMode::Manual
+        } else {
+            UpgradeMode::Silent
+        },
+        strategy: Strategy {
+            min_battery_percent: int("min_battery_percent")? as u8,
+            min_signal_dbm: int("min_signal_dbm")? as i16,
+            space_needed_bytes: int("space_needed_bytes")? as u64,
+            download_retries: int("download_retries")? as u8,
+        },
+        components,
+        texts,
+        demo: row.try_get("demo")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// All plans, newest first.
+pub async fn list(pool: &SqlitePool) -> Result<Vec<Plan>, ApiError> {
+    let ids = sqlx::query("SELECT id FROM plans ORDER BY id DESC")
+        .fetch_all(pool)
+        .await?;
+    let mut out = Vec::with_capacity(ids.len());
+    for r in ids {
+        out.push(get(pool, r.try_get("id")?).await?);
+    }
+    Ok(out)
+}
+
+/// Ids of a product's active plans, oldest first (the order they are offered in).
+pub async fn active_ids(pool: &SqlitePool, product_id: i64) -> Result<Vec<i64>, ApiError> {
+    let rows =
+        sqlx::query("SELECT id FROM plans WHERE product_id = ? AND state = 'active' ORDER BY id")
+            .bind(product_id)
+            .fetch_all(pool)
+            .await?;
+    Ok(rows
+        .iter()
+        .map(|r| r.try_get("id"))
+        .collect::<Result<_, _>>()?)
+}
+
+/// The decision rules of a plan (its packages resolved).
+pub async fn rules(
+    pool: &SqlitePool,
+    plan: &Plan,
+    product_id: i64,
+) -> Result<(PlanRules, Vec<package::Package>), ApiError> {
+    let mut components = Vec::new();
+    let mut packages = Vec::new();
+    for c in &plan.components {
+        let p = package::get(pool, c.package_id).await?;
+        components.push(ComponentRule {
+            identity: c.identity.clone(),
+            package_type: p.meta.package_type,
+            source_version: p.meta.source_version.clone(),
+            target_version: p.meta.target_version.clone(),
+        });
+        packages.push(p);
+    }
+    Ok((
+        PlanRules {
+            product_id,
+            whitelist: plan.whitelist.iter().cloned().collect(),
+            blacklist: plan.blacklist.iter().cloned().collect(),
+            components,
+        },
+        packages,
+    ))
+}

@@ -1,0 +1,127 @@
+//! Products: a key, a name and a secret; a product groups devices of one kind.
+
+use serde::{Deserialize, Serialize};
+use sqlx::{Row, SqlitePool};
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+
+/// A product as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Product {
+    /// Unique key, e.g. `p1aroma`.
+    pub product_key: String,
+    /// Display name.
+    pub name: String,
+    /// Secret devices use to register (next issue).
+    pub product_secret: String,
+    /// True for the demo data seeded on first start.
+    pub demo: bool,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+}
+
+/// Body of `POST /api/v1/products`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewProduct {
+    /// Unique key: 1–64 of `A-Z a-z 0-9 _ -`.
+    pub product_key: String,
+    /// Display name, 1–128 characters.
+    pub name: String,
+}
+
+/// Check a key (product or device): 1–64 of `A-Z a-z 0-9 _ - .`.
+pub fn check_key(what: &str, key: &str) -> Result<(), ApiError> {
+    let ok = !key.is_empty()
+        && key.len() <= 64
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "invalid_key",
+            format!("{what} {key:?} is not valid: use 1 to 64 characters from A-Z, a-z, 0-9, '_', '-', '.'"),
+        ))
+    }
+}
+
+/// Check a display name: 1–128 characters, not only spaces.
+pub fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
+    if name.trim().is_empty() || name.chars().count() > 128 {
+        return Err(ApiError::invalid(
+            "invalid_name",
+            format!("{what} must have 1 to 128 characters and not be blank"),
+        ));
+    }
+    Ok(())
+}
+
+/// Create a product with a fresh secret.
+pub async fn create(pool: &SqlitePool, new: &NewProduct, demo: bool) -> Result<Product, ApiError> {
+    check_key("product_key", &new.product_key)?;
+    check_name("product name", &new.name)?;
+    let secret = crate::random_hex(16)?;
+    let now = crate::now_text();
+    let done = sqlx::query(
+        "INSERT INTO products (product_key, name, product_secret, demo, created_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (product_key) DO NOTHING",
+    )
+    .bind(&new.product_key)
+    .bind(&new.name)
+    .bind(&secret)
+    .bind(demo)
+    .bind(&now)
+    .execute(pool)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(ApiError::conflict(
+            "product_exists",
+            format!(
+                "a product with key {:?} already exists; choose another product_key",
+                new.product_key
+            ),
+        ));
+    }
+    Ok(Product {
+        product_key: new.product_key.clone(),
+        name: new.name.clone(),
+        product_secret: secret,
+        demo,
+        created_at: now,
+    })
+}
+
+fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Product, sqlx::Error> {
+    Ok(Product {
+        product_key: row.try_get("product_key")?,
+        name: row.try_get("name")?,
+        product_secret: row.try_get("product_secret")?,
+        demo: row.try_get("demo")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// All products, by key.
+pub async fn list(pool: &SqlitePool) -> Result<Vec<Product>, ApiError> {
+    let rows = sqlx::query("SELECT * FROM products ORDER BY product_key")
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+}
+
+/// One product and its row id, or 404.
+pub async fn get(pool: &SqlitePool, key: &str) -> Result<(i64, Product), ApiError> {
+    let row = sqlx::query("SELECT * FROM products WHERE product_key = ?")
+        .bind(key)
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no product with key {key:?}; list them with GET /api/v1/products"
+            ))
+        })?;
+    Ok((row.try_get("id")?, from_row(&row)?))
+}

@@ -1,0 +1,144 @@
+//! Start-up: open the database and store, sweep crash leftovers, seed the
+//! demo on first start, then serve until Ctrl-C / SIGTERM.
+
+use std::sync::Arc;
+
+use crate::api::{self, AppState};
+use crate::config::ServeConfig;
+use crate::download::LinkSigner;
+use crate::store::FirmwareStore;
+use crate::{db, package, seed};
+
+/// Why the center could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory is unusable.
+    #[error("cannot create the data directory {0}: {1}")]
+    DataDir(String, std::io::Error),
+    /// Database.
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+    /// Firmware store.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// Listening socket.
+    #[error("cannot listen on {0}: {1}; pick another address with --listen")]
+    Listen(String, std::io::Error),
+    /// Anything reported as an API error during start-up (sweep, seed).
+    #[error("start-up failed: {0}")]
+    Api(#[from] crate::ApiError),
+    /// Serving failed.
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Open the database in `data_dir` (creating it).
+pub async fn open_db(data_dir: &std::path::Path) -> Result<sqlx::SqlitePool, StartError> {
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| StartError::DataDir(data_dir.display().to_string(), e))?;
+    Ok(db::open(&data_dir.join("center.sqlite3")).await?)
+}
+
+/// Run the center until shut down. Prints `listening on http://ADDR` first.
+pub async fn run(config: ServeConfig, max_file_bytes: u64) -> Result<(), StartError> {
+    let pool = open_db(&config.data_dir).await?;
+    let store_spec = config
+        .store
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("firmware").display().to_string());
+    let store = FirmwareStore::open(&store_spec)?;
+
+    let known = package::all_object_keys(&pool)
+        .await
+        .map_err(crate::ApiError::from)?;
+    let swept = store
+        .sweep_orphans(&known)
+        .await
+        .map_err(crate::ApiError::from)?;
+    if swept > 0 {
+        tracing::info!("removed {swept} firmware object(s) left by an interrupted upload");
+    }
+
+    let secret = db::setting_or_init(&pool, "download_link_secret", || {
+        crate::random_hex(32).unwrap_or_default()
+    })
+    .await
+    .map_err(crate::ApiError::from)?;
+    if secret.len() < 32 {
+        return Err(crate::ApiError::internal(
+            "the download link secret is missing; the OS random source failed",
+        )
+        .into());
+    }
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| StartError::Listen(config.listen.to_string(), e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Listen(config.listen.to_string(), e))?;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"))
+        .trim_end_matches('/')
+        .to_string();
+    let state = Arc::new(AppState {
+        pool: pool.clone(),
+        store: store.clone(),
+        signer: LinkSigner::new(secret.as_bytes()),
+        public_url,
+        download_ttl: config.download_ttl,
+        max_file_bytes,
+        mapped: Default::default(),
+    });
+
+    let seeded = if config.no_demo {
+        None
+    } else {
+        seed::seed_if_first_start(&pool, &store).await?
+    };
+    println!("sota-center listening on http://{addr}");
+    println!("  data: {}  store: {store_spec}", config.data_dir.display());
+    println!("  API: http://{addr}/api/v1  (OpenAPI: http://{addr}/api/v1/openapi.json)");
+    if let Some(s) = &seeded {
+        println!(
+            "  DEMO DATA seeded (product {:?}, active plan {}, package {}; all marked demo=true)",
+            seed::DEMO_PRODUCT,
+            s.plan_id,
+            s.package_id
+        );
+    }
+    if let Some(package_id) = seed::demo_package(&pool).await? {
+        let (url, expires) = api::devices::link_for(&state, package_id, 0, seed::DEMO_DEVICE)?;
+        println!(
+            "  demo firmware for {} (expires {expires}): {url}",
+            seed::DEMO_DEVICE
+        );
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(shutdown())
+        .await
+        .map_err(StartError::Serve)
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,288 @@
+//! Verification: try a package on one device and one component before a mass
+//! upgrade. A job starts `pending`; its log and outcome are the package's
+//! verification details. The device side (a later issue) reports through
+//! [`append_log`] and [`finish`], as operators can through the API now.
+
+use serde::{Deserialize, Serialize};
+use sqlx::{Row, SqlitePool};
+use utoipa::ToSchema;
+
+use crate::device::check_token;
+use crate::error::ApiError;
+use crate::package::{self, PackageType};
+use crate::{device, product};
+
+/// How a verification ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Still running.
+    Pending,
+    /// The device upgraded and reported the target version.
+    Succeeded,
+    /// The upgrade failed.
+    Failed,
+}
+
+/// Body of `POST /api/v1/packages/{id}/verifications`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewVerification {
+    /// Product of the device.
+    pub product_key: String,
+    /// The one device to verify on.
+    pub device_key: String,
+    /// The device component to upgrade, e.g. `STM32`.
+    pub component_identity: String,
+}
+
+/// One log line of a verification.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LogLine {
+    /// When (RFC 3339).
+    pub at: String,
+    /// What happened.
+    pub message: String,
+}
+
+/// A verification job and its log.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Verification {
+    /// Job id.
+    pub id: i64,
+    /// Package verified.
+    pub package_id: i64,
+    /// Product of the device.
+    pub product_key: String,
+    /// Device verified on.
+    pub device_key: String,
+    /// Component upgraded.
+    pub component_identity: String,
+    /// Pending, succeeded or failed.
+    pub outcome: Outcome,
+    /// Start (RFC 3339).
+    pub created_at: String,
+    /// End (RFC 3339), once finished.
+    pub finished_at: Option<String>,
+    /// The log, oldest first.
+    pub log: Vec<LogLine>,
+}
+
+/// Body of a log line report.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogReport {
+    /// 1–2000 characters.
+    pub message: String,
+}
+
+/// Body of an outcome report.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeReport {
+    /// `succeeded` or `failed`.
+    pub outcome: Outcome,
+    /// Why; logged.
+    pub message: String,
+}
+
+fn check_message(m: &str) -> Result<(), ApiError> {
+    if m.trim().is_empty() || m.chars().count() > 2000 {
+        return Err(ApiError::invalid(
+            "invalid_message",
+            "a log message must have 1 to 2000 characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Start a verification of `package_id` on one device component.
+pub async fn create(
+    pool: &SqlitePool,
+    package_id: i64,
+    new: &NewVerification,
+) -> Result<Verification, ApiError> {
+    let pkg = package::get(pool, package_id).await?;
+    check_token("component_identity", &new.component_identity)?;
+    let (product_id, _) = product::get(pool, &new.product_key)
+        .await
+        .map_err(|e| ApiError::invalid("unknown_product", e.message))?;
+    let (device_id, dev) = device::get(pool, product_id, &new.product_key, &new.device_key)
+        .await
+        .map_err(|e| ApiError::invalid("unknown_device", e.message))?;
+    let Some(current) = dev.components.get(&new.component_identity) else {
+        return Err(ApiError::invalid(
+            "unknown_component",
+            format!(
+                "device {:?} has not reported a component {:?}; it reports: {}",
+                new.device_key,
+                new.component_identity,
+                dev.components
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    };
+    if pkg.meta.package_type == PackageType::Delta
+        && pkg.meta.source_version.as_deref() != Some(current.as_str())
+    {
+        return Err(ApiError::invalid(
+            "version_mismatch",
+            format!(
+                "delta package {package_id} upgrades from {:?} but the device's {:?} is at {current:?}; pick a device at the source version or a full package",
+                pkg.meta.source_version.as_deref().unwrap_or(""),
+                new.component_identity
+            ),
+        ));
+    }
+    let now = crate::now_text();
+    let mut tx = pool.begin().await?;
+    let id: i64 = sqlx::query(
+        "INSERT INTO verifications (package_id, device_id, component_identity, outcome, created_at) VALUES (?, ?, ?, 'pending', ?) RETURNING id",
+    )
+    .bind(package_id)
+    .bind(device_id)
+    .bind(&new.component_identity)
+    .bind(&now)
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get("id")?;
+    sqlx::query("INSERT INTO verification_log (verification_id, at, message) VALUES (?, ?, ?)")
+        .bind(id)
+        .bind(&now)
+        .bind(format!(
+            "verification created: {} {current} → {}",
+            new.component_identity, pkg.meta.target_version
+        ))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    get(pool, id).await
+}
+
+/// One verification, or 404.
+pub async fn get(pool: &SqlitePool, id: i64) -> Result<Verification, ApiError> {
+    let row = sqlx::query(
+        "SELECT v.*, d.device_key, p.product_key FROM verifications v
+         JOIN devices d ON d.id = v.device_id JOIN products p ON p.id = d.product_id WHERE v.id = ?",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| ApiError::not_found(format!("no verification with id {id}")))?;
+    let log = sqlx::query(
+        "SELECT at, message FROM verification_log WHERE verification_id = ? ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(LogLine {
+            at: r.try_get("at")?,
+            message: r.try_get("message")?,
+        })
+    })
+    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let outcome: String = row.try_get("outcome")?;
+    Ok(Verification {
+        id,
+        package_id: row.try_get("package_id")?,
+        product_key: row.try_get("product_key")?,
+        device_key: row.try_get("device_key")?,
+        component_identity: row.try_get("component_identity")?,
+        outcome: match outcome.as_str() {
+            "succeeded" => Outcome::Succeeded,
+            "failed" => Outcome::Failed,
+            _ => Outcome::Pending,
+        },
+        created_at: row.try_get("created_at")?,
+        finished_at: row.try_get("finished_at")?,
+        log,
+    })
+}
+
+/// A package's verification details, newest first.
+pub async fn list_for_package(
+    pool: &SqlitePool,
+    package_id: i64,
+) -> Result<Vec<Verification>, ApiError> {
+    package::get(pool, package_id).await?;
+    let ids = sqlx::query("SELECT id FROM verifications WHERE package_id = ? ORDER BY id DESC")
+        .bind(package_id)
+        .fetch_all(pool)
+        .await?;
+    let mut out = Vec::with_capacity(ids.len());
+    for r in ids {
+        out.push(get(pool, r.try_get("id")?).await?);
+    }
+    Ok(out)
+}
+
+/// Add a log line to a pending verification.
+pub async fn append_log(
+    pool: &SqlitePool,
+    id: i64,
+    message: &str,
+) -> Result<Verification, ApiError> {
+    check_message(message)?;
+    let v = get(pool, id).await?;
+    if v.outcome != Outcome::Pending {
+        return Err(ApiError::conflict(
+            "verification_finished",
+            format!("verification {id} has finished; its log is closed"),
+        ));
+    }
+    sqlx::query("INSERT INTO verification_log (verification_id, at, message) VALUES (?, ?, ?)")
+        .bind(id)
+        .bind(crate::now_text())
+        .bind(message)
+        .execute(pool)
+        .await?;
+    get(pool, id).await
+}
+
+/// Record the outcome of a pending verification (once).
+pub async fn finish(
+    pool: &SqlitePool,
+    id: i64,
+    report: &OutcomeReport,
+) -> Result<Verification, ApiError> {
+    check_message(&report.message)?;
+    if report.outcome == Outcome::Pending {
+        return Err(ApiError::invalid(
+            "invalid_outcome",
+            "an outcome is \"succeeded\" or \"failed\"",
+        ));
+    }
+    get(pool, id).await?;
+    let now = crate::now_text();
+    let outcome = if report.outcome == Outcome::Succeeded {
+        "succeeded"
+    } else {
+        "failed"
+    };
+    let mut tx = pool.begin().await?;
+    let done = sqlx::query("UPDATE verifications SET outcome = ?, finished_at = ? WHERE id = ? AND outcome = 'pending'")
+        .bind(outcome)
+        .bind(&now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(ApiError::conflict(
+            "verification_finished",
+            format!("verification {id} already has an outcome"),
+        ));
+    }
+    sqlx::query("INSERT INTO verification_log (verification_id, at, message) VALUES (?, ?, ?)")
+        .bind(id)
+        .bind(&now)
+        .bind(format!("{outcome}: {}", report.message))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    get(pool, id).await
+}

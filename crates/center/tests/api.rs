@@ -1,0 +1,900 @@
+//! Every rule and rejection of the center, through its HTTP API, against the
+//! real binary on a random loopback port with a real SQLite file.
+
+mod common;
+
+use common::{assert_error, Center};
+use reqwest::{header, StatusCode};
+use serde_json::{json, Value};
+
+/// Form fields and files of an upload case.
+type Fields<'a> = Vec<(&'a str, &'a str)>;
+type Files<'a> = Vec<(&'a str, Vec<u8>)>;
+
+fn plan_body(product: &str, package_id: i64) -> Value {
+    json!({
+        "name": "plan A",
+        "product_key": product,
+        "time_zone": "Asia/Shanghai",
+        "upgrade_mode": "silent",
+        "components": [{"identity": "STM32", "component_type": "SOTA", "package_id": package_id}],
+    })
+}
+
+#[tokio::test]
+async fn products_create_list_get_and_rejections() {
+    let c = Center::start(&["--no-demo"]);
+    let (s, b) = c
+        .post(
+            "/products",
+            json!({"product_key": "p1", "name": "Diffuser"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(b["product_key"], "p1");
+    assert_eq!(b["product_secret"].as_str().unwrap().len(), 32);
+    assert_eq!(b["demo"], false);
+    assert_error(
+        &c.post("/products", json!({"product_key": "p1", "name": "again"}))
+            .await,
+        409,
+        "product_exists",
+    );
+    assert_error(
+        &c.post("/products", json!({"product_key": "bad key!", "name": "x"}))
+            .await,
+        422,
+        "invalid_key",
+    );
+    assert_error(
+        &c.post("/products", json!({"product_key": "p2", "name": "   "}))
+            .await,
+        422,
+        "invalid_name",
+    );
+    assert_error(
+        &c.post("/products", json!({"product_key": "p2"})).await,
+        422,
+        "invalid_body",
+    );
+    assert_error(
+        &c.post(
+            "/products",
+            json!({"product_key": "p2", "name": "n", "extra": 1}),
+        )
+        .await,
+        422,
+        "invalid_body",
+    );
+    let (s, list) = c.get("/products").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(c.get("/products/p1").await.1["name"], "Diffuser");
+    assert_error(&c.get("/products/nope").await, 404, "not_found");
+
+    // Malformed bodies are JSON 4xx too.
+    let raw = c
+        .http
+        .post(c.api("/products"))
+        .bearer_auth(&c.token)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 400);
+    assert_eq!(raw.json::<Value>().await.unwrap()["error"], "bad_request");
+    let raw = c
+        .http
+        .post(c.api("/products"))
+        .bearer_auth(&c.token)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 415);
+    assert_eq!(
+        raw.json::<Value>().await.unwrap()["error"],
+        "unsupported_media_type"
+    );
+}
+
+#[tokio::test]
+async fn operators_need_a_valid_token_and_errors_are_json() {
+    let c = Center::start(&["--no-demo"]);
+    let r = c.http.get(c.api("/products")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "unauthorized");
+    let r = c
+        .http
+        .get(c.api("/products"))
+        .bearer_auth("sc_wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // The token is stored only as a hash.
+    let db = std::fs::read(c.data_dir.join("center.sqlite3")).unwrap();
+    let wal = std::fs::read(c.data_dir.join("center.sqlite3-wal")).unwrap_or_default();
+    let needle = c.token.as_bytes();
+    assert!(
+        !db.windows(needle.len()).any(|w| w == needle)
+            && !wal.windows(needle.len()).any(|w| w == needle)
+    );
+
+    let r = c.http.get(c.api("/openapi.json")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let doc: Value = r.json().await.unwrap();
+    assert!(doc["paths"]["/api/v1/plans/{id}/activate"]["post"].is_object());
+    assert!(doc["components"]["schemas"]["PlanInput"].is_object());
+
+    assert_error(&c.get("/no/such/path").await, 404, "not_found");
+    assert_error(
+        &c.call(reqwest::Method::PATCH, "/products", None).await,
+        405,
+        "method_not_allowed",
+    );
+    assert_error(&c.get("/packages/abc").await, 400, "bad_request");
+    assert_error(
+        &c.get("/packages/99999999999999999999").await,
+        400,
+        "bad_request",
+    );
+    assert_error(&c.get("/devices?limit=x").await, 404, "not_found");
+    c.product("p").await;
+    assert_error(
+        &c.get("/products/p/devices?limit=-1").await,
+        400,
+        "bad_request",
+    );
+}
+
+#[tokio::test]
+async fn devices_register_list_lookup() {
+    let c = Center::start(&["--no-demo"]);
+    c.product("p").await;
+    c.device("p", "d2", json!({"STM32": "1_0_0"})).await;
+    c.device("p", "d1", json!({"STM32": "1_0_0", "MOD": "A"}))
+        .await;
+    // A later report updates one component and keeps the other.
+    c.device("p", "d1", json!({"STM32": "1_0_1"})).await;
+    let (_, d) = c.get("/products/p/devices/d1").await;
+    assert_eq!(d["components"], json!({"MOD": "A", "STM32": "1_0_1"}));
+    let (_, list) = c.get("/products/p/devices?limit=1").await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["device_key"], "d1");
+    let (_, list) = c.get("/products/p/devices?offset=1").await;
+    assert_eq!(list[0]["device_key"], "d2");
+    assert_error(&c.get("/products/p/devices/zz").await, 404, "not_found");
+    assert_error(&c.get("/products/q/devices").await, 404, "not_found");
+    assert_error(
+        &c.put(
+            "/products/p/devices/d3",
+            json!({"components": {"STM32": "has space"}}),
+        )
+        .await,
+        422,
+        "invalid_value",
+    );
+}
+
+#[tokio::test]
+async fn package_upload_digests_and_every_rejection_leaves_nothing() {
+    let c = Center::start(&["--no-demo", "--max-file-bytes", "4096"]);
+    let data: Vec<u8> = (0..3000u32).map(|i| (i * 7) as u8).collect();
+    let expected = sota_engine::Digester::digest(&data);
+    let full = [
+        ("name", "MCU 1.1"),
+        ("component_type", "SOTA"),
+        ("package_type", "full"),
+        ("target_version", "1.1"),
+        ("remarks", "r"),
+    ];
+    let (s, b) = c
+        .upload(
+            &full,
+            &[("a.bin", data.clone()), ("b.tar.gz", vec![1, 2, 3])],
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let f = &b["files"][0];
+    assert_eq!(f["file_name"], "a.bin");
+    assert_eq!(f["size"], expected.size);
+    assert_eq!(f["md5"], expected.md5);
+    assert_eq!(f["crc32"], expected.crc32);
+    assert_eq!(f["sha256"], expected.sha256);
+    assert_eq!(b["files"][1]["file_name"], "b.tar.gz");
+    assert_eq!(b["source_version"], Value::Null);
+    let id = b["id"].as_i64().unwrap();
+    assert_eq!(
+        c.get(&format!("/packages/{id}")).await.1["files"][0]["sha256"],
+        expected.sha256
+    );
+    let stored_before = c.stored_files();
+    assert_eq!(stored_before.len(), 2);
+
+    let delta = [
+        ("name", "d"),
+        ("component_type", "SOTA"),
+        ("package_type", "delta"),
+        ("target_version", "1.1"),
+    ];
+    let one = || vec![("x.bin", vec![1u8; 10])];
+    let cases: Vec<(Fields, Files, u16, &str)> = vec![
+        (
+            full.to_vec(),
+            vec![("x.exe", vec![1u8; 10])],
+            422,
+            "invalid_file_type",
+        ),
+        (
+            full.to_vec(),
+            vec![("bin", vec![1u8; 10])],
+            422,
+            "invalid_file_type",
+        ),
+        (
+            full.to_vec(),
+            (0..6).map(|_| ("x.bin", vec![1u8; 10])).collect(),
+            422,
+            "too_many_files",
+        ),
+        (
+            full.to_vec(),
+            vec![("ok.bin", vec![1u8; 10]), ("big.bin", vec![0u8; 4097])],
+            413,
+            "file_too_large",
+        ),
+        (
+            full.to_vec(),
+            vec![("empty.bin", vec![])],
+            422,
+            "empty_file",
+        ),
+        (full.to_vec(), vec![], 422, "no_files"),
+        (delta.to_vec(), one(), 422, "source_version_required"),
+        (
+            [&full[..], &[("source_version", "1.0")]].concat(),
+            one(),
+            422,
+            "source_version_forbidden",
+        ),
+        (
+            [&delta[..], &[("source_version", "1.1")]].concat(),
+            one(),
+            422,
+            "source_equals_target",
+        ),
+        (
+            vec![
+                ("name", "n"),
+                ("component_type", "MCU"),
+                ("package_type", "full"),
+                ("target_version", "1"),
+            ],
+            one(),
+            422,
+            "invalid_component_type",
+        ),
+        (
+            vec![
+                ("name", "n"),
+                ("component_type", "SOTA"),
+                ("package_type", "patch"),
+                ("target_version", "1"),
+            ],
+            one(),
+            422,
+            "invalid_package_type",
+        ),
+        (
+            vec![
+                ("component_type", "SOTA"),
+                ("package_type", "full"),
+                ("target_version", "1"),
+            ],
+            one(),
+            422,
+            "missing_field",
+        ),
+        (
+            [&full[..], &[("color", "red")]].concat(),
+            one(),
+            422,
+            "unknown_field",
+        ),
+    ];
+    for (fields, files, status, code) in cases {
+        let got = c.upload(&fields, &files).await;
+        assert_error(&got, status, code);
+        assert_eq!(
+            c.get("/packages").await.1.as_array().unwrap().len(),
+            1,
+            "{code}: a rejected upload left a package"
+        );
+        assert_eq!(
+            c.stored_files(),
+            stored_before,
+            "{code}: a rejected upload left a file in the store"
+        );
+    }
+    // Not multipart at all.
+    assert_error(
+        &c.post("/packages", json!({})).await,
+        415,
+        "unsupported_media_type",
+    );
+
+    // Delete: rows and object go.
+    let (s, _) = c.delete(&format!("/packages/{id}")).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert!(c.stored_files().is_empty());
+    assert_error(&c.get(&format!("/packages/{id}")).await, 404, "not_found");
+}
+
+#[tokio::test]
+async fn plan_rules_and_rejections() {
+    let c = Center::start(&["--no-demo"]);
+    c.product("p").await;
+    let sota = c.package("SOTA", "full", None, "2.0").await;
+    let fota = c.package("FOTA", "full", None, "9").await;
+    let ok = plan_body("p", sota);
+    let (s, b) = c.post("/plans", ok.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(b["state"], "draft");
+    assert_eq!(b["strategy"]["download_retries"], 3, "defaults apply");
+
+    let with = |patch: Value| {
+        let mut v = ok.clone();
+        for (k, val) in patch.as_object().unwrap() {
+            v[k] = val.clone();
+        }
+        v
+    };
+    let rejections = [
+        (json!({"time_zone": "Mars/Base"}), 422, "invalid_time_zone"),
+        (json!({"time_zone": ""}), 422, "invalid_time_zone"),
+        (
+            json!({"push_period": {"start": "25:00", "end": "01:00"}}),
+            422,
+            "invalid_push_period",
+        ),
+        (
+            json!({"push_period": {"start": "08:00", "end": "08:00"}}),
+            422,
+            "invalid_push_period",
+        ),
+        (json!({"upgrade_mode": "manual"}), 422, "manual_needs_texts"),
+        (
+            json!({"upgrade_mode": "manual", "texts": {"zh": "升级"}}),
+            422,
+            "manual_needs_texts",
+        ),
+        (json!({"texts": {"english": "x"}}), 422, "invalid_language"),
+        (json!({"texts": {"en": " "}}), 422, "invalid_text"),
+        (json!({"components": []}), 422, "invalid_components"),
+        (
+            json!({"components": [{"identity": "A", "component_type": "SOTA", "package_id": sota}, {"identity": "A", "component_type": "SOTA", "package_id": sota}]}),
+            422,
+            "duplicate_component",
+        ),
+        (
+            json!({"components": [{"identity": "A", "component_type": "SOTA", "package_id": fota}]}),
+            422,
+            "component_type_mismatch",
+        ),
+        (
+            json!({"components": [{"identity": "A", "component_type": "SOTA", "package_id": 424242}]}),
+            422,
+            "unknown_package",
+        ),
+        (json!({"product_key": "nope"}), 422, "unknown_product"),
+        (
+            json!({"strategy": {"min_battery_percent": 101, "min_signal_dbm": -100, "space_needed_bytes": 0, "download_retries": 1}}),
+            422,
+            "invalid_strategy",
+        ),
+        (
+            json!({"strategy": {"min_battery_percent": 10, "min_signal_dbm": 5, "space_needed_bytes": 0, "download_retries": 1}}),
+            422,
+            "invalid_strategy",
+        ),
+        (
+            json!({"strategy": {"min_battery_percent": 10, "min_signal_dbm": -90, "space_needed_bytes": 0, "download_retries": 11}}),
+            422,
+            "invalid_strategy",
+        ),
+        (json!({"whitelist": ["ok", "not ok"]}), 422, "invalid_key"),
+        (json!({"upgrade_mode": "loud"}), 422, "invalid_body"),
+        (json!({"name": ""}), 422, "invalid_name"),
+    ];
+    for (patch, status, code) in rejections {
+        assert_error(&c.post("/plans", with(patch.clone())).await, status, code);
+    }
+    assert_eq!(
+        c.get("/plans").await.1.as_array().unwrap().len(),
+        1,
+        "rejected plans are not stored"
+    );
+
+    // Accepted variants: window across midnight, manual with zh+en plus an optional language, both lists.
+    let (s, b) = c
+        .post(
+            "/plans",
+            with(json!({
+                "push_period": {"start": "22:00", "end": "06:00"},
+                "upgrade_mode": "manual",
+                "texts": {"zh": "升级", "en": "Upgrade", "pt-BR": "Atualizar"},
+                "whitelist": ["d1", "d2"], "blacklist": ["d2"],
+                "strategy": {"min_battery_percent": 30, "min_signal_dbm": -100, "space_needed_bytes": 65536, "download_retries": 5},
+            })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(b["push_period"], json!({"start": "22:00", "end": "06:00"}));
+    assert_eq!(b["texts"]["pt-BR"], "Atualizar");
+    assert_eq!(b["whitelist"], json!(["d1", "d2"]));
+    assert_eq!(b["blacklist"], json!(["d2"]));
+    assert_eq!(b["strategy"]["space_needed_bytes"], 65536);
+}
+
+#[tokio::test]
+async fn plan_life_cycle_and_freezing() {
+    let c = Center::start(&["--no-demo"]);
+    c.product("p").await;
+    let pkg = c.package("SOTA", "full", None, "2.0").await;
+    let (_, b) = c.post("/plans", plan_body("p", pkg)).await;
+    let id = b["id"].as_i64().unwrap();
+    let plan = |s: &str| format!("/plans/{id}{s}");
+
+    // A draft can be edited.
+    let mut edited = plan_body("p", pkg);
+    edited["name"] = json!("renamed");
+    let (s, b) = c.put(&plan(""), edited.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["name"], "renamed");
+    // An edit that breaks a rule is refused and changes nothing.
+    let mut bad = edited.clone();
+    bad["time_zone"] = json!("Nowhere/Void");
+    assert_error(&c.put(&plan(""), bad).await, 422, "invalid_time_zone");
+    assert_eq!(c.get(&plan("")).await.1["time_zone"], "Asia/Shanghai");
+
+    assert_error(
+        &c.post(&plan("/pause"), json!({})).await,
+        409,
+        "invalid_transition",
+    );
+    assert_error(
+        &c.post(&plan("/finish"), json!({})).await,
+        409,
+        "invalid_transition",
+    );
+    assert_eq!(
+        c.post(&plan("/activate"), json!({})).await.1["state"],
+        "active"
+    );
+    assert_error(
+        &c.post(&plan("/activate"), json!({})).await,
+        409,
+        "invalid_transition",
+    );
+    assert_error(&c.put(&plan(""), edited.clone()).await, 409, "plan_frozen");
+    assert_error(&c.delete(&plan("")).await, 409, "plan_frozen");
+    assert_error(
+        &c.delete(&format!("/packages/{pkg}")).await,
+        409,
+        "package_in_use",
+    );
+    assert_eq!(
+        c.post(&plan("/pause"), json!({})).await.1["state"],
+        "paused"
+    );
+    assert_error(&c.put(&plan(""), edited.clone()).await, 409, "plan_frozen");
+    assert_error(
+        &c.post(&plan("/pause"), json!({})).await,
+        409,
+        "invalid_transition",
+    );
+    assert_eq!(
+        c.post(&plan("/resume"), json!({})).await.1["state"],
+        "active"
+    );
+    assert_eq!(
+        c.post(&plan("/pause"), json!({})).await.1["state"],
+        "paused"
+    );
+    assert_eq!(
+        c.post(&plan("/finish"), json!({})).await.1["state"],
+        "finished"
+    );
+    for t in ["/activate", "/pause", "/resume", "/finish"] {
+        assert_error(
+            &c.post(&plan(t), json!({})).await,
+            409,
+            "invalid_transition",
+        );
+    }
+    assert_error(&c.put(&plan(""), edited).await, 409, "plan_frozen");
+    assert_error(&c.delete(&plan("")).await, 409, "plan_frozen");
+    assert_eq!(c.get(&plan("")).await.1["name"], "renamed");
+
+    // A draft can be deleted.
+    let (_, b) = c.post("/plans", plan_body("p", pkg)).await;
+    let draft = b["id"].as_i64().unwrap();
+    assert_eq!(
+        c.delete(&format!("/plans/{draft}")).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_error(&c.get(&format!("/plans/{draft}")).await, 404, "not_found");
+    assert_error(
+        &c.post("/plans/77777/activate", json!({})).await,
+        404,
+        "not_found",
+    );
+}
+
+async fn offered(c: &Center, device: &str) -> Vec<(i64, String)> {
+    let (s, b) = c.get(&format!("/products/p/devices/{device}/offers")).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    b.as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|o| {
+            o["components"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|comp| {
+                    (
+                        o["plan_id"].as_i64().unwrap(),
+                        comp["identity"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn which_plan_applies_to_which_device() {
+    let c = Center::start(&["--no-demo"]);
+    c.product("p").await;
+    c.product("other").await;
+    let full = c.package("SOTA", "full", None, "2.0").await;
+    let delta = c.package("FOTA", "delta", Some("A1"), "A2").await;
+    for (key, mcu, module) in [
+        ("d1", "1.0", "A1"),
+        ("d2", "2.0", "A1"),
+        ("d3", "1.5", "A0"),
+        ("d4", "1.0", "A1"),
+        ("d5", "1.0", "A1"),
+    ] {
+        c.device("p", key, json!({"STM32": mcu, "MOD": module}))
+            .await;
+    }
+    c.device("other", "d1", json!({"STM32": "1.0"})).await;
+    let mut body = plan_body("p", full);
+    body["components"] = json!([
+        {"identity": "STM32", "component_type": "SOTA", "package_id": full},
+        {"identity": "MOD", "component_type": "FOTA", "package_id": delta},
+    ]);
+    body["whitelist"] = json!(["d1", "d2", "d3", "d4"]);
+    body["blacklist"] = json!(["d4"]);
+    let (_, b) = c.post("/plans", body).await;
+    let id = b["id"].as_i64().unwrap();
+    assert!(offered(&c, "d1").await.is_empty(), "a draft is not offered");
+    c.post(&format!("/plans/{id}/activate"), json!({})).await;
+
+    // Full: any version but the target. Delta: only the source.
+    assert_eq!(
+        offered(&c, "d1").await,
+        vec![(id, "MOD".to_string()), (id, "STM32".to_string())]
+    );
+    assert_eq!(
+        offered(&c, "d2").await,
+        vec![(id, "MOD".to_string())],
+        "STM32 already at target"
+    );
+    assert_eq!(
+        offered(&c, "d3").await,
+        vec![(id, "STM32".to_string())],
+        "MOD not at the delta source"
+    );
+    assert!(
+        offered(&c, "d4").await.is_empty(),
+        "blacklist wins over whitelist"
+    );
+    assert!(offered(&c, "d5").await.is_empty(), "not in the whitelist");
+    let (_, o) = c.get("/products/other/devices/d1/offers").await;
+    assert_eq!(o, json!([]), "another product's device");
+
+    c.post(&format!("/plans/{id}/pause"), json!({})).await;
+    assert!(
+        offered(&c, "d1").await.is_empty(),
+        "a paused plan is not offered"
+    );
+    c.post(&format!("/plans/{id}/resume"), json!({})).await;
+    assert_eq!(offered(&c, "d2").await.len(), 1);
+    let (_, o) = c.get("/products/p/devices/d2/offers").await;
+    assert_eq!(o[0]["in_push_period"], true, "no push period means always");
+    assert_eq!(o[0]["components"][0]["source_version"], "A1");
+    assert_eq!(o[0]["components"][0]["target_version"], "A2");
+    assert!(o[0]["components"][0]["files"][0]["url"]
+        .as_str()
+        .unwrap()
+        .contains("/api/v1/firmware/"));
+}
+
+#[tokio::test]
+async fn firmware_download_with_range_etag_and_expiry() {
+    let c = Center::start(&["--no-demo", "--download-ttl", "2"]);
+    c.product("p").await;
+    c.device("p", "d1", json!({"STM32": "1"})).await;
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let digests = sota_engine::Digester::digest(&data);
+    let (_, b) = c
+        .upload(
+            &[
+                ("name", "n"),
+                ("component_type", "SOTA"),
+                ("package_type", "full"),
+                ("target_version", "2"),
+            ],
+            &[("fw.bin", data.clone())],
+        )
+        .await;
+    let id = b["id"].as_i64().unwrap();
+    let (s, link) = c
+        .post(
+            &format!("/packages/{id}/files/0/links"),
+            json!({"product_key": "p", "device_key": "d1"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{link}");
+    let url = link["url"].as_str().unwrap().to_string();
+    assert_error(
+        &c.post(
+            &format!("/packages/{id}/files/3/links"),
+            json!({"product_key": "p", "device_key": "d1"}),
+        )
+        .await,
+        404,
+        "not_found",
+    );
+    assert_error(
+        &c.post(
+            &format!("/packages/{id}/files/0/links"),
+            json!({"product_key": "p", "device_key": "ghost"}),
+        )
+        .await,
+        404,
+        "not_found",
+    );
+
+    // No operator token needed: the link is the credential.
+    let r = c.http.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let etag = r.headers()[header::ETAG].to_str().unwrap().to_string();
+    assert_eq!(etag, format!("\"{}\"", digests.sha256));
+    assert_eq!(r.headers()[header::CONTENT_LENGTH], "200000");
+    assert_eq!(r.headers()[header::ACCEPT_RANGES], "bytes");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &data[..]);
+
+    let r = c
+        .http
+        .get(&url)
+        .header(header::RANGE, "bytes=1000-1999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.headers()[header::CONTENT_RANGE], "bytes 1000-1999/200000");
+    assert_eq!(r.headers()[header::CONTENT_LENGTH], "1000");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &data[1000..2000]);
+
+    // Resume from an offset with the matching If-Range.
+    let r = c
+        .http
+        .get(&url)
+        .header(header::RANGE, "bytes=150000-")
+        .header(header::IF_RANGE, &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &data[150000..]);
+    // A stale If-Range gets the whole file.
+    let r = c
+        .http
+        .get(&url)
+        .header(header::RANGE, "bytes=150000-")
+        .header(header::IF_RANGE, "\"other\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c
+        .http
+        .get(&url)
+        .header(header::IF_NONE_MATCH, &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 304);
+    let r = c
+        .http
+        .get(&url)
+        .header(header::RANGE, "bytes=300000-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 416);
+    assert_eq!(r.headers()[header::CONTENT_RANGE], "bytes */200000");
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"],
+        "range_not_satisfiable"
+    );
+
+    // Tampered and expired links.
+    let tampered = url.replace(
+        &format!("/firmware/{id}."),
+        &format!("/firmware/{}.", id + 1),
+    );
+    let r = c.http.get(&tampered).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_link");
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let r = c.http.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 410);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "link_expired");
+}
+
+#[tokio::test]
+async fn verification_jobs() {
+    let c = Center::start(&["--no-demo"]);
+    c.product("p").await;
+    c.device("p", "d1", json!({"STM32": "1.0"})).await;
+    let delta = c.package("SOTA", "delta", Some("0.9"), "1.1").await;
+    let full = c.package("SOTA", "full", None, "1.1").await;
+    let req = |dev: &str, comp: &str| json!({"product_key": "p", "device_key": dev, "component_identity": comp});
+    let path = format!("/packages/{full}/verifications");
+    assert_error(
+        &c.post(&path, req("ghost", "STM32")).await,
+        422,
+        "unknown_device",
+    );
+    assert_error(
+        &c.post(&path, req("d1", "ESP32")).await,
+        422,
+        "unknown_component",
+    );
+    assert_error(
+        &c.post(
+            &format!("/packages/{delta}/verifications"),
+            req("d1", "STM32"),
+        )
+        .await,
+        422,
+        "version_mismatch",
+    );
+    assert_error(
+        &c.post("/packages/999/verifications", req("d1", "STM32"))
+            .await,
+        404,
+        "not_found",
+    );
+
+    let (s, v) = c.post(&path, req("d1", "STM32")).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["outcome"], "pending");
+    let vid = v["id"].as_i64().unwrap();
+    c.post(
+        &format!("/verifications/{vid}/log"),
+        json!({"message": "downloaded 100%"}),
+    )
+    .await;
+    let (s, v) = c
+        .post(
+            &format!("/verifications/{vid}/outcome"),
+            json!({"outcome": "succeeded", "message": "reported 1.1"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["outcome"], "succeeded");
+    assert!(v["finished_at"].is_string());
+    assert_error(
+        &c.post(
+            &format!("/verifications/{vid}/outcome"),
+            json!({"outcome": "failed", "message": "x"}),
+        )
+        .await,
+        409,
+        "verification_finished",
+    );
+    assert_error(
+        &c.post(
+            &format!("/verifications/{vid}/log"),
+            json!({"message": "late"}),
+        )
+        .await,
+        409,
+        "verification_finished",
+    );
+    assert_error(
+        &c.post(
+            &format!("/verifications/{vid}/outcome"),
+            json!({"outcome": "pending", "message": "x"}),
+        )
+        .await,
+        422,
+        "invalid_outcome",
+    );
+
+    let (_, details) = c.get(&path).await;
+    let log: Vec<&str> = details[0]["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(log.len(), 3);
+    assert!(log[0].contains("1.0") && log[1] == "downloaded 100%" && log[2].contains("succeeded"));
+}
+
+#[tokio::test]
+async fn demo_data_seeded_once_and_downloadable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Center::start_in(dir.path(), &[]);
+    let banner = c.startup.join("\n");
+    assert!(banner.contains("DEMO DATA"), "{banner}");
+    let line = banner
+        .lines()
+        .find(|l| l.contains("/firmware/"))
+        .expect("demo link in the banner");
+    let url = line[line.find("http://").expect("url")..]
+        .trim()
+        .to_string();
+    let (_, products) = c.get("/products").await;
+    assert_eq!(products[0]["product_key"], "demo-product");
+    assert_eq!(products[0]["demo"], true);
+    let (_, plans) = c.get("/plans").await;
+    assert_eq!(plans[0]["state"], "active");
+    assert_eq!(plans[0]["demo"], true);
+    assert!(plans[0]["name"].as_str().unwrap().contains("demo data"));
+    let (_, pkgs) = c.get("/packages").await;
+    let r = c.http.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body = r.bytes().await.unwrap();
+    assert_eq!(
+        sota_engine::Digester::digest(&body).sha256,
+        pkgs[0]["files"][0]["sha256"].as_str().unwrap()
+    );
+    assert_eq!(offered_demo(&c, "demo-device-1").await, 1);
+    assert_eq!(offered_demo(&c, "demo-device-2").await, 0, "blacklisted");
+    assert_eq!(
+        offered_demo(&c, "demo-device-3").await,
+        0,
+        "already at target"
+    );
+    c.kill();
+
+    let c2 = Center::start_in(dir.path(), &[]);
+    assert!(
+        !c2.startup.join("\n").contains("DEMO DATA"),
+        "seeded only on first start"
+    );
+    assert!(
+        c2.startup.join("\n").contains("/firmware/"),
+        "the demo link is printed at every start"
+    );
+    assert_eq!(c2.get("/plans").await.1.as_array().unwrap().len(), 1);
+}
+
+async fn offered_demo(c: &Center, device: &str) -> usize {
+    c.get(&format!("/products/demo-product/devices/{device}/offers"))
+        .await
+        .1
+        .as_array()
+        .unwrap()
+        .len()
+}

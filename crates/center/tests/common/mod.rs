@@ -1,0 +1,277 @@
+//! Test harness: runs the real `sota-center` binary on a random loopback port
+//! with a temporary data directory, and stops it on drop.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_sota-center");
+
+pub struct Center {
+    pub child: Child,
+    pub url: String,
+    pub token: String,
+    pub data_dir: PathBuf,
+    pub startup: Vec<String>,
+    pub http: reqwest::Client,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub fn create_token(data_dir: &Path, name: &str) -> String {
+    let out = Command::new(BIN)
+        .args(["token", "create", "--name", name, "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .expect("run token create");
+    assert!(
+        out.status.success(),
+        "token create failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Start a center on `data_dir` with extra flags; waits for its startup banner.
+pub fn spawn(data_dir: &Path, token: &str, extra: &[&str]) -> (Child, String, Vec<String>) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn sota-center");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                // Keep draining so the server never blocks on a full pipe.
+                continue;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let mut url = None;
+    while url.is_none() || lines.len() < 3 {
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => {
+                if let Some(rest) = line.strip_prefix("sota-center listening on ") {
+                    url = Some(rest.trim().to_string());
+                }
+                lines.push(line);
+            }
+            Err(_) => break,
+        }
+    }
+    // Demo lines follow the banner immediately when seeding happened.
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
+        lines.push(line);
+    }
+    let url = url.unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("sota-center did not start; output: {lines:?}")
+    });
+    let _ = token;
+    (child, url, lines)
+}
+
+impl Center {
+    pub fn start(extra: &[&str]) -> Center {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Center::start_in(dir.path(), extra);
+        c._dir = Some(dir);
+        c
+    }
+
+    pub fn start_in(data_dir: &Path, extra: &[&str]) -> Center {
+        std::fs::create_dir_all(data_dir).unwrap();
+        let token = create_token(
+            data_dir,
+            &format!("t{}", std::process::id() ^ rand_suffix()),
+        );
+        let (child, url, startup) = spawn(data_dir, &token, extra);
+        Center {
+            child,
+            url,
+            token,
+            data_dir: data_dir.to_path_buf(),
+            startup,
+            http: reqwest::Client::new(),
+            _dir: None,
+        }
+    }
+
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.url)
+    }
+
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, self.api(path))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::PUT, path, Some(body)).await
+    }
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.call(reqwest::Method::DELETE, path, None).await
+    }
+
+    /// Upload a package: text fields then files.
+    pub async fn upload(
+        &self,
+        fields: &[(&str, &str)],
+        files: &[(&str, Vec<u8>)],
+    ) -> (StatusCode, Value) {
+        let mut form = reqwest::multipart::Form::new();
+        for (k, v) in fields {
+            form = form.text(k.to_string(), v.to_string());
+        }
+        for (name, bytes) in files {
+            form = form.part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes.clone()).file_name(name.to_string()),
+            );
+        }
+        let resp = self
+            .http
+            .post(self.api("/packages"))
+            .bearer_auth(&self.token)
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload");
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn product(&self, key: &str) {
+        let (s, b) = self
+            .post(
+                "/products",
+                serde_json::json!({"product_key": key, "name": format!("Product {key}")}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+    }
+
+    pub async fn device(&self, product: &str, key: &str, components: Value) {
+        let (s, b) = self
+            .put(
+                &format!("/products/{product}/devices/{key}"),
+                serde_json::json!({ "components": components }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+
+    /// Upload a one-file package and return its id.
+    pub async fn package(
+        &self,
+        component_type: &str,
+        package_type: &str,
+        source: Option<&str>,
+        target: &str,
+    ) -> i64 {
+        let mut fields = vec![
+            ("name", "pkg"),
+            ("component_type", component_type),
+            ("package_type", package_type),
+            ("target_version", target),
+        ];
+        if let Some(s) = source {
+            fields.push(("source_version", s));
+        }
+        let (s, b) = self.upload(&fields, &[("fw.bin", vec![7u8; 1000])]).await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        b["id"].as_i64().unwrap()
+    }
+
+    /// Firmware object files in the local store (ignoring directories).
+    pub fn stored_files(&self) -> Vec<PathBuf> {
+        fn walk(d: &Path, out: &mut Vec<PathBuf>) {
+            if let Ok(rd) = std::fs::read_dir(d) {
+                for e in rd.flatten() {
+                    let p = e.path();
+                    if p.is_dir() {
+                        walk(&p, out)
+                    } else {
+                        out.push(p)
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.data_dir.join("firmware"), &mut out);
+        out
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Center {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn rand_suffix() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+}
+
+/// Assert an error response: status, code, and a non-empty message.
+#[track_caller]
+pub fn assert_error(got: &(StatusCode, Value), status: u16, code: &str) {
+    assert_eq!(got.0.as_u16(), status, "body: {}", got.1);
+    assert_eq!(got.1["error"], code, "body: {}", got.1);
+    assert!(
+        got.1["message"].as_str().is_some_and(|m| m.len() > 10),
+        "message missing: {}",
+        got.1
+    );
+}

@@ -1,0 +1,307 @@
+//! The AT SOTA module driven by the engine's session (`sota_link::at_sota::Upgrade`) against
+//! the simulated MCU, through the line: the engine downloads, verifies and offers pieces; the
+//! module speaks AT.
+
+mod common;
+
+use common::*;
+use core::time::Duration;
+use sota_engine::{
+    Command, ComponentType, Config as EngineConfig, Digester, DownloadMode, Event, Failure,
+    FirmwareInfo, Outcome, Plan, Refusal, Session,
+};
+use sota_link::at_sota::{Config, Upgrade};
+use sota_link::Endpoint;
+use sota_sim::at_mcu::{AtMcu, McuComponent, McuConfig, McuOutcome};
+use sota_sim::line::{Faults, Line, LineConfig, Report};
+use std::collections::HashMap;
+
+/// The adapter a CLI or browser would be: files stand in for the download, a map for the store.
+struct Served {
+    up: Upgrade,
+    files: HashMap<String, Vec<u8>>,
+    store: HashMap<String, Vec<u8>>,
+    /// Bytes handed to the module as pieces.
+    offered: u64,
+}
+
+impl Served {
+    fn serve(&mut self, now: Duration) {
+        while let Some(command) = self.up.poll_command() {
+            match command {
+                Command::Fetch {
+                    component,
+                    start,
+                    end,
+                    ..
+                } => {
+                    let file = self.files[&component].clone();
+                    let mut offset = start;
+                    for chunk in file[start as usize..end as usize].chunks(4096) {
+                        let bytes = chunk.to_vec();
+                        self.up
+                            .handle(Event::Downloaded { offset, bytes }, now)
+                            .expect("downloaded bytes in order");
+                        offset += chunk.len() as u64;
+                    }
+                }
+                Command::StoreChunk {
+                    component,
+                    offset,
+                    bytes,
+                } => {
+                    let stored = self.store.entry(component).or_default();
+                    assert_eq!(offset, stored.len() as u64, "StoreChunk appends");
+                    stored.extend_from_slice(&bytes);
+                }
+                Command::DiscardImage { component } => {
+                    self.store.remove(&component);
+                }
+                Command::OfferPiece {
+                    component,
+                    offset,
+                    len,
+                    ..
+                } => {
+                    let stored = &self.store[&component];
+                    let bytes = stored[offset as usize..offset as usize + len as usize].to_vec();
+                    self.offered += u64::from(len);
+                    self.up.piece(offset, bytes, now);
+                }
+                Command::Report(_) | Command::SetDeadline { .. } => {}
+                other => panic!("unexpected command {other:?}"),
+            }
+        }
+    }
+}
+
+impl Endpoint for Served {
+    fn handle_input(&mut self, now: Duration, bytes: &[u8]) {
+        self.up.handle_input(now, bytes);
+        self.serve(now);
+    }
+    fn poll_transmit(&mut self, out: &mut Vec<u8>) {
+        self.up.poll_transmit(out);
+    }
+    fn poll_timeout(&self) -> Option<Duration> {
+        self.up.poll_timeout()
+    }
+    fn handle_timeout(&mut self, now: Duration) {
+        self.up.handle_timeout(now);
+        self.serve(now);
+    }
+    fn is_done(&self) -> bool {
+        self.up.is_done()
+    }
+}
+
+struct Part<'a> {
+    component: &'a str,
+    source: &'a str,
+    target: &'a str,
+    firmware: &'a [u8],
+    /// Replaces the file's SHA-256 in the firmware info.
+    sha256: Option<String>,
+}
+
+fn part<'a>(component: &'a str, target: &'a str, firmware: &'a [u8]) -> Part<'a> {
+    Part {
+        component,
+        source: "",
+        target,
+        firmware,
+        sha256: None,
+    }
+}
+
+fn served(parts: &[Part], piece_size: u32) -> Served {
+    let mut plans = Vec::new();
+    let mut infos = Vec::new();
+    let mut files = HashMap::new();
+    for p in parts {
+        let d = Digester::digest(p.firmware);
+        plans.push(Plan {
+            identity: p.component.into(),
+            component_type: ComponentType::Mcu,
+            source_version: p.source.into(),
+            target_version: p.target.into(),
+            min_battery: 30,
+            min_signal_dbm: -113,
+            space_needed: p.firmware.len() as u64,
+            package_size: p.firmware.len() as u64,
+        });
+        infos.push(FirmwareInfo {
+            identity: p.component.into(),
+            version: p.target.into(),
+            md5: d.md5,
+            crc32: d.crc32,
+            sha256: p.sha256.clone().unwrap_or(d.sha256),
+            url: format!("file:///{}.bin", p.component),
+            size: p.firmware.len() as u64,
+            mode: DownloadMode::ConsoleDownloads,
+        });
+        files.insert(p.component.to_string(), p.firmware.to_vec());
+    }
+    let config = EngineConfig {
+        piece_size,
+        ..EngineConfig::default()
+    };
+    Served {
+        up: Upgrade::new(
+            Config::default(),
+            Session::new(config, Vec::new()),
+            plans,
+            infos,
+        ),
+        files,
+        store: HashMap::new(),
+        offered: 0,
+    }
+}
+
+fn run(served: &mut Served, mcu: McuConfig, faults: Faults) -> (AtMcu, Report) {
+    let mut mcu = AtMcu::new(mcu, Duration::ZERO);
+    let mut line = Line::new(LineConfig::n81(115_200), faults);
+    let report = line.run(served, &mut mcu, Duration::from_secs(3600));
+    (mcu, report)
+}
+
+fn two_components() -> McuConfig {
+    McuConfig {
+        components: vec![
+            McuComponent::new("STM32", "1_0_0"),
+            McuComponent::new("BLE", "0_9_0"),
+        ],
+        ..McuConfig::default()
+    }
+}
+
+fn outcomes(s: &Served) -> Vec<(String, Outcome)> {
+    s.up.session()
+        .results()
+        .iter()
+        .map(|r| (r.identity.clone(), r.outcome.clone()))
+        .collect()
+}
+
+#[test]
+fn the_session_upgrades_two_components_in_pieces() {
+    let stm32 = image(10_001, 61);
+    let ble = image(3_000, 62);
+    let mut s = served(
+        &[part("STM32", "2_0_0", &stm32), part("BLE", "1_0_0", &ble)],
+        4096,
+    );
+    let (mcu, report) = run(&mut s, two_components(), Faults::default());
+    assert!(report.finished, "{report:?}");
+    assert_eq!(
+        outcomes(&s),
+        vec![
+            ("STM32".to_string(), Outcome::Succeeded),
+            ("BLE".to_string(), Outcome::Succeeded)
+        ]
+    );
+    assert!(mcu.flash_of("STM32") == Some(&stm32[..]));
+    assert!(mcu.flash_of("BLE") == Some(&ble[..]));
+    assert_eq!(mcu.version_of("BLE"), Some("1_0_0"));
+    assert_eq!(s.offered, (stm32.len() + ble.len()) as u64);
+    assert!(s.store.is_empty(), "images are discarded after each plan");
+}
+
+#[test]
+fn a_wrong_sha256_fails_the_plan_and_no_byte_reaches_the_mcu() {
+    let stm32 = image(5_000, 71);
+    let mut wrong = part("STM32", "2_0_0", &stm32);
+    wrong.sha256 = Some("00".repeat(32));
+    let mut s = served(&[wrong], 4096);
+    let (mcu, report) = run(&mut s, McuConfig::default(), Faults::default());
+    assert!(report.finished, "{report:?}");
+    let results = outcomes(&s);
+    assert!(
+        matches!(&results[..], [(_, Outcome::Failed(Failure::DigestMismatch(m)))] if m.len() == 1),
+        "{results:?}"
+    );
+    assert_eq!(s.offered, 0, "a piece was offered");
+    assert_eq!(mcu.firmware_bytes_received(), 0);
+    assert!(mcu.flash().is_empty());
+    assert!(matches!(
+        mcu.outcome(),
+        Some(McuOutcome::Failed { reason }) if reason.contains("10706")
+    ));
+}
+
+#[test]
+fn a_delta_plan_for_another_source_version_is_refused_by_the_session() {
+    let stm32 = image(2_000, 81);
+    let mut delta = part("STM32", "2_0_0", &stm32);
+    delta.source = "0_5_0";
+    let mut s = served(&[delta], 4096);
+    let (mcu, report) = run(&mut s, McuConfig::default(), Faults::default());
+    assert!(report.finished, "{report:?}");
+    let results = outcomes(&s);
+    assert!(
+        matches!(&results[..], [(_, Outcome::Failed(Failure::Refused(r)))]
+            if r == &[Refusal::SourceMismatch { have: Some("1_0_0".into()), need: "0_5_0".into() }]),
+        "{results:?}"
+    );
+    assert_eq!(mcu.firmware_bytes_received(), 0);
+}
+
+#[test]
+fn a_plan_the_mcu_refuses_ends_and_the_next_plan_runs() {
+    let stm32 = image(2_000, 91);
+    let ble = image(2_000, 92);
+    let mut mcu_config = two_components();
+    mcu_config.components[1].free_space = 100;
+    let mut s = served(
+        &[part("BLE", "1_0_0", &ble), part("STM32", "2_0_0", &stm32)],
+        4096,
+    );
+    let (mcu, report) = run(&mut s, mcu_config, Faults::default());
+    assert!(report.finished, "{report:?}");
+    let results = outcomes(&s);
+    assert!(
+        matches!(&results[0], (c, Outcome::Failed(Failure::Refused(r)))
+            if c == "BLE" && matches!(r[..], [sota_engine::Refusal::Declined { .. }])),
+        "{results:?}"
+    );
+    assert_eq!(results[1], ("STM32".to_string(), Outcome::Succeeded));
+    assert!(matches!(&mcu.results()[0].1, McuOutcome::Refused { .. }));
+    assert!(mcu.flash_of("STM32") == Some(&stm32[..]));
+    assert!(mcu.flash_of("BLE") == Some(&[][..]));
+}
+
+#[test]
+fn through_faults_the_session_never_reports_a_wrong_image_as_success() {
+    let mut succeeded = 0;
+    for seed in 1..=4 {
+        let stm32 = image(700, 100 + seed);
+        let ble = image(400, 200 + seed);
+        let mut s = served(
+            &[part("STM32", "2_0_0", &stm32), part("BLE", "1_0_0", &ble)],
+            512,
+        );
+        let (mcu, report) = run(&mut s, two_components(), field_faults(seed, 300));
+        assert!(report.finished, "seed {seed}: {report:?}");
+        eprintln!("seed {seed}: {:?}", outcomes(&s));
+        for (name, outcome) in outcomes(&s) {
+            let want = if name == "STM32" { &stm32 } else { &ble };
+            let flash = mcu.flash_of(&name).unwrap();
+            assert!(
+                flash.is_empty() || flash == &want[..],
+                "seed {seed}: a wrong {name} image was installed"
+            );
+            if outcome == Outcome::Succeeded {
+                assert!(
+                    flash == &want[..],
+                    "seed {seed}: {name} succeeded without the image"
+                );
+                succeeded += 1;
+            }
+        }
+    }
+    assert!(
+        succeeded >= 5,
+        "only {succeeded}/8 plans survived the faults"
+    );
+}

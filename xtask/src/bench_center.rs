@@ -1,0 +1,260 @@
+//! `cargo xtask bench center`: the center's two speed goals, measured in one run.
+//!
+//! 1. One 64 MiB package downloaded by 100 concurrent clients from the center
+//!    and, alternately in the same run, from Debian's nginx serving the same
+//!    file on loopback; prints median throughputs and their ratio (goal ≥ 0.9).
+//! 2. Deciding which plans apply to each of 1,000,000 devices, one plan with a
+//!    100,000-key whitelist and a 100,000-key blacklist (goal < 6 s).
+//!
+//! Options: `--mib N` (64), `--clients N` (100), `--seconds N` per run (8),
+//! `--runs N` (3), `--devices N` (1000000), `--list N` (100000).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use crate::run::{self, cmd};
+use crate::{setup, Result};
+
+const DOWNLOAD_GOAL: f64 = 0.9;
+const DECIDE_GOAL_S: f64 = 6.0;
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// nginx must be stopped by signal to its master (SIGKILL would orphan the workers).
+struct Nginx {
+    child: Child,
+    stop: Command,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self
+            .stop
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn value(lines: &[String], key: &str) -> Result<f64> {
+    lines
+        .iter()
+        .find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
+        .ok_or_else(|| format!("the benchmark printed no `{key}` line"))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn free_port() -> Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
+    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+fn nginx_binary() -> Option<&'static str> {
+    ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+}
+
+/// Runs both measurements; see the module doc for `args`.
+pub fn run(args: &[String]) -> Result {
+    let get = |name: &str, default: &str| -> String {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+            .unwrap_or(default.into())
+    };
+    let (mib, clients, seconds, runs) = (
+        get("--mib", "64"),
+        get("--clients", "100"),
+        get("--seconds", "8"),
+        get("--runs", "3"),
+    );
+    let (devices, list) = (get("--devices", "1000000"), get("--list", "100000"));
+    let mib_n: usize = mib
+        .parse()
+        .map_err(|_| format!("--mib {mib} is not a number"))?;
+    let runs_n: usize = runs
+        .parse()
+        .map_err(|_| format!("--runs {runs} is not a number"))?;
+    if nginx_binary().is_none() {
+        setup::apt(&["nginx"])?;
+    }
+    let nginx = nginx_binary().ok_or("nginx is not installed (apt-get install -y nginx)")?;
+    run::status(cmd("cargo").args([
+        "build",
+        "--release",
+        "-q",
+        "-p",
+        "sota-center",
+        "--bin",
+        "sota-center",
+        "--example",
+        "center_bench",
+    ]))?;
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| run::root().join("target"));
+    let center_bin = target.join("release/sota-center");
+    let bench_bin = target.join("release/examples/center_bench");
+
+    // Fresh work directory with the package file.
+    let work = target.join("bench-center");
+    let _ = std::fs::remove_dir_all(&work);
+    let www = work.join("www");
+    std::fs::create_dir_all(&www).map_err(|e| format!("{}: {e}", www.display()))?;
+    let file = www.join("bench.bin");
+    {
+        let mut f =
+            std::io::BufWriter::new(std::fs::File::create(&file).map_err(|e| e.to_string())?);
+        let mut block = vec![0u8; 1 << 20];
+        for m in 0..mib_n {
+            for (i, b) in block.iter_mut().enumerate() {
+                *b = ((i * 31 + m * 7) >> 3) as u8;
+            }
+            f.write_all(&block).map_err(|e| e.to_string())?;
+        }
+    }
+
+    // The center.
+    let data = work.join("center");
+    let token = run::output(
+        Command::new(&center_bin)
+            .args(["token", "create", "--name", "bench", "--data-dir"])
+            .arg(&data),
+    )
+    .ok_or("`sota-center token create` failed")?
+    .trim()
+    .to_string();
+    let mut center = Command::new(&center_bin)
+        .args([
+            "serve",
+            "--no-demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", center_bin.display()))?;
+    let stdout = center.stdout.take().ok_or("no stdout")?;
+    let center = Killed(center);
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        match lines.next() {
+            Some(Ok(l)) => {
+                if let Some(u) = l.strip_prefix("sota-center listening on ") {
+                    break u.trim().to_string();
+                }
+            }
+            _ => return Err("the center exited before listening".into()),
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let mut prep = Vec::new();
+    run::tee(
+        Command::new(&bench_bin)
+            .args(["prepare", &format!("{url}/api/v1"), &token])
+            .arg(&file),
+        |l| prep.push(l.to_string()),
+    )?;
+    let center_url = prep
+        .iter()
+        .find_map(|l| l.strip_prefix("link "))
+        .ok_or("prepare printed no link")?
+        .to_string();
+
+    // nginx on the same file.
+    let port = free_port()?;
+    let conf = work.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "worker_processes auto;\npid {pid};\nerror_log {err} warn;\nevents {{ worker_connections 1024; }}\n\
+             http {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  client_body_temp_path {tmp};\n  proxy_temp_path {tmp};\n  fastcgi_temp_path {tmp};\n  uwsgi_temp_path {tmp};\n  scgi_temp_path {tmp};\n\
+             server {{ listen 127.0.0.1:{port}; root {root}; }}\n}}\n",
+            pid = work.join("nginx.pid").display(),
+            err = work.join("nginx.err").display(),
+            tmp = work.display(),
+            root = www.display(),
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let nginx_child = Command::new(nginx)
+        .args(["-p"])
+        .arg(&work)
+        .arg("-c")
+        .arg(&conf)
+        .args(["-g", "daemon off;"])
+        .spawn()
+        .map_err(|e| format!("cannot start nginx: {e}"))?;
+    let mut stop = Command::new(nginx);
+    stop.arg("-p")
+        .arg(&work)
+        .arg("-c")
+        .arg(&conf)
+        .args(["-s", "stop"]);
+    let nginx_child = Nginx {
+        child: nginx_child,
+        stop,
+    };
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let nginx_url = format!("http://127.0.0.1:{port}/bench.bin");
+
+    let (mut c, mut n) = (Vec::new(), Vec::new());
+    for _ in 0..runs_n.max(1) {
+        for (url, out) in [(&center_url, &mut c), (&nginx_url, &mut n)] {
+            let mut lines = Vec::new();
+            run::tee(
+                Command::new(&bench_bin).args(["download", url, &clients, &seconds]),
+                |l| lines.push(l.to_string()),
+            )?;
+            out.push(value(&lines, "mbps ")?);
+        }
+    }
+    drop(center);
+    drop(nginx_child);
+
+    let mut decide = Vec::new();
+    run::tee(
+        Command::new(&bench_bin).args(["applicability", &devices, &list]),
+        |l| decide.push(l.to_string()),
+    )?;
+    let secs = value(&decide, "seconds ")?;
+
+    let (cm, nm) = (median(c), median(n));
+    let ratio = cm / nm;
+    println!(
+        "\ncenter bench, {mib} MiB package, {clients} clients, {runs} x {seconds} s runs, medians:"
+    );
+    println!("  sota-center  {cm:>9.1} MB/s");
+    println!("  nginx        {nm:>9.1} MB/s");
+    println!(
+        "  ratio center/nginx {ratio:.2} (goal >= {DOWNLOAD_GOAL}) {}",
+        if ratio >= DOWNLOAD_GOAL {
+            "MET"
+        } else {
+            "NOT MET"
+        }
+    );
+    println!(
+        "  plan decision for {devices} devices (lists of {list}): {secs:.2} s (goal < {DECIDE_GOAL_S} s) {}",
+        if secs < DECIDE_GOAL_S { "MET" } else { "NOT MET" }
+    );
+    Ok(())
+}
