@@ -21,13 +21,7 @@ fn median_mbps(lines: &[String]) -> Result<f64> {
 
 /// Runs both halves; `args` may hold `--mib N` and `--runs N`.
 pub fn run(args: &[String]) -> Result {
-    let get = |name: &str, default: &str| -> String {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-            .unwrap_or(default.into())
-    };
+    let get = |name: &str, default: &str| run::flag(args, name).unwrap_or(default).to_string();
     let (mib, runs) = (get("--mib", "64"), get("--runs", "7"));
     setup::console()?;
     setup::apt(setup::BROWSER_PACKAGES)?;

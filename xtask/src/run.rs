@@ -96,3 +96,11 @@ pub fn cmd(program: &str) -> Command {
     c.env("TRUNK_SKIP_VERSION_CHECK", "true");
     c
 }
+
+/// The value after `--name` in a command's arguments, if given.
+pub fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+}

@@ -18,8 +18,8 @@ impl Drop for Center {
 /// Sets up, starts the center on 127.0.0.1:8081, and serves the console on 127.0.0.1:8080
 /// until interrupted.
 pub fn run(args: &[String]) -> Result {
-    let port = flag(args, "--port").unwrap_or("8080");
-    let center_addr = flag(args, "--center").unwrap_or("127.0.0.1:8081");
+    let port = run::flag(args, "--port").unwrap_or("8080");
+    let center_addr = run::flag(args, "--center").unwrap_or("127.0.0.1:8081");
     setup::console()?;
     run::status(cmd("cargo").args(["build", "--quiet", "-p", "sota-center"]))?;
     let child = Command::new("target/debug/sota-center")
@@ -39,11 +39,4 @@ pub fn run(args: &[String]) -> Result {
     println!("Operator token: cargo run -p sota-center -- token create --name me");
     println!("The console will be at http://127.0.0.1:{port}/ (Ctrl-C stops both)\n");
     run::status(cmd("trunk").args(["serve", "--address", "127.0.0.1", "--port", port]))
-}
-
-fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(String::as_str)
 }

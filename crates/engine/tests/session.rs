@@ -980,12 +980,63 @@ fn a_restored_transfer_offers_the_piece_at_the_transfer_offset() {
     s.cmds();
     restore(&mut s);
     assert_eq!(s.s.transfer_offset(), Some(100));
+    // The stored image is checked again before anything more goes to the MCU.
+    let cmds = s.cmds();
+    assert!(offers(&cmds).is_empty());
+    assert!(cmds
+        .iter()
+        .any(|c| matches!(c, Command::Refeed { len: 250, .. })));
+    assert!(s
+        .ev(Event::McuTookPiece {
+            offset: 100,
+            len: 100
+        })
+        .is_err());
+    s.ok(Event::Stored {
+        offset: 0,
+        bytes: img[..200].to_vec(),
+    });
+    assert!(offers(&s.cmds()).is_empty());
+    s.ok(Event::Stored {
+        offset: 200,
+        bytes: img[200..].to_vec(),
+    });
     assert_eq!(offers(&s.cmds()), [(100, 100)]);
     s.ok(Event::McuTookPiece {
         offset: 100,
         len: 100,
     });
     assert_eq!(offers(&s.cmds()), [(200, 50)]);
+}
+
+#[test]
+fn a_restored_transfer_whose_stored_image_changed_fails_without_another_piece() {
+    let img = image(250, 2);
+    let mut s = S::transferring(&img);
+    s.ok(Event::McuTookPiece {
+        offset: 0,
+        len: 100,
+    });
+    s.cmds();
+    restore(&mut s);
+    s.cmds();
+    let mut altered = img.clone();
+    altered[180] ^= 0x01;
+    s.ok(Event::Stored {
+        offset: 0,
+        bytes: altered,
+    });
+    let cmds = s.cmds();
+    assert!(offers(&cmds).is_empty());
+    let codes: Vec<u8> = cmds
+        .iter()
+        .filter_map(|c| match c {
+            Command::Report(r) => Some(r.status.code()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(codes, [12]);
+    assert!(matches!(s.outcome(), Outcome::Failed(Failure::StoredImageChanged(m)) if m.len() == 3));
 }
 
 #[test]

@@ -1,10 +1,10 @@
 //! Downloading through the verifier, resuming after failures and restores, and the
 //! verification that gates every byte that goes to the MCU.
 
-use super::phase::{Current, Hasher, Phase, Steps, Transfer};
+use super::phase::{Current, Hasher, Phase, Recheck, Steps, Transfer};
 use super::{offer, unreachable_state, Command, DigestKind, Failure, Mismatch, Outcome, Rejected};
 use super::{Session, Stage, StateKind, UiEvent};
-use crate::digest::{ExpectedDigests, Verdict};
+use crate::digest::{Digests, ExpectedDigests, Verdict};
 use crate::plan::FirmwareInfo;
 use crate::status::Status;
 use crate::time::Timestamp;
@@ -75,7 +75,19 @@ impl Session {
         Ok(())
     }
 
-    pub(super) fn on_stored(&mut self, offset: u64, bytes: Vec<u8>) -> Result<(), Rejected> {
+    pub(super) fn on_stored(
+        &mut self,
+        offset: u64,
+        bytes: Vec<u8>,
+        now: Timestamp,
+    ) -> Result<(), Rejected> {
+        if let Some(Current {
+            phase: Phase::Transferring(_),
+            ..
+        }) = self.current
+        {
+            return self.on_rechecked(offset, bytes, now);
+        }
         let Some(Current {
             phase: Phase::Downloading(d),
             ..
@@ -165,25 +177,7 @@ impl Session {
             return;
         };
         let got = hasher.finish();
-        let expected = ExpectedDigests {
-            md5: Some(d.info.md5.clone()),
-            crc32: Some(d.info.crc32.clone()),
-            sha256: Some(d.info.sha256.clone()),
-        };
-        let (md5, crc, sha) = expected.check(&got);
-        let mismatches: Vec<Mismatch> = [
-            (md5, DigestKind::Md5, &d.info.md5, &got.md5),
-            (crc, DigestKind::Crc32, &d.info.crc32, &got.crc32),
-            (sha, DigestKind::Sha256, &d.info.sha256, &got.sha256),
-        ]
-        .into_iter()
-        .filter(|(v, ..)| *v != Verdict::Match)
-        .map(|(_, kind, e, g)| Mismatch {
-            kind,
-            expected: e.clone(),
-            got: g.clone(),
-        })
-        .collect();
+        let mismatches = mismatches(&d.info, &got);
         if !mismatches.is_empty() {
             self.finish(Outcome::Failed(Failure::DigestMismatch(mismatches)), now);
             return;
@@ -214,6 +208,8 @@ impl Session {
             offset: 0,
             progress: Steps::default(),
             deadline,
+            // The image was verified as it streamed in.
+            recheck: Recheck::Done,
         }));
         self.commands.push_back(piece);
     }
@@ -226,4 +222,27 @@ pub(super) fn fetch(info: &FirmwareInfo, from: u64) -> Command {
         start: from,
         end: info.size,
     }
+}
+
+/// Each of the three digests that differs from the firmware info's.
+pub(super) fn mismatches(info: &FirmwareInfo, got: &Digests) -> Vec<Mismatch> {
+    let expected = ExpectedDigests {
+        md5: Some(info.md5.clone()),
+        crc32: Some(info.crc32.clone()),
+        sha256: Some(info.sha256.clone()),
+    };
+    let (md5, crc, sha) = expected.check(got);
+    [
+        (md5, DigestKind::Md5, &info.md5, &got.md5),
+        (crc, DigestKind::Crc32, &info.crc32, &got.crc32),
+        (sha, DigestKind::Sha256, &info.sha256, &got.sha256),
+    ]
+    .into_iter()
+    .filter(|(v, ..)| *v != Verdict::Match)
+    .map(|(_, kind, e, g)| Mismatch {
+        kind,
+        expected: e.clone(),
+        got: g.clone(),
+    })
+    .collect()
 }

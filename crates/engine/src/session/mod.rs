@@ -24,7 +24,7 @@ use crate::status::{Report, Status};
 use crate::strategy::Refusal;
 use crate::time::Timestamp;
 use download::fetch;
-use phase::{Current, Hasher, Phase};
+use phase::{Current, Hasher, Phase, Recheck};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use transfer::offer;
@@ -159,8 +159,12 @@ impl Session {
                 self.commands.push_back(fetch(&d.info, d.received));
             }
             Phase::Transferring(t) => {
-                let piece = offer(&cur.plan, &t.info, t.offset, self.config.piece_size);
-                self.commands.push_back(piece);
+                // No piece before the stored image is known to be the verified one again.
+                t.recheck = Recheck::Running(Box::default());
+                self.commands.push_back(Command::Refeed {
+                    component,
+                    len: t.info.size,
+                });
             }
             _ => {}
         }
@@ -214,14 +218,19 @@ impl Session {
             } => self.on_readings(readings, override_reason, now),
             e @ Event::FirmwareInfo(_) if state != StateKind::AwaitingInfo => Err(unexpected(&e)),
             Event::FirmwareInfo(info) => self.on_info(info, now),
-            e
-            @ (Event::Downloaded { .. } | Event::DownloadFailed { .. } | Event::Stored { .. })
+            e @ (Event::Downloaded { .. } | Event::DownloadFailed { .. })
                 if state != StateKind::Downloading =>
             {
                 Err(unexpected(&e))
             }
+            // Stored bytes come back for a refeed: a restored download or transfer.
+            e @ Event::Stored { .. }
+                if !matches!(state, StateKind::Downloading | StateKind::Transferring) =>
+            {
+                Err(unexpected(&e))
+            }
             Event::Downloaded { offset, bytes } => self.on_downloaded(offset, bytes, now),
-            Event::Stored { offset, bytes } => self.on_stored(offset, bytes),
+            Event::Stored { offset, bytes } => self.on_stored(offset, bytes, now),
             Event::DownloadFailed { reason } => {
                 self.download_failed(reason, now);
                 Ok(())

@@ -87,6 +87,10 @@ pub enum Failure {
     /// The downloaded image does not match the announced digests; nothing went to the MCU.
     #[error("downloaded image does not match: {}; nothing was sent to the MCU", mismatches(.0))]
     DigestMismatch(Vec<Mismatch>),
+    /// After a restore, the stored image no longer matched the verified digests; no further
+    /// piece went to the MCU.
+    #[error("the stored firmware image changed while the session was saved: {}; no further piece was sent to the MCU — run the upgrade again", mismatches(.0))]
+    StoredImageChanged(Vec<Mismatch>),
     /// The adapter lost the stored image.
     #[error("the stored firmware image was lost; run the upgrade again")]
     ImageLost,
@@ -133,6 +137,7 @@ impl Failure {
             | Failure::DigestMismatch(_)
             | Failure::ImageLost => Status::DownloadError,
             Failure::McuDidNotTake { .. }
+            | Failure::StoredImageChanged(_)
             | Failure::UpdateTimeout { .. }
             | Failure::NoVersionReport { .. }
             | Failure::WrongVersion { .. } => Status::UpdateError,

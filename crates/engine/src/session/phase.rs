@@ -102,6 +102,22 @@ pub(crate) struct Transfer {
     pub offset: u64,
     pub progress: Steps,
     pub deadline: Timestamp,
+    /// Whether the stored image was checked against the digests in this run of the session.
+    #[serde(skip)]
+    pub recheck: Recheck,
+}
+
+/// After a restore the adapter's stored image is digested again before any further piece is
+/// offered: the store may have been altered or truncated while the session was saved.
+#[derive(Clone, Debug, Default)]
+pub(crate) enum Recheck {
+    /// Restored from serialized state: the stored image must be fed again.
+    #[default]
+    Needed,
+    /// Being fed; holds the bytes seen so far.
+    Running(Box<Digester>),
+    /// The stored image is the verified one.
+    Done,
 }
 
 /// Which 10 % steps were emitted, so each is emitted exactly once even across restores.

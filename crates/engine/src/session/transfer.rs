@@ -1,11 +1,65 @@
 //! Handing verified pieces to the MCU and judging its version report.
 
-use super::phase::{Current, Phase};
-use super::{unreachable_state, Command, Failure, Outcome, Rejected, Session, Stage, UiEvent};
+use super::download::mismatches;
+use super::phase::{Current, Phase, Recheck};
+use super::{
+    unreachable_state, Command, Failure, Outcome, Rejected, Session, Stage, StateKind, UiEvent,
+};
 use crate::plan::{Component, FirmwareInfo, Plan};
 use crate::time::Timestamp;
 
 impl Session {
+    /// Feeds stored bytes through the recheck of a restored transfer; once all are in and the
+    /// digests still match, offers the piece the MCU was at.
+    pub(super) fn on_rechecked(
+        &mut self,
+        offset: u64,
+        bytes: Vec<u8>,
+        now: Timestamp,
+    ) -> Result<(), Rejected> {
+        let Some(Current {
+            plan,
+            phase: Phase::Transferring(tr),
+        }) = self.current.as_mut()
+        else {
+            unreachable_state()
+        };
+        let Recheck::Running(hasher) = &mut tr.recheck else {
+            return Err(Rejected::Unexpected {
+                event: "stored bytes",
+                state: StateKind::Transferring,
+            });
+        };
+        if offset != hasher.size() {
+            return Err(Rejected::OutOfOrder {
+                expected: hasher.size(),
+                got: offset,
+            });
+        }
+        let end = offset + bytes.len() as u64;
+        if end > tr.info.size {
+            return Err(Rejected::PastEnd {
+                end,
+                limit: tr.info.size,
+            });
+        }
+        hasher.update(&bytes);
+        if hasher.size() < tr.info.size {
+            return Ok(());
+        }
+        let Recheck::Running(hasher) = std::mem::replace(&mut tr.recheck, Recheck::Done) else {
+            unreachable_state()
+        };
+        let wrong = mismatches(&tr.info, &hasher.finish());
+        if !wrong.is_empty() {
+            self.finish(Outcome::Failed(Failure::StoredImageChanged(wrong)), now);
+            return Ok(());
+        }
+        let piece = offer(plan, &tr.info, tr.offset, self.config.piece_size);
+        self.commands.push_back(piece);
+        Ok(())
+    }
+
     pub(super) fn on_piece_taken(
         &mut self,
         offset: u64,
@@ -20,6 +74,13 @@ impl Session {
         else {
             unreachable_state()
         };
+        if !matches!(tr.recheck, Recheck::Done) {
+            // Nothing was offered since the restore: the stored image is still being checked.
+            return Err(Rejected::Unexpected {
+                event: "MCU took a piece",
+                state: StateKind::Transferring,
+            });
+        }
         let want = piece_len(tr.info.size, tr.offset, piece_size);
         if offset != tr.offset || len != want {
             return Err(Rejected::WrongPiece {
