@@ -15,6 +15,7 @@ use sota_link::{an3155, at_sota, ymodem, Endpoint};
 use sota_sim::at_mcu::{AtMcu, McuConfig};
 use sota_sim::bootloader::{Bootloader, BootloaderConfig};
 use sota_sim::line::{Faults, Line, LineConfig};
+use sota_sim::test_image;
 use sota_sim::ymodem_receiver::{Receiver, ReceiverConfig};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -26,20 +27,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-fn random(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 32) as u8
-        })
-        .collect()
-}
-
 fn one_third_erased(len: usize) -> Vec<u8> {
-    let mut data = random(len, 3);
+    let mut data = test_image(len, 3);
     for (i, chunk) in data.chunks_mut(256).enumerate() {
         if i % 3 == 2 {
             chunk.fill(0xFF);
@@ -59,7 +48,7 @@ fn simulate(a: &mut dyn Endpoint, b: &mut dyn Endpoint, line: LineConfig) -> Dur
 
 fn simulated(baud: u32) {
     let z = Duration::ZERO;
-    let file = random(256 * 1024, 1);
+    let file = test_image(256 * 1024, 1);
     let n81 = LineConfig::n81(baud);
     let mut sender =
         ymodem::Sender::new("fw.bin", file.clone(), ymodem::Config::default(), z).expect("sender");
@@ -184,7 +173,7 @@ fn wait(child: &mut Child, what: &str, limit: Duration) -> bool {
 
 fn ymodem_peers(sota: &Path, dir: &Path, baud: u32) -> Option<(f64, f64)> {
     let file = dir.join("fw.bin");
-    std::fs::write(&file, random(96 * 1024, 5)).ok()?;
+    std::fs::write(&file, test_image(96 * 1024, 5)).ok()?;
     let byte_time = Duration::from_nanos(1_000_000_000 * 10 / baud as u64);
     let mut times = Vec::new();
     for ours in [false, true] {

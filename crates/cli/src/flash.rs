@@ -28,8 +28,8 @@ pub struct Args {
     /// an3155: start the image after a verified write.
     #[arg(long)]
     go: bool,
-    /// an3155: erase page size for chips missing from the built-in table.
-    #[arg(long)]
+    /// an3155: erase page size in bytes (at least 1) for chips missing from the built-in table.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     page_size: Option<u32>,
     /// an3155: erase the whole flash instead of the pages the image covers (F2/F4 sectors,
     /// unknown products).

@@ -146,3 +146,27 @@ fn a_malformed_expected_digest_is_explained_before_the_port_is_opened() {
         "{err}"
     );
 }
+
+#[test]
+fn a_zero_page_size_is_refused_by_the_flag() {
+    let out = run_bounded(
+        Command::new(SOTA).args([
+            "flash",
+            "--protocol",
+            "an3155",
+            "--port",
+            "/dev/nonexistent-sota-port",
+            "--page-size",
+            "0",
+            "/nonexistent/fw.bin",
+        ]),
+        Duration::from_secs(10),
+    );
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--page-size") && err.contains("not in 1.."),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}

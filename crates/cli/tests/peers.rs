@@ -2,10 +2,13 @@
 //! pseudo-terminals made by socat or by `sota simulate`. Every peer is started and stopped
 //! here, in a temporary directory, under a deadline.
 
-use std::io::{BufRead, BufReader};
+use sota_sim::test_image;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::thread;
 use std::time::{Duration, Instant};
 
 const SOTA: &str = env!("CARGO_BIN_EXE_sota");
@@ -148,26 +151,56 @@ fn wait_for_path(path: &Path, timeout: Duration) {
     }
 }
 
-fn random(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 32) as u8
-        })
-        .collect()
-}
-
 fn one_third_erased(len: usize, seed: u64) -> Vec<u8> {
-    let mut data = random(len, seed);
+    let mut data = test_image(len, seed);
     for (i, chunk) in data.chunks_mut(256).enumerate() {
         if i % 3 == 2 {
             chunk.fill(0xFF);
         }
     }
     data
+}
+
+/// How long `sota simulate` may take to print its pty path (a debug build on a busy 2-core box
+/// starts in well under a second).
+const PTY_PATH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The first line `from` gives within `timeout`. The read runs on its own thread, so a peer
+/// that prints nothing fails the test instead of hanging it; the thread ends when the peer's
+/// output closes (the caller kills the peer).
+fn first_line<R: Read + Send + 'static>(from: R, timeout: Duration) -> Result<String, String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut line = String::new();
+        let result = BufReader::new(from).read_line(&mut line).map(|_| line);
+        let _ = tx.send(result);
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(Ok(line)) if line.ends_with('\n') => Ok(line),
+        Ok(Ok(line)) => Err(format!(
+            "its output ended after {line:?}, without a full line"
+        )),
+        Ok(Err(e)) => Err(format!("reading its output failed: {e}")),
+        Err(_) => Err(format!("it printed no line within {timeout:?}")),
+    }
+}
+
+#[test]
+fn a_peer_that_prints_nothing_fails_the_read_at_its_deadline() {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    let started = Instant::now();
+    let result = first_line(reader, Duration::from_millis(200));
+    let waited = started.elapsed();
+    drop(writer); // ends the reader thread
+    let error = result.expect_err("no line was written");
+    assert!(error.contains("no line within 200ms"), "{error}");
+    assert!(waited < Duration::from_secs(5), "waited {waited:?}");
+    let (reader, mut writer) = std::io::pipe().expect("pipe");
+    writer.write_all(b"/dev/pts/7\nmore").unwrap();
+    assert_eq!(
+        first_line(reader, Duration::from_secs(5)),
+        Ok("/dev/pts/7\n".to_string())
+    );
 }
 
 /// Starts `sota simulate` and returns it with the pty path it printed.
@@ -181,10 +214,14 @@ fn simulate(args: &[&str]) -> (Peer, String) {
             .stderr(Stdio::piped()),
     );
     let stdout = peer.child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read the pty path");
+    let line = match first_line(stdout, PTY_PATH_TIMEOUT) {
+        Ok(line) => line,
+        Err(e) => {
+            let _ = peer.child.kill();
+            let stderr = peer.child.wait_with_output_ref();
+            panic!("sota simulate {args:?}: {e}; its stderr: {stderr}");
+        }
+    };
     let path = line.trim().to_string();
     assert!(
         path.starts_with("/dev/"),
@@ -221,7 +258,7 @@ fn ymodem_sender_to_lrzsz_rb_is_byte_exact() {
         let dir = TempDir::new("rb");
         let rx = dir.path("rx");
         std::fs::create_dir(&rx).unwrap();
-        let image = random(len, i as u64 + 1);
+        let image = test_image(len, i as u64 + 1);
         let file = dir.path("fw.bin");
         std::fs::write(&file, &image).unwrap();
         let tty = dir.path("tty");
@@ -262,7 +299,7 @@ fn lrzsz_sb_to_the_simulated_ymodem_receiver_is_byte_exact() {
     require("socat", "socat");
     for (i, len) in [1usize, 1024, 1025, 100 * 1024].into_iter().enumerate() {
         let dir = TempDir::new("sb");
-        let image = random(len, 100 + i as u64);
+        let image = test_image(len, 100 + i as u64);
         let file = dir.path("image.bin");
         std::fs::write(&file, &image).unwrap();
         let out = dir.path("received.bin");
@@ -377,7 +414,7 @@ fn stm32flash_and_our_flasher_agree_on_the_simulated_bootloader() {
 fn serve_at_upgrades_the_simulated_at_mcu_over_a_pty() {
     let _serial = one_at_a_time();
     let dir = TempDir::new("at");
-    let image = random(40_000, 7);
+    let image = test_image(40_000, 7);
     let file = dir.path("fw.bin");
     std::fs::write(&file, &image).unwrap();
     let out = dir.path("installed.bin");
@@ -425,7 +462,7 @@ fn serve_at_with_a_wrong_sha256_fails_and_sends_the_mcu_no_firmware() {
     let _serial = one_at_a_time();
     let dir = TempDir::new("at-sha");
     let file = dir.path("fw.bin");
-    std::fs::write(&file, random(20_000, 9)).unwrap();
+    std::fs::write(&file, test_image(20_000, 9)).unwrap();
     let (mut sim, tty) = simulate(&["--protocol", "at", "--firmware-version", "1_0_0"]);
     let wrong = "ab".repeat(32);
     let serve = Peer::spawn(
@@ -469,7 +506,7 @@ fn serve_at_stops_when_the_mcu_refuses_the_plan() {
     let _serial = one_at_a_time();
     let dir = TempDir::new("at-refuse");
     let file = dir.path("fw.bin");
-    std::fs::write(&file, random(2_000, 10)).unwrap();
+    std::fs::write(&file, test_image(2_000, 10)).unwrap();
     // The simulated MCU's battery is at 80 %.
     let (_sim, tty) = simulate(&["--protocol", "at"]);
     let serve = Peer::spawn(

@@ -199,8 +199,11 @@ pub struct Module {
     stage: Stage,
     piece_start: u64,
     piece: Vec<u8>,
-    /// Highest file offset read so far.
+    /// End of the prefix of the file the MCU has read without a gap. Reads past it (a skip)
+    /// do not count, so `=2`/`=3` need every byte of the piece read, not only its last one.
     read_end: u64,
+    /// Size and MD5 of the file `read_end` counts in.
+    read_of: Option<(u64, String)>,
     first_piece: bool,
     /// A plan ended (10705, 10706 or refused) since the last plan was offered: the next
     /// offer is preceded by 10707.
@@ -230,6 +233,7 @@ impl Module {
             piece_start: 0,
             piece: Vec::new(),
             read_end: 0,
+            read_of: None,
             first_piece: true,
             result_given: false,
             deadline: None,
@@ -263,8 +267,15 @@ impl Module {
     /// Announces a plan (URC 10700). A new plan replaces any upgrade in progress. After the
     /// result of a previous plan (multi-plan), `+QIOTEVT: 7,10707` goes first: the result the
     /// MCU just got was one of several, and this is the next plan. Offering the same plan again
-    /// (the MCU asked again because a URC was lost) sends no 10707.
+    /// (the MCU asked again because a URC was lost) sends no 10707 and keeps what the MCU has
+    /// read: it resumes where it stopped, not at the start of the piece.
     pub fn offer_plan(&mut self, plan: Plan) {
+        let again = self.plan.as_ref() == Some(&plan)
+            && !matches!(self.stage, Stage::Idle | Stage::Finished);
+        if !again {
+            self.read_end = 0;
+            self.read_of = None;
+        }
         if std::mem::take(&mut self.result_given) {
             self.urc(urc::MULTI_PLAN, "");
         }
@@ -286,7 +297,6 @@ impl Module {
         self.piece.clear();
         self.piece_start = 0;
         self.first_piece = true;
-        self.read_end = 0;
         self.deadline = None;
     }
 
@@ -317,6 +327,12 @@ impl Module {
             args.push_str(&format!(",\"{}\"", info.sha256));
         }
         self.urc(urc::DOWNLOAD_STARTED, &args);
+        // Another file: the MCU starts over, and so does what it has read.
+        let file = (info.size, info.md5.clone());
+        if self.read_of.as_ref() != Some(&file) {
+            self.read_end = 0;
+            self.read_of = Some(file);
+        }
         self.info = Some(info);
         self.downloading(now);
     }
@@ -514,7 +530,9 @@ impl Module {
         self.out
             .extend_from_slice(&self.piece[from..from + len as usize]);
         self.out.extend_from_slice(b"\r\nOK\r\n");
-        self.read_end = self.read_end.max(start + len);
+        if start <= self.read_end {
+            self.read_end = self.read_end.max(start + len);
+        }
         self.deadline = self.config.read_timeout.map(|t| now + t);
         let total = self.file_size();
         self.events.push_back(Event::Progress(Progress {

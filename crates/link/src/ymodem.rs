@@ -68,6 +68,14 @@ pub struct Config {
     pub response_timeout: Duration,
     /// Tries per block before giving up.
     pub max_tries: u32,
+    /// After a block that went out more often than it was `NAK`ed (a timeout resent it, or a
+    /// `C` did), how long to wait for the other copies' `ACK`/`NAK` before the next block.
+    /// Without it a late `ACK` and the `ACK` of the resent copy both count, and the second one
+    /// is taken for the next block's: the sender runs a block ahead of the receiver. lrzsz
+    /// purges its input before each block for the same reason. It must cover one 1 KiB block
+    /// on the wire (89 ms at 115200 baud) and stay below the receiver's own wait between
+    /// blocks (1 s in many IAP bootloaders).
+    pub stray_reply_wait: Duration,
 }
 
 impl Default for Config {
@@ -76,6 +84,7 @@ impl Default for Config {
             start_timeout: Duration::from_secs(60),
             response_timeout: Duration::from_secs(10),
             max_tries: 10,
+            stray_reply_wait: Duration::from_millis(500),
         }
     }
 }
@@ -124,6 +133,12 @@ enum State {
     AwaitHeaderAck,
     AwaitDataStart,
     AwaitBlockAck(u64),
+    /// Block `next - 1` was acknowledged, but `pending` more copies of it were sent than
+    /// answered: their replies are dropped before block `next` goes out.
+    DrainStray {
+        next: u64,
+        pending: u32,
+    },
     AwaitEotReply,
     AwaitFinalStart,
     AwaitFinalAck,
@@ -142,6 +157,8 @@ pub struct Sender {
     out: Vec<u8>,
     deadline: Option<Duration>,
     tries: u32,
+    /// `NAK`s received for the frame in flight: each answers one copy of it.
+    naks: u32,
     last_was_can: bool,
     events: VecDeque<Event>,
 }
@@ -162,6 +179,7 @@ impl Sender {
             out: Vec::new(),
             deadline,
             tries: 0,
+            naks: 0,
             last_was_can: false,
             events: VecDeque::new(),
         })
@@ -185,6 +203,7 @@ impl Sender {
         self.out.extend_from_slice(&self.frame);
         self.state = state;
         self.tries = 1;
+        self.naks = 0;
         self.deadline = Some(now + self.config.response_timeout);
     }
 
@@ -240,6 +259,7 @@ impl Sender {
             if self.last_was_can {
                 let at = match self.state {
                     State::AwaitBlockAck(i) => self.acked_bytes(i),
+                    State::DrainStray { next, .. } => self.acked_bytes(next),
                     State::AwaitEotReply | State::AwaitFinalStart | State::AwaitFinalAck => {
                         self.file.len() as u64
                     }
@@ -266,11 +286,33 @@ impl Sender {
             (State::AwaitDataStart, CRC_REQUEST) => self.send_next(0, now),
             (State::AwaitBlockAck(i), ACK) => {
                 self.progress(i + 1);
-                self.send_next(i + 1, now);
+                // Copies neither NAKed nor this ACK's may still be answered.
+                let pending = self.tries.saturating_sub(self.naks + 1);
+                if pending == 0 {
+                    self.send_next(i + 1, now);
+                } else {
+                    self.state = State::DrainStray {
+                        next: i + 1,
+                        pending,
+                    };
+                    self.deadline = Some(now + self.config.stray_reply_wait);
+                }
+            }
+            (State::AwaitBlockAck(_), NAK) => {
+                self.naks += 1;
+                self.resend(now)
             }
             // A receiver that missed block 0's ACK asks again with `C` before block 1.
-            (State::AwaitBlockAck(_), NAK) | (State::AwaitBlockAck(0), CRC_REQUEST) => {
-                self.resend(now)
+            (State::AwaitBlockAck(0), CRC_REQUEST) => self.resend(now),
+            (State::DrainStray { next, pending }, ACK | NAK) => {
+                if pending <= 1 {
+                    self.send_next(next, now);
+                } else {
+                    self.state = State::DrainStray {
+                        next,
+                        pending: pending - 1,
+                    };
+                }
             }
             (State::AwaitEotReply, NAK) => self.resend(now),
             (State::AwaitEotReply, ACK) => {
@@ -328,6 +370,8 @@ impl Endpoint for Sender {
                 self.send(encode_block(0, &[], 0), State::AwaitFinalAck, now);
             }
             State::AwaitFinalAck if self.tries >= self.config.max_tries => self.finish(),
+            // The other copies' replies were lost: the receiver waits for the next block.
+            State::DrainStray { next, .. } => self.send_next(next, now),
             State::Done => self.deadline = None,
             _ => self.resend(now),
         }

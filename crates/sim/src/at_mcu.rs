@@ -9,6 +9,10 @@
 //!
 //! Reads resume at the last byte received: after a lost reply or a disconnect the MCU asks
 //! again for the same offset, never from the start.
+//!
+//! Whatever the module sends, the MCU never panics or allocates more than the component's free
+//! space: numbers that do not parse, a file larger than the free space, a piece outside the
+//! file and a read reply outside the piece are ignored or fail the plan.
 
 use core::time::Duration;
 use sota_engine::Digester;
@@ -340,7 +344,8 @@ impl AtMcu {
         let Some((start, len)) = self.piece else {
             return;
         };
-        let end = start + len;
+        // 10703 is taken only when `start + len` fits the file, so this does not saturate.
+        let end = start.saturating_add(len);
         if self.offset < end {
             let n = self.config.read_len.min(end - self.offset);
             self.send(
@@ -415,11 +420,16 @@ impl AtMcu {
             Cmd::Confirm | Cmd::Next => self.await_urc(Wait::Piece, now),
             Cmd::Read => match self.read_reply.take() {
                 Some((start, data)) if start == self.offset && !data.is_empty() => {
-                    let at = start as usize;
-                    if self.download.len() < at + data.len() {
-                        self.download.resize(at + data.len(), 0xFF);
+                    // Only bytes inside the piece (and so inside the file, which fits the
+                    // free space) are stored; anything else is a damaged reply.
+                    let Some((at, end)) = self.piece_range(start, data.len()) else {
+                        self.retry(now);
+                        return;
+                    };
+                    if self.download.len() < end {
+                        self.download.resize(end, 0xFF);
                     }
-                    self.download[at..at + data.len()].copy_from_slice(&data);
+                    self.download[at..end].copy_from_slice(&data);
                     self.offset += data.len() as u64;
                     self.received += data.len() as u64;
                     let total = self.file.as_ref().map_or(0, |f| f.size);
@@ -438,6 +448,22 @@ impl AtMcu {
         }
     }
 
+    /// `start..start + len` as indices into the download, if it lies inside the held piece.
+    fn piece_range(&self, start: u64, len: usize) -> Option<(usize, usize)> {
+        let (piece_start, piece_len) = self.piece?;
+        let end = start.checked_add(u64::try_from(len).ok()?)?;
+        if start < piece_start || end > piece_start.checked_add(piece_len)? {
+            return None;
+        }
+        Some((usize::try_from(start).ok()?, usize::try_from(end).ok()?))
+    }
+
+    /// The free space of the component the plan in progress names.
+    fn plan_free_space(&self) -> Option<u64> {
+        let plan = self.plan.as_ref().filter(|_| !self.plan_done)?;
+        Some(self.config.components[plan.component].free_space)
+    }
+
     fn install(&mut self, now: Duration) {
         let Some(plan) = self.plan.clone() else {
             return;
@@ -448,12 +474,20 @@ impl AtMcu {
     }
 
     fn on_urc(&mut self, code: u32, args: Vec<String>, now: Duration) {
-        let num = |i: usize| args.get(i).and_then(|a| a.parse::<i64>().ok());
+        // Each number in its own type: a negative size or a battery level past u32 is not a
+        // number this MCU takes, rather than one that wraps.
+        fn num<T: core::str::FromStr>(args: &[String], i: usize) -> Option<T> {
+            args.get(i).and_then(|a| a.parse().ok())
+        }
         match code {
             10700 => {
-                let (Some(name), Some(target), Some(b), Some(s), Some(u)) =
-                    (args.first(), args.get(2), num(3), num(4), num(5))
-                else {
+                let (Some(name), Some(target), Some(b), Some(s), Some(u)) = (
+                    args.first(),
+                    args.get(2),
+                    num::<u32>(&args, 3),
+                    num::<i32>(&args, 4),
+                    num::<u64>(&args, 5),
+                ) else {
                     return;
                 };
                 // Mid-upgrade, only the same plan again (after a re-request) is taken.
@@ -486,9 +520,9 @@ impl AtMcu {
                 self.plan = Some(PlanInfo {
                     component,
                     target: target.clone(),
-                    min_battery: b as u32,
-                    min_signal: s as i32,
-                    use_space: u as u64,
+                    min_battery: b,
+                    min_signal: s,
+                    use_space: u,
                 });
                 if self.wait != Wait::Command(Cmd::Request) {
                     self.decide(now);
@@ -500,11 +534,24 @@ impl AtMcu {
                 self.await_urc(Wait::Plan, now)
             }
             10701 => {
-                if let (Some(size), Some(md5), Some(crc)) = (num(1), args.get(2), num(3)) {
+                let Some(free_space) = self.plan_free_space() else {
+                    return;
+                };
+                if let (Some(size), Some(md5), Some(crc)) =
+                    (num::<u64>(&args, 1), args.get(2), num::<u32>(&args, 3))
+                {
+                    if size > free_space {
+                        self.finish(McuOutcome::Failed {
+                            reason: format!(
+                                "the firmware ({size} B) is larger than the component's free space ({free_space} B)"
+                            ),
+                        });
+                        return;
+                    }
                     let file = FileInfo {
-                        size: size as u64,
+                        size,
                         md5: md5.clone(),
-                        crc32: crc as u32,
+                        crc32: crc,
                         sha256: args.get(4).cloned(),
                     };
                     // Another file: what was downloaded so far is worthless.
@@ -524,10 +571,16 @@ impl AtMcu {
                 self.deadline = Some(now + self.config.urc_timeout)
             }
             10703 => {
-                let (Some(start), Some(len)) = (num(2), num(3)) else {
+                let (Some(start), Some(len)) = (num::<u64>(&args, 2), num::<u64>(&args, 3)) else {
                     return;
                 };
-                let piece = (start as u64, len as u64);
+                // A piece must lie inside the announced file; that bounds every read and the
+                // memory the download takes.
+                let size = self.file.as_ref().map(|f| f.size);
+                if size.is_none_or(|size| start.checked_add(len).is_none_or(|end| end > size)) {
+                    return;
+                }
+                let piece = (start, len);
                 // A piece URC also tells that an `=1`/`=2` whose OK was lost went through.
                 let waiting = matches!(
                     self.wait,
@@ -538,7 +591,7 @@ impl AtMcu {
                     // was requested again), otherwise start at the piece.
                     let (start, len) = piece;
                     if !(self.offset > start
-                        && self.offset <= start + len
+                        && self.offset <= start.saturating_add(len)
                         && self.download.len() as u64 >= self.offset)
                     {
                         self.offset = start;

@@ -126,3 +126,26 @@ fn a_receiver_that_gives_up_cancels_with_a_clear_error() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_reply_timeout_shorter_than_a_block_still_delivers_the_file() {
+    // A 1 KiB block takes 89 ms at 115200 baud: every block times out once and is resent,
+    // and its late ACK races the resend. Each stray ACK must be dropped, not taken for the
+    // next block's.
+    let file = image(8_000, 11);
+    let config = Config {
+        response_timeout: Duration::from_millis(60),
+        ..Config::default()
+    };
+    let mut sender = Sender::new("fw.bin", file.clone(), config, Duration::ZERO).unwrap();
+    let mut receiver = Receiver::new(ReceiverConfig::default(), Duration::ZERO);
+    let mut line = Line::new(LineConfig::n81(115_200), Faults::default());
+    let report = line.run(&mut sender, &mut receiver, Duration::from_secs(120));
+    assert!(report.finished, "{report:?}");
+    assert_eq!(last_event(&mut sender), Some(Event::Finished));
+    assert_eq!(receiver.outcome(), Some(&Outcome::Finished));
+    assert!(
+        receiver.files()[0].data == file,
+        "the received file differs"
+    );
+}

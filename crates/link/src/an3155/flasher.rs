@@ -52,7 +52,7 @@ pub struct Options {
     pub address: u32,
     /// Jump to `address` after a verified write.
     pub go: bool,
-    /// Page size for products missing from [`super::CHIPS`].
+    /// Page size for products missing from [`super::CHIPS`] (at least 1; 0 is refused).
     pub page_size: Option<u32>,
     /// Read back blocks that are all 0xFF too. Off trusts the erase's ACK for them, which
     /// saves a third of the time on an image that is one-third 0xFF; a write that went to a
@@ -116,9 +116,19 @@ pub enum Error {
     /// The bootloader lists no erase command.
     #[error("the bootloader supports neither Erase (0x43) nor Extended Erase (0x44) — is flash read-out protected?")]
     NoErase,
-    /// A page number does not fit the Erase command.
-    #[error("page {0} cannot be erased with Erase (0x43), which takes page numbers up to 255")]
-    PageOutOfRange(u32),
+    /// The erase page size is 0.
+    #[error("the erase page size must be at least 1 byte (e.g. --page-size 2048)")]
+    ZeroPageSize,
+    /// A page number does not fit the erase command the bootloader offers.
+    #[error("page {page} cannot be erased with {command}, which takes page numbers up to {max} — pass the chip's real (larger) page size with --page-size, or use --mass-erase")]
+    PageOutOfRange {
+        /// The page number.
+        page: u32,
+        /// "Erase (0x43)" or "Extended Erase (0x44)".
+        command: &'static str,
+        /// The highest page number the command takes.
+        max: u32,
+    },
     /// Read-back kept differing after repairs.
     #[error("flash at 0x{0:08X} still differs from the image after {REPAIR_ROUNDS} erase-and-rewrite rounds — the flash may be worn or protected")]
     VerifyFailed(u32),
@@ -154,7 +164,11 @@ enum Op {
     Sync,
     Get,
     GetId,
-    Erase(Vec<u32>),
+    /// Pages to erase and their page-list frame, checked against the command's range.
+    Erase {
+        pages: Vec<u32>,
+        frame: Vec<u8>,
+    },
     MassErase,
     Write(usize),
     Verify(usize),
@@ -250,6 +264,9 @@ impl Flasher {
         if !options.address.is_multiple_of(4) {
             return Err(Error::Unaligned(options.address));
         }
+        if options.page_size == Some(0) {
+            return Err(Error::ZeroPageSize);
+        }
         let mut padded = image.to_vec();
         padded.resize(image.len().div_ceil(4) * 4, 0xFF);
         let mut flasher = Flasher {
@@ -316,14 +333,8 @@ impl Flasher {
                 stage(&command(cmd::GET_ID), Expect::Ack),
                 stage(&[], Expect::Counted),
             ],
-            Op::Erase(pages) => {
-                let list = if self.extended_erase == Some(true) {
-                    let pages: Vec<u16> = pages.iter().map(|&p| p as u16).collect();
-                    extended_erase_pages(&pages)
-                } else {
-                    let pages: Vec<u8> = pages.iter().map(|&p| p as u8).collect();
-                    erase_pages(&pages)
-                };
+            Op::Erase { frame, .. } => {
+                let list = frame.clone();
                 let code = if self.extended_erase == Some(true) {
                     cmd::EXTENDED_ERASE
                 } else {
@@ -378,7 +389,9 @@ impl Flasher {
             Op::Sync => "sync (0x7F)".into(),
             Op::Get => "Get (0x00)".into(),
             Op::GetId => "Get ID (0x02)".into(),
-            Op::Erase(pages) => format!("erasing pages {}..={}", pages[0], pages[pages.len() - 1]),
+            Op::Erase { pages, .. } => {
+                format!("erasing pages {}..={}", pages[0], pages[pages.len() - 1])
+            }
             Op::MassErase => "mass erase".into(),
             Op::Write(i) => format!("Write Memory at 0x{:08X}", self.block_address(*i)),
             Op::Verify(i) => format!("Read Memory at 0x{:08X}", self.block_address(*i)),
@@ -554,7 +567,7 @@ impl Flasher {
                     return;
                 }
             }
-            Op::Erase(pages) => {
+            Op::Erase { pages, .. } => {
                 self.done += pages.len() as u64;
                 self.progress(Phase::Erasing);
             }
@@ -666,10 +679,10 @@ impl Flasher {
         }
         pages.sort_unstable();
         pages.dedup();
-        if self.extended_erase == Some(false) {
-            if let Some(&p) = pages.iter().find(|&&p| p > 255) {
-                return Err(Error::PageOutOfRange(p));
-            }
+        let extended = self.extended_erase == Some(true);
+        let mut frames = Vec::new();
+        for chunk in pages.chunks(PAGES_PER_ERASE) {
+            frames.push(erase_frame(chunk, extended)?);
         }
         let in_pages = |i: usize, me: &Self| {
             let a = me.page_of(&chip, me.block_address(i));
@@ -677,8 +690,11 @@ impl Flasher {
             pages.binary_search(&a).is_ok() || pages.binary_search(&b).is_ok()
         };
         let affected: Vec<usize> = (0..self.blocks()).filter(|&i| in_pages(i, self)).collect();
-        for chunk in pages.chunks(PAGES_PER_ERASE) {
-            self.ops.push_back(Op::Erase(chunk.to_vec()));
+        for (chunk, frame) in pages.chunks(PAGES_PER_ERASE).zip(frames) {
+            self.ops.push_back(Op::Erase {
+                pages: chunk.to_vec(),
+                frame,
+            });
         }
         self.queue_writes_and_verifies(&affected);
         Ok(())
@@ -705,7 +721,7 @@ impl Flasher {
     fn next(&mut self, now: Duration) {
         // A new phase starts when the next op is of another kind.
         let phase_of = |op: &Op| match op {
-            Op::Erase(_) | Op::MassErase => Some(Phase::Erasing),
+            Op::Erase { .. } | Op::MassErase => Some(Phase::Erasing),
             Op::Write(_) => Some(Phase::Writing),
             Op::Verify(_) => Some(Phase::Verifying),
             _ => None,
@@ -719,7 +735,7 @@ impl Flasher {
                     .chain(std::iter::once(&op))
                     .filter(|o| phase_of(o) == phase)
                     .map(|o| match o {
-                        Op::Erase(p) => p.len() as u64,
+                        Op::Erase { pages, .. } => pages.len() as u64,
                         Op::MassErase => 1,
                         Op::Write(i) | Op::Verify(i) => self.block(*i).len() as u64,
                         _ => 0,
@@ -763,6 +779,41 @@ impl Flasher {
             written: self.written,
             skipped: self.skipped,
         });
+    }
+}
+
+/// Highest page number Extended Erase (0x44) takes: 0xFFF0..=0xFFFF are special codes (0xFFFF
+/// mass erase, 0xFFFE/0xFFFD bank erase, the rest reserved), so a wrapped or large page number
+/// must never reach the wire.
+const MAX_EXTENDED_PAGE: u32 = 0xFFEF;
+
+/// The page-list frame of one erase command, or the first page the command cannot name.
+fn erase_frame(pages: &[u32], extended: bool) -> Result<Vec<u8>, Error> {
+    let out_of_range = |page: u32| {
+        let (command, max) = if extended {
+            ("Extended Erase (0x44)", MAX_EXTENDED_PAGE)
+        } else {
+            ("Erase (0x43)", u32::from(u8::MAX))
+        };
+        Error::PageOutOfRange { page, command, max }
+    };
+    if extended {
+        let narrow: Vec<u16> = pages
+            .iter()
+            .map(|&p| {
+                u16::try_from(p)
+                    .ok()
+                    .filter(|&n| u32::from(n) <= MAX_EXTENDED_PAGE)
+                    .ok_or_else(|| out_of_range(p))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(extended_erase_pages(&narrow))
+    } else {
+        let narrow: Vec<u8> = pages
+            .iter()
+            .map(|&p| u8::try_from(p).map_err(|_| out_of_range(p)))
+            .collect::<Result<_, _>>()?;
+        Ok(erase_pages(&narrow))
     }
 }
 

@@ -446,3 +446,73 @@ mod upgrade {
         );
     }
 }
+
+/// A module holding the first 2048 bytes of a 3000-byte file as its piece.
+fn holding_first_piece() -> Module {
+    let mut m = Module::new(Config::default());
+    said(&mut m, "ATE0");
+    said(&mut m, "AT+QIOTOTAREQ=1");
+    m.offer_plan(plan());
+    said(&mut m, "AT+QIOTUPDATE=1");
+    m.start_download(info(3000), T0);
+    m.piece_ready(0, vec![7; 2048], T0);
+    out(&mut m);
+    events(&mut m);
+    m
+}
+
+#[test]
+fn reading_only_the_end_of_a_piece_does_not_take_it() {
+    let mut m = holding_first_piece();
+    said(&mut m, "AT+QIOTOTARD=1024,1024");
+    assert_eq!(
+        said(&mut m, "AT+QIOTUPDATE=2"),
+        "\r\nERROR\r\n",
+        "bytes 0..1024 were never read"
+    );
+    said(&mut m, "AT+QIOTOTARD=0,1024");
+    assert_eq!(
+        said(&mut m, "AT+QIOTUPDATE=2"),
+        "\r\nERROR\r\n",
+        "the read past the gap does not count"
+    );
+    // Reading again what was read already is fine (a lost reply), and closes the gap.
+    said(&mut m, "AT+QIOTOTARD=0,512");
+    said(&mut m, "AT+QIOTOTARD=512,1536");
+    said(&mut m, "AT+QIOTOTARD=1024,1024");
+    assert_eq!(said(&mut m, "AT+QIOTUPDATE=2"), "\r\nOK\r\n");
+    assert!(events(&mut m).contains(&Event::PieceTaken {
+        offset: 0,
+        len: 2048
+    }));
+}
+
+#[test]
+fn a_plan_asked_for_again_keeps_what_the_mcu_has_read() {
+    let mut m = holding_first_piece();
+    said(&mut m, "AT+QIOTOTARD=0,1024");
+    // A URC was lost: the MCU asks again, confirms again and resumes at 1024.
+    said(&mut m, "AT+QIOTOTAREQ=1");
+    m.offer_plan(plan());
+    said(&mut m, "AT+QIOTUPDATE=1");
+    m.start_download(info(3000), T0);
+    m.piece_ready(0, vec![7; 2048], T0);
+    said(&mut m, "AT+QIOTOTARD=1024,1024");
+    assert_eq!(said(&mut m, "AT+QIOTUPDATE=2"), "\r\nOK\r\n");
+    // Another file under the same plan starts over.
+    let mut m = holding_first_piece();
+    said(&mut m, "AT+QIOTOTARD=0,1024");
+    said(&mut m, "AT+QIOTOTAREQ=1");
+    m.offer_plan(plan());
+    said(&mut m, "AT+QIOTUPDATE=1");
+    m.start_download(
+        FirmwareInfo {
+            md5: "ff".repeat(16),
+            ..info(3000)
+        },
+        T0,
+    );
+    m.piece_ready(0, vec![7; 2048], T0);
+    said(&mut m, "AT+QIOTOTARD=1024,1024");
+    assert_eq!(said(&mut m, "AT+QIOTUPDATE=2"), "\r\nERROR\r\n");
+}

@@ -152,3 +152,63 @@ fn empty_file_sends_only_eot() {
     s.handle_input(T0, &[ACK, CRC_REQUEST]);
     assert_eq!(sent(&mut s), vec![EOT]);
 }
+
+/// A sender with 1 s reply timeouts whose block 1 (of `len` bytes) is on the wire.
+fn at_block_one(len: usize) -> (Sender, Vec<u8>) {
+    let cfg = Config {
+        response_timeout: Duration::from_secs(1),
+        ..Config::default()
+    };
+    let file: Vec<u8> = (0..len as u32).map(|i| (i % 251) as u8).collect();
+    let mut s = Sender::new("a", file, cfg, T0).unwrap();
+    s.handle_input(T0, b"C");
+    sent(&mut s);
+    s.handle_input(T0, &[ACK, CRC_REQUEST]);
+    let block1 = sent(&mut s);
+    assert_eq!(&block1[..3], &[STX, 1, 0xFE]);
+    (s, block1)
+}
+
+#[test]
+fn a_late_ack_racing_a_timeout_resend_does_not_skip_a_block() {
+    let (mut s, block1) = at_block_one(3000);
+    // The receiver is slow: the sender times out and resends block 1 ...
+    let t1 = Duration::from_secs(1);
+    s.handle_timeout(t1);
+    assert_eq!(sent(&mut s), block1);
+    // ... then the ACK of the first copy arrives. The receiver will ACK the resent copy as
+    // a repeat too, so block 2 must wait for that second ACK.
+    s.handle_input(t1, &[ACK]);
+    assert!(
+        sent(&mut s).is_empty(),
+        "block 2 went out before the stray ACK"
+    );
+    s.handle_input(t1, &[ACK]); // the repeat's ACK: dropped, and now block 2
+    let block2 = sent(&mut s);
+    assert_eq!(&block2[..3], &[STX, 2, 0xFD]);
+    // The next ACK is block 2's, not a stale one: block 3 follows, then EOT.
+    s.handle_input(t1, &[ACK]);
+    assert_eq!(&sent(&mut s)[..3], &[STX, 3, 0xFC]);
+    s.handle_input(t1, &[ACK]);
+    assert_eq!(sent(&mut s), vec![EOT]);
+}
+
+#[test]
+fn a_resent_block_whose_first_copy_was_lost_goes_on_after_a_short_wait() {
+    let (mut s, block1) = at_block_one(3000);
+    let t1 = Duration::from_secs(1);
+    s.handle_timeout(t1);
+    assert_eq!(sent(&mut s), block1);
+    // Only one ACK will come (the first copy never arrived).
+    s.handle_input(t1, &[ACK]);
+    assert!(sent(&mut s).is_empty());
+    let wait = Config::default().stray_reply_wait;
+    assert_eq!(s.poll_timeout(), Some(t1 + wait));
+    s.handle_timeout(t1 + wait);
+    assert_eq!(&sent(&mut s)[..3], &[STX, 2, 0xFD]);
+    // A NAKed copy is answered: no wait after the ACK of its resend.
+    s.handle_input(t1 + wait, &[NAK]);
+    sent(&mut s);
+    s.handle_input(t1 + wait, &[ACK]);
+    assert_eq!(&sent(&mut s)[..3], &[STX, 3, 0xFC]);
+}

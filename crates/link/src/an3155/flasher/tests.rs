@@ -236,3 +236,72 @@ fn a_noisy_read_back_that_reads_right_the_second_time_is_accepted() {
         })
     );
 }
+
+#[test]
+fn a_zero_page_size_is_refused_before_anything_is_sent() {
+    let options = Options {
+        page_size: Some(0),
+        ..Options::default()
+    };
+    let error = Flasher::new(&[0; 4], options, Config::default(), T0)
+        .err()
+        .expect("page size 0 must be refused");
+    assert_eq!(error, Error::ZeroPageSize);
+    assert!(error.to_string().contains("--page-size"), "{error}");
+}
+
+/// An unknown chip with 1-byte pages: the image at `offset` into flash covers pages
+/// `offset..offset + len`.
+fn flasher_with_byte_pages(offset: u32, len: usize) -> Flasher {
+    let options = Options {
+        address: 0x0800_0000 + offset,
+        page_size: Some(1),
+        ..Options::default()
+    };
+    let mut f = Flasher::new(&vec![0x5A; len], options, Config::default(), T0).unwrap();
+    identify(&mut f, cmd::EXTENDED_ERASE, 0x999);
+    f
+}
+
+#[test]
+fn extended_erase_pages_stop_below_the_special_codes() {
+    // Pages 0xFFE0..=0xFFEF are ordinary pages.
+    let mut f = flasher_with_byte_pages(0xFFE0, 16);
+    assert_eq!(sent(&mut f), command(cmd::EXTENDED_ERASE).to_vec());
+    f.handle_input(T0, &[ACK]);
+    let pages: Vec<u16> = (0xFFE0..=0xFFEF).collect();
+    assert_eq!(sent(&mut f), extended_erase_pages(&pages));
+    // 0xFFF0 and up are bank/mass erase codes, and 0x10000 would wrap to page 0: refused.
+    for (offset, first_bad) in [(0xFFE0, 0xFFF0), (0xFFFC, 0xFFFC), (0x1_0000, 0x1_0000)] {
+        let mut f = flasher_with_byte_pages(offset, 32);
+        let ev = events(&mut f);
+        match ev.last() {
+            Some(Event::Failed(e @ Error::PageOutOfRange { page, max, .. })) => {
+                assert_eq!((*page, *max), (first_bad, 0xFFEF));
+                assert!(e.to_string().contains("Extended Erase (0x44)"), "{e}");
+            }
+            other => panic!("offset 0x{offset:X}: {other:?}"),
+        }
+        assert!(f.is_done());
+        assert_eq!(sent(&mut f), Vec::<u8>::new(), "no erase may be sent");
+    }
+}
+
+#[test]
+fn erase_pages_above_255_are_refused() {
+    let options = Options {
+        address: 0x0800_0000 + 0xFC,
+        page_size: Some(1),
+        ..Options::default()
+    };
+    let mut f = Flasher::new(&[0x5A; 8], options, Config::default(), T0).unwrap();
+    identify(&mut f, cmd::ERASE, 0x999);
+    assert_eq!(
+        events(&mut f).last(),
+        Some(&Event::Failed(Error::PageOutOfRange {
+            page: 256,
+            command: "Erase (0x43)",
+            max: 255
+        }))
+    );
+}
