@@ -11,13 +11,17 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
 
 use crate::run::{self, cmd};
 use crate::{setup, Result};
 
 const DOWNLOAD_GOAL: f64 = 0.9;
 const DECIDE_GOAL_S: f64 = 6.0;
+/// How long the center may take to print its `listening on` line.
+const START_DEADLINE: Duration = Duration::from_secs(60);
 
 struct Killed(Child);
 
@@ -68,15 +72,42 @@ fn nginx_binary() -> Option<&'static str> {
         .find(|p| Path::new(p).exists())
 }
 
+/// The URL from the center's `sota-center listening on URL` line. A center
+/// stuck in start-up (a locked database, a hung store) fails the benchmark
+/// after `within` instead of hanging it. The rest of its output is drained.
+fn listening_url(stdout: ChildStdout, within: Duration) -> Result<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            // Keep reading after the banner so the center never blocks on a full pipe.
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + within;
+    loop {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => {
+                if let Some(url) = line.strip_prefix("sota-center listening on ") {
+                    return Ok(url.trim().to_string());
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                return Err(format!(
+                    "the center did not print its `listening on` line within {within:?}; \
+                     run `sota-center serve` by hand on the benchmark's data directory to see where it stops"
+                ))
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err("the center exited before listening; see its error output above".into())
+            }
+        }
+    }
+}
+
 /// Runs both measurements; see the module doc for `args`.
 pub fn run(args: &[String]) -> Result {
-    let get = |name: &str, default: &str| -> String {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-            .unwrap_or(default.into())
-    };
+    let get = |name: &str, default: &str| run::flag(args, name).unwrap_or(default).to_string();
     let (mib, clients, seconds, runs) = (
         get("--mib", "64"),
         get("--clients", "100"),
@@ -154,18 +185,7 @@ pub fn run(args: &[String]) -> Result {
         .map_err(|e| format!("cannot start {}: {e}", center_bin.display()))?;
     let stdout = center.stdout.take().ok_or("no stdout")?;
     let center = Killed(center);
-    let mut lines = BufReader::new(stdout).lines();
-    let url = loop {
-        match lines.next() {
-            Some(Ok(l)) => {
-                if let Some(u) = l.strip_prefix("sota-center listening on ") {
-                    break u.trim().to_string();
-                }
-            }
-            _ => return Err("the center exited before listening".into()),
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let url = listening_url(stdout, START_DEADLINE)?;
     let mut prep = Vec::new();
     run::tee(
         Command::new(&bench_bin)
@@ -257,4 +277,40 @@ pub fn run(args: &[String]) -> Result {
         if secs < DECIDE_GOAL_S { "MET" } else { "NOT MET" }
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shell(script: &str) -> (Killed, ChildStdout) {
+        let mut child = Command::new("sh")
+            .args(["-c", script])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        (Killed(child), stdout)
+    }
+
+    #[test]
+    fn listening_url_is_read_from_the_banner() {
+        let (_child, out) = shell(
+            "echo starting; echo 'sota-center listening on http://127.0.0.1:9 '; exec sleep 5",
+        );
+        assert_eq!(
+            listening_url(out, Duration::from_secs(30)).unwrap(),
+            "http://127.0.0.1:9"
+        );
+    }
+
+    #[test]
+    fn a_silent_center_fails_at_the_deadline_and_an_exited_one_at_once() {
+        let (_child, out) = shell("echo starting; exec sleep 30");
+        let err = listening_url(out, Duration::from_millis(300)).unwrap_err();
+        assert!(err.contains("within 300ms"), "{err}");
+        let (_child, out) = shell("echo 'error: cannot open the database'");
+        let err = listening_url(out, Duration::from_secs(30)).unwrap_err();
+        assert!(err.contains("exited before listening"), "{err}");
+    }
 }

@@ -16,12 +16,14 @@ pub const TRUNK_VERSION: &str = "0.21.14";
 pub const BROWSER_PACKAGES: &[&str] = &["chromium", "chromium-driver"];
 /// Debian packages the protocol peer tests need (independent YMODEM and AN3155 programs).
 pub const PEER_PACKAGES: &[&str] = &["lrzsz", "stm32flash", "socat"];
+/// strace: the center's crash test watches the fsync order of an upload with it.
+pub const TRACE_PACKAGES: &[&str] = &["strace"];
 
 /// Everything `serve` and `test` need.
 pub fn all() -> Result {
     console()?;
-    apt(BROWSER_PACKAGES)?;
-    apt(PEER_PACKAGES)?;
+    // One apt call, so a fresh machine runs `apt-get update` once.
+    apt(&[BROWSER_PACKAGES, PEER_PACKAGES, TRACE_PACKAGES].concat())?;
     npm()?;
     python()?;
     cargo_fuzz()

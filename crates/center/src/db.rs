@@ -38,7 +38,9 @@ pub async fn open(path: &Path) -> Result<SqlitePool, DbError> {
     let options = SqliteConnectOptions::from_str(&url)
         .map_err(open_err)?
         .create_if_missing(true)
-        // WAL + FULL: an acknowledged change survives a kill -9 or power loss.
+        // WAL + FULL: a committed row survives a kill -9 or power loss (given a
+        // disk that honours flushes). Firmware files are made durable by the
+        // store before a row names them (`FirmwareStore::make_durable`).
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)

@@ -211,6 +211,8 @@ pub fn check_file_name(name: &str) -> Result<(), ApiError> {
 
 /// Streams one file into the store under a fresh key while digesting it.
 pub struct FileWriter {
+    pool: SqlitePool,
+    store: FirmwareStore,
     key: ObjectPath,
     writer: WriteMultipart,
     digester: Digester,
@@ -220,7 +222,11 @@ pub struct FileWriter {
 
 impl FileWriter {
     /// Start writing `file_name` into the store, refusing more than `limit` bytes.
+    ///
+    /// The key is recorded as pending first, so whatever a crash leaves under
+    /// it is removed at the next start ([`sweep_pending`]).
     pub async fn start(
+        pool: &SqlitePool,
         store: &FirmwareStore,
         file_name: &str,
         limit: u64,
@@ -230,8 +236,16 @@ impl FileWriter {
             crate::random_hex(16)?,
             crate::random_hex(4)?
         ));
+        sqlx::query("INSERT INTO pending_uploads (object_key, created_at) VALUES (?, ?)")
+            .bind(key.as_ref())
+            .bind(crate::now_text())
+            .execute(pool)
+            .await?;
+        // If this fails the pending row stays; the next start clears it.
         let upload = store.objects.put_multipart(&key).await?;
         Ok(Self {
+            pool: pool.clone(),
+            store: store.clone(),
             key,
             writer: WriteMultipart::new(upload),
             digester: Digester::new(),
@@ -260,12 +274,15 @@ impl FileWriter {
 
     /// Abandon the upload: nothing becomes visible under the key.
     pub async fn abort(self) {
-        if let Err(e) = self.writer.abort().await {
-            tracing::warn!("aborting upload of {:?} failed: {e}", self.file_name);
+        match self.writer.abort().await {
+            Ok(()) => forget_pending(&self.pool, self.key.as_ref()).await,
+            // The pending row stays, so the next start removes the leftovers.
+            Err(e) => tracing::warn!("aborting upload of {:?} failed: {e}", self.file_name),
         }
     }
 
-    /// Complete the object (it becomes visible under its key) and return the file.
+    /// Complete the object (it becomes visible under its key), make it durable,
+    /// and return the file.
     pub async fn finish(self, position: u32) -> Result<PackageFile, ApiError> {
         if self.digester.size() == 0 {
             self.abort().await;
@@ -275,6 +292,17 @@ impl FileWriter {
             ));
         }
         self.writer.finish().await?;
+        // Before any row names the object: a power cut must not keep the row
+        // and lose the bytes.
+        if let Err(e) = self.store.make_durable(&self.key).await {
+            if self.store.remove_leftovers(&self.key).await.is_ok() {
+                forget_pending(&self.pool, self.key.as_ref()).await;
+            }
+            return Err(ApiError::internal(format!(
+                "firmware file {:?} could not be flushed to disk: {e}; check the firmware store's disk",
+                self.file_name
+            )));
+        }
         let d = self.digester.finish();
         Ok(PackageFile {
             position,
@@ -288,17 +316,56 @@ impl FileWriter {
     }
 }
 
-/// Delete completed objects of a rejected upload (best effort; leftovers are swept at start).
-pub async fn discard(store: &FirmwareStore, files: &[PackageFile]) {
+/// Delete objects whose keys are pending (a rejected upload, a deleted
+/// package), then their pending rows. Best effort: what fails stays pending
+/// and is retried at the next start.
+pub async fn discard(pool: &SqlitePool, store: &FirmwareStore, files: &[PackageFile]) {
     for f in files {
-        if let Err(e) = store
-            .objects
-            .delete(&ObjectPath::from(f.object_key.as_str()))
+        match store
+            .remove_leftovers(&ObjectPath::from(f.object_key.as_str()))
             .await
         {
-            tracing::warn!("could not delete rejected upload {}: {e}", f.object_key);
+            Ok(_) => forget_pending(pool, &f.object_key).await,
+            Err(e) => tracing::warn!("could not delete firmware object {}: {e}", f.object_key),
         }
     }
+}
+
+/// Drop a pending row whose object is gone (best effort: a row left behind
+/// only costs a no-op at the next start).
+async fn forget_pending(pool: &SqlitePool, key: &str) {
+    if let Err(e) = sqlx::query("DELETE FROM pending_uploads WHERE object_key = ?")
+        .bind(key)
+        .execute(pool)
+        .await
+    {
+        tracing::warn!("could not clear pending firmware key {key}: {e}");
+    }
+}
+
+/// Remove everything a crash left under keys still recorded as pending, and
+/// their rows. Run at start, before serving. Objects this database does not
+/// list as pending are never touched: they may belong to another center
+/// sharing the store, or to a newer database than a restored backup.
+pub async fn sweep_pending(pool: &SqlitePool, store: &FirmwareStore) -> Result<usize, ApiError> {
+    // A key a committed package names is never deleted, whatever the table says.
+    let rows = sqlx::query(
+        "SELECT object_key FROM pending_uploads
+         WHERE object_key NOT IN (SELECT object_key FROM package_files)",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut removed = 0;
+    for row in rows {
+        let key: String = row.try_get("object_key")?;
+        removed += store
+            .remove_leftovers(&ObjectPath::from(key.as_str()))
+            .await?;
+    }
+    sqlx::query("DELETE FROM pending_uploads")
+        .execute(pool)
+        .await?;
+    Ok(removed)
 }
 
 /// Record a package whose files are already in the store.
@@ -326,6 +393,11 @@ pub async fn commit(
     .await?
     .try_get("id")?;
     for f in &files {
+        // The object is now owned by a committed row; no sweep may take it.
+        sqlx::query("DELETE FROM pending_uploads WHERE object_key = ?")
+            .bind(&f.object_key)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "INSERT INTO package_files (package_id, position, file_name, object_key, size, md5, crc32, sha256)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -439,21 +511,137 @@ pub async fn delete(pool: &SqlitePool, store: &FirmwareStore, id: i64) -> Result
             format!("package {id} is used by {used} upgrade plan component(s); remove it from those plans first"),
         ));
     }
+    // The objects become pending in the same transaction, so a crash before
+    // they are deleted leaves them to the start-up sweep, not orphaned.
+    sqlx::query(
+        "INSERT INTO pending_uploads (object_key, created_at)
+         SELECT object_key, ? FROM package_files WHERE package_id = ?",
+    )
+    .bind(crate::now_text())
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query("DELETE FROM packages WHERE id = ?")
         .bind(id)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    discard(store, &package.files).await;
+    discard(pool, store, &package.files).await;
     Ok(())
 }
 
-/// Every object key a committed package names (for the start-up sweep).
-pub async fn all_object_keys(
-    pool: &SqlitePool,
-) -> Result<std::collections::HashSet<String>, sqlx::Error> {
-    let rows = sqlx::query("SELECT object_key FROM package_files")
-        .fetch_all(pool)
-        .await?;
-    rows.iter().map(|r| r.try_get("object_key")).collect()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> PackageMeta {
+        PackageMeta {
+            name: "kept".into(),
+            component_type: ComponentType::Sota,
+            package_type: PackageType::Full,
+            source_version: None,
+            target_version: "v1".into(),
+            remarks: String::new(),
+        }
+    }
+
+    async fn pending_keys(pool: &SqlitePool) -> Vec<String> {
+        sqlx::query("SELECT object_key FROM pending_uploads")
+            .fetch_all(pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get("object_key"))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn sweep_removes_only_uncommitted_uploads_of_this_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::open(&dir.path().join("db.sqlite3"))
+            .await
+            .unwrap();
+        let root = dir.path().join("store");
+        let store = FirmwareStore::open(root.to_str().unwrap()).unwrap();
+
+        // Committed: its pending row goes in the commit.
+        let mut w = FileWriter::start(&pool, &store, "a.bin", 1000)
+            .await
+            .unwrap();
+        w.write(b"committed").await.unwrap();
+        let kept = w.finish(0).await.unwrap();
+        commit(&pool, &meta(), vec![kept.clone()], false)
+            .await
+            .unwrap();
+        // Completed but never committed (a crash before the row).
+        let mut w = FileWriter::start(&pool, &store, "b.bin", 1000)
+            .await
+            .unwrap();
+        w.write(b"orphan").await.unwrap();
+        let orphan = w.finish(0).await.unwrap();
+        // Interrupted mid-upload: only a staging file exists.
+        let mut w = FileWriter::start(&pool, &store, "c.bin", 1000)
+            .await
+            .unwrap();
+        w.write(b"half").await.unwrap();
+        std::mem::forget(w); // as a crash would: dropping it cleans up
+        assert_eq!(pending_keys(&pool).await.len(), 2);
+        // Another center's finished object and in-flight staging file.
+        let foreign = root.join("packages/0123456789abcdef/cafe");
+        std::fs::create_dir_all(foreign.parent().unwrap()).unwrap();
+        std::fs::write(&foreign, b"not ours").unwrap();
+        std::fs::write(root.join("packages/0123456789abcdef/beef#1"), b"busy").unwrap();
+
+        let removed = sweep_pending(&pool, &store).await.unwrap();
+
+        assert_eq!(removed, 2, "the orphan object and the staging file");
+        assert!(pending_keys(&pool).await.is_empty());
+        assert!(!root.join(&orphan.object_key).exists());
+        assert!(root.join(&kept.object_key).exists());
+        assert_eq!(std::fs::read(&foreign).unwrap(), b"not ours");
+        assert!(root.join("packages/0123456789abcdef/beef#1").exists());
+        let leftovers: Vec<_> = walk(&root.join("packages"))
+            .into_iter()
+            .filter(|p| p.to_string_lossy().contains('#') && !p.ends_with("beef#1"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[tokio::test]
+    async fn deleting_a_package_leaves_its_objects_pending_until_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::open(&dir.path().join("db.sqlite3"))
+            .await
+            .unwrap();
+        let root = dir.path().join("store");
+        let store = FirmwareStore::open(root.to_str().unwrap()).unwrap();
+        let mut w = FileWriter::start(&pool, &store, "a.bin", 1000)
+            .await
+            .unwrap();
+        w.write(b"bytes").await.unwrap();
+        let file = w.finish(0).await.unwrap();
+        let id = commit(&pool, &meta(), vec![file.clone()], false)
+            .await
+            .unwrap()
+            .id;
+        assert!(pending_keys(&pool).await.is_empty());
+
+        delete(&pool, &store, id).await.unwrap();
+
+        assert!(!root.join(&file.object_key).exists());
+        assert!(pending_keys(&pool).await.is_empty());
+    }
+
+    fn walk(d: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+        out
+    }
 }

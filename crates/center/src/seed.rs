@@ -64,7 +64,8 @@ pub async fn seed_if_first_start(
     let image: Vec<u8> = (0..64 * 1024u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect();
-    let mut w = FileWriter::start(store, "demo-mcu-1_0_1.bin", package::MAX_FILE_BYTES).await?;
+    let mut w =
+        FileWriter::start(pool, store, "demo-mcu-1_0_1.bin", package::MAX_FILE_BYTES).await?;
     w.write(&image).await?;
     let file = w.finish(0).await?;
     let meta = PackageMeta {

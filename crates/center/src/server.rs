@@ -48,13 +48,7 @@ pub async fn run(config: ServeConfig, max_file_bytes: u64) -> Result<(), StartEr
         .unwrap_or_else(|| config.data_dir.join("firmware").display().to_string());
     let store = FirmwareStore::open(&store_spec)?;
 
-    let known = package::all_object_keys(&pool)
-        .await
-        .map_err(crate::ApiError::from)?;
-    let swept = store
-        .sweep_orphans(&known)
-        .await
-        .map_err(crate::ApiError::from)?;
+    let swept = package::sweep_pending(&pool, &store).await?;
     if swept > 0 {
         tracing::info!("removed {swept} firmware object(s) left by an interrupted upload");
     }

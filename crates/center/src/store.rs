@@ -2,13 +2,16 @@
 //!
 //! Uploads go through multipart writes, which both the local directory and S3
 //! make visible under the final key only when complete — a crash mid-upload
-//! leaves no half file under a real key. Objects whose package row was never
-//! committed are swept at start ([`FirmwareStore::sweep_orphans`]).
+//! leaves no half file under a real key. On a local directory a completed
+//! object is also fsynced ([`FirmwareStore::make_durable`]) before its package
+//! row is committed, because `object_store` 0.12 never syncs. What an upload
+//! that was never committed leaves is removed at start: its key is recorded as
+//! pending in the database before the upload begins (`package::sweep_pending`),
+//! and nothing else in the store is ever swept.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use futures::TryStreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::ObjectStore;
@@ -90,44 +93,113 @@ impl FirmwareStore {
         )))
     }
 
-    /// Delete objects under `packages/` that no committed package row names
-    /// (left by a crash between the upload and its database commit).
-    pub async fn sweep_orphans(
-        &self,
-        known: &std::collections::HashSet<String>,
-    ) -> Result<usize, object_store::Error> {
-        let prefix = ObjectPath::from("packages");
-        let listed: Vec<_> = self.objects.list(Some(&prefix)).try_collect().await?;
-        let mut removed = 0;
-        for meta in listed {
-            if !known.contains(meta.location.as_ref()) {
-                self.objects.delete(&meta.location).await?;
-                removed += 1;
-            }
-        }
+    /// Make a completed object survive power loss before a database row names it.
+    ///
+    /// `LocalFileSystem` in object_store 0.12 writes and renames without any
+    /// fsync, so a power cut could keep the committed row but lose the file or
+    /// its directory entry. This syncs the file, then every directory from its
+    /// parent up to the store root (the key's directories are created by the
+    /// upload). A no-op for S3, where a completed upload is already as durable
+    /// as the service makes it.
+    pub async fn make_durable(&self, key: &ObjectPath) -> Result<(), std::io::Error> {
+        let Some(root) = self.local_root.clone() else {
+            return Ok(());
+        };
+        let file = key
+            .parts()
+            .fold(root.clone(), |p, part| p.join(part.as_ref()));
+        tokio::task::spawn_blocking(move || sync_file_and_dirs(&root, &file))
+            .await
+            .map_err(std::io::Error::other)?
+    }
+
+    /// Remove what an unfinished upload of `key` may have left: the object
+    /// and, on a local store, its staging files (`<key>#<n>`). Only this key
+    /// is touched, so another writer's objects and uploads are safe. Returns
+    /// how many things were removed.
+    pub async fn remove_leftovers(&self, key: &ObjectPath) -> Result<usize, object_store::Error> {
+        let mut removed = match self.objects.delete(key).await {
+            Ok(()) => 1,
+            Err(object_store::Error::NotFound { .. }) => 0,
+            Err(e) => return Err(e),
+        };
         if let Some(root) = &self.local_root {
-            removed += remove_staging_files(&root.join("packages"));
+            let file = key
+                .parts()
+                .fold(root.clone(), |p, part| p.join(part.as_ref()));
+            removed += remove_staging_files(&file);
         }
         Ok(removed)
     }
 }
 
-/// The local store stages multipart uploads as `<key>#<n>` files; a crash can
-/// leave them behind. They are never listed, but they take disk space.
-fn remove_staging_files(dir: &std::path::Path) -> usize {
+/// fsync `file`, then each directory from its parent up to and including `root`.
+fn sync_file_and_dirs(root: &std::path::Path, file: &std::path::Path) -> std::io::Result<()> {
+    let with_path = |path: &std::path::Path, e: std::io::Error| {
+        std::io::Error::new(e.kind(), format!("cannot sync {}: {e}", path.display()))
+    };
+    std::fs::File::open(file)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| with_path(file, e))?;
+    if !cfg!(unix) {
+        // Only POSIX systems can open and fsync a directory.
+        return Ok(());
+    }
+    let mut dir = file.parent();
+    while let Some(d) = dir {
+        // Opening a directory read-only and calling fsync on it is how POSIX
+        // persists its entries; Rust has no dedicated API for it.
+        std::fs::File::open(d)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| with_path(d, e))?;
+        if d == root {
+            break;
+        }
+        dir = d.parent();
+    }
+    Ok(())
+}
+
+/// The local store stages a multipart upload of `file` as `<file>#<n>`; a
+/// crash can leave them behind. They are never listed, but take disk space.
+fn remove_staging_files(file: &std::path::Path) -> usize {
+    let (Some(dir), Some(name)) = (file.parent(), file.file_name()) else {
+        return 0;
+    };
+    let mut prefix = name.to_os_string();
+    prefix.push("#");
+    let prefix = prefix.to_string_lossy().into_owned();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
-    let mut removed = 0;
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            removed += remove_staging_files(&path);
-        } else if entry.file_name().to_string_lossy().contains('#')
-            && std::fs::remove_file(&path).is_ok()
-        {
-            removed += 1;
-        }
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .filter(|e| std::fs::remove_file(e.path()).is_ok())
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn make_durable_syncs_a_local_object_and_names_a_missing_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FirmwareStore::open(dir.path().to_str().unwrap()).unwrap();
+        let key = ObjectPath::from("packages/abc/def");
+        store
+            .objects
+            .put(&key, bytes::Bytes::from_static(b"firmware").into())
+            .await
+            .unwrap();
+        store.make_durable(&key).await.unwrap();
+
+        let err = store
+            .make_durable(&ObjectPath::from("packages/abc/gone"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+        assert!(err.to_string().contains("gone"), "{err}");
     }
-    removed
 }

@@ -447,17 +447,34 @@ async fn plan_life_cycle_and_freezing() {
     let id = b["id"].as_i64().unwrap();
     let plan = |s: &str| format!("/plans/{id}{s}");
 
-    // A draft can be edited.
-    let mut edited = plan_body("p", pkg);
+    // A draft can be edited, every column of it (another product too).
+    c.product("q").await;
+    let mut edited = plan_body("q", pkg);
     edited["name"] = json!("renamed");
+    edited["time_zone"] = json!("Europe/Berlin");
+    edited["push_period"] = json!({"start": "01:15", "end": "04:45"});
+    edited["upgrade_mode"] = json!("manual");
+    edited["texts"] = json!({"zh": "升级", "en": "Upgrade"});
+    let strategy = json!({"min_battery_percent": 42, "min_signal_dbm": -77, "space_needed_bytes": 123456, "download_retries": 7});
+    edited["strategy"] = strategy.clone();
     let (s, b) = c.put(&plan(""), edited.clone()).await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    assert_eq!(b["name"], "renamed");
+    let (_, stored) = c.get(&plan("")).await;
+    for (field, want) in [
+        ("name", json!("renamed")),
+        ("product_key", json!("q")),
+        ("time_zone", json!("Europe/Berlin")),
+        ("push_period", json!({"start": "01:15", "end": "04:45"})),
+        ("upgrade_mode", json!("manual")),
+        ("strategy", strategy),
+    ] {
+        assert_eq!(stored[field], want, "{field} after the edit: {stored}");
+    }
     // An edit that breaks a rule is refused and changes nothing.
     let mut bad = edited.clone();
     bad["time_zone"] = json!("Nowhere/Void");
     assert_error(&c.put(&plan(""), bad).await, 422, "invalid_time_zone");
-    assert_eq!(c.get(&plan("")).await.1["time_zone"], "Asia/Shanghai");
+    assert_eq!(c.get(&plan("")).await.1["time_zone"], "Europe/Berlin");
 
     assert_error(
         &c.post(&plan("/pause"), json!({})).await,

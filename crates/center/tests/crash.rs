@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{create_token, spawn, BIN};
+use common::{create_token, spawn, Center, BIN};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -287,4 +287,100 @@ async fn check(c: &Client, acked: &Mutex<Acked>, dir: &std::path::Path) {
             "plan {id}: acknowledged {state}, found {got}"
         );
     }
+}
+
+/// Power loss cannot be simulated here, so this watches the system calls: the
+/// firmware file and every directory up to the store root are fsynced, and the
+/// database commit that names the file comes after. Needs `strace` (Debian
+/// package `strace`) and ptrace permission.
+#[tokio::test]
+async fn firmware_file_is_fsynced_before_its_package_row_commits() {
+    let c = Center::start(&["--no-demo"]);
+    let log = c.data_dir.join("strace.log");
+    let mut strace = std::process::Command::new("strace")
+        .args(["-f", "-y", "-e", "trace=fsync,fdatasync", "-o"])
+        .arg(&log)
+        .args(["-p", &c.child.id().to_string()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("this test needs strace: apt-get install strace");
+    // strace reports on stderr once it has attached.
+    let mut stderr = std::io::BufReader::new(strace.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+    assert!(line.contains("attached"), "strace could not attach: {line}");
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+
+    let (s, b) = c
+        .upload(
+            &[
+                ("name", "durable"),
+                ("component_type", "SOTA"),
+                ("package_type", "full"),
+                ("target_version", "v1"),
+            ],
+            &[("fw.bin", vec![3u8; 5000])],
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let files = c.stored_files();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let file = files[0].canonicalize().unwrap();
+    let mut c = c;
+    c.kill(); // strace ends with its tracee
+    strace.wait().unwrap();
+
+    let log = std::fs::read_to_string(&log).unwrap();
+    let synced: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("sync(") && l.ends_with("= 0"))
+        .collect();
+    let position = |path: &std::path::Path| {
+        let needle = format!("<{}>)", path.display());
+        synced.iter().position(|l| l.contains(&needle))
+    };
+    let file_synced = position(&file).unwrap_or_else(|| panic!("{file:?} never fsynced:\n{log}"));
+    let root = c.data_dir.join("firmware").canonicalize().unwrap();
+    let mut dir = file.parent().unwrap();
+    loop {
+        let at = position(dir).unwrap_or_else(|| panic!("directory {dir:?} never fsynced:\n{log}"));
+        assert!(at > file_synced, "{dir:?} synced before the file:\n{log}");
+        if dir == root {
+            break;
+        }
+        dir = dir.parent().unwrap();
+    }
+    assert!(
+        synced[file_synced..]
+            .iter()
+            .any(|l| l.contains("center.sqlite3-wal>")),
+        "no database commit after the file was synced:\n{log}"
+    );
+}
+
+/// A second center sharing the store, or a restored older database, must not
+/// make a restart delete firmware this database never wrote.
+#[tokio::test]
+async fn objects_this_database_does_not_know_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Center::start_in(dir.path(), &["--no-demo"]);
+    let id = c.package("SOTA", "full", None, "v1").await;
+    c.kill();
+    let foreign_dir = dir
+        .path()
+        .join("firmware/packages/0123456789abcdef0123456789abcdef");
+    std::fs::create_dir_all(&foreign_dir).unwrap();
+    std::fs::write(foreign_dir.join("cafe0001"), b"another center's firmware").unwrap();
+    std::fs::write(foreign_dir.join("cafe0002#1"), b"its upload in progress").unwrap();
+
+    let c = Center::start_in(dir.path(), &["--no-demo"]);
+
+    assert_eq!(
+        std::fs::read(foreign_dir.join("cafe0001")).unwrap(),
+        b"another center's firmware"
+    );
+    assert!(foreign_dir.join("cafe0002#1").exists());
+    let (s, b) = c.get(&format!("/packages/{id}")).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(c.stored_files().len(), 3, "{:?}", c.stored_files());
 }

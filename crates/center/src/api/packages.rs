@@ -127,7 +127,8 @@ async fn receive(
         let file_name = field.file_name().unwrap_or("").to_string();
         check_file_name(&file_name)?;
         let mut field = field;
-        let mut writer = FileWriter::start(&state.store, &file_name, state.max_file_bytes).await?;
+        let mut writer =
+            FileWriter::start(&state.pool, &state.store, &file_name, state.max_file_bytes).await?;
         loop {
             let chunk = match field.chunk().await {
                 Ok(Some(c)) => c,
@@ -179,7 +180,7 @@ pub async fn upload(
     match result {
         Ok(p) => Ok((StatusCode::CREATED, axum::Json(p))),
         Err(e) => {
-            package::discard(&state.store, &files).await;
+            package::discard(&state.pool, &state.store, &files).await;
             Err(e)
         }
     }

@@ -324,32 +324,58 @@ async fn write_children(
     Ok(())
 }
 
+/// The columns a plan's input sets, in the order [`bind_columns`] binds them;
+/// create and update both build their SQL from this list so the two cannot drift.
+const COLUMNS: [&str; 10] = [
+    "name",
+    "product_id",
+    "time_zone",
+    "push_start",
+    "push_end",
+    "upgrade_mode",
+    "min_battery_percent",
+    "min_signal_dbm",
+    "space_needed_bytes",
+    "download_retries",
+];
+
+/// Bind the values of [`COLUMNS`], in order.
+fn bind_columns<'q>(
+    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    input: &'q PlanInput,
+    product_id: i64,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    query
+        .bind(&input.name)
+        .bind(product_id)
+        .bind(&input.time_zone)
+        .bind(input.push_period.as_ref().map(|p| &p.start))
+        .bind(input.push_period.as_ref().map(|p| &p.end))
+        .bind(input.upgrade_mode.as_str())
+        .bind(i64::from(input.strategy.min_battery_percent))
+        .bind(i64::from(input.strategy.min_signal_dbm))
+        .bind(input.strategy.space_needed_bytes as i64)
+        .bind(i64::from(input.strategy.download_retries))
+}
+
 /// Create a draft plan.
 pub async fn create(pool: &SqlitePool, input: &PlanInput, demo: bool) -> Result<Plan, ApiError> {
     let product_id = check(pool, input).await?;
     let now = crate::now_text();
     let mut tx = pool.begin().await?;
-    let id: i64 = sqlx::query(
-        "INSERT INTO plans (name, product_id, time_zone, push_start, push_end, upgrade_mode, min_battery_percent,
-            min_signal_dbm, space_needed_bytes, download_retries, state, demo, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?, ?) RETURNING id",
-    )
-    .bind(&input.name)
-    .bind(product_id)
-    .bind(&input.time_zone)
-    .bind(input.push_period.as_ref().map(|p| &p.start))
-    .bind(input.push_period.as_ref().map(|p| &p.end))
-    .bind(input.upgrade_mode.as_str())
-    .bind(i64::from(input.strategy.min_battery_percent))
-    .bind(i64::from(input.strategy.min_signal_dbm))
-    .bind(input.strategy.space_needed_bytes as i64)
-    .bind(i64::from(input.strategy.download_retries))
-    .bind(demo)
-    .bind(&now)
-    .bind(&now)
-    .fetch_one(&mut *tx)
-    .await?
-    .try_get("id")?;
+    let sql = format!(
+        "INSERT INTO plans ({}, state, demo, created_at, updated_at)
+         VALUES ({}, 'draft', ?, ?, ?) RETURNING id",
+        COLUMNS.join(", "),
+        ["?"; COLUMNS.len()].join(", "),
+    );
+    let id: i64 = bind_columns(sqlx::query(&sql), input, product_id)
+        .bind(demo)
+        .bind(&now)
+        .bind(&now)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
     write_children(&mut tx, id, input).await?;
     tx.commit().await?;
     get(pool, id).await
@@ -374,25 +400,15 @@ pub async fn update(pool: &SqlitePool, id: i64, input: &PlanInput) -> Result<Pla
     let product_id = check(pool, input).await?;
     let mut tx = pool.begin().await?;
     // The state check is repeated inside the transaction: a concurrent activation wins.
-    let done = sqlx::query(
-        "UPDATE plans SET name = ?, product_id = ?, time_zone = ?, push_start = ?, push_end = ?, upgrade_mode = ?,
-            min_battery_percent = ?, min_signal_dbm = ?, space_needed_bytes = ?, download_retries = ?, updated_at = ?
-         WHERE id = ? AND state = 'draft'",
-    )
-    .bind(&input.name)
-    .bind(product_id)
-    .bind(&input.time_zone)
-    .bind(input.push_period.as_ref().map(|p| &p.start))
-    .bind(input.push_period.as_ref().map(|p| &p.end))
-    .bind(input.upgrade_mode.as_str())
-    .bind(i64::from(input.strategy.min_battery_percent))
-    .bind(i64::from(input.strategy.min_signal_dbm))
-    .bind(input.strategy.space_needed_bytes as i64)
-    .bind(i64::from(input.strategy.download_retries))
-    .bind(crate::now_text())
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
+    let sql = format!(
+        "UPDATE plans SET {}, updated_at = ? WHERE id = ? AND state = 'draft'",
+        COLUMNS.map(|c| format!("{c} = ?")).join(", "),
+    );
+    let done = bind_columns(sqlx::query(&sql), input, product_id)
+        .bind(crate::now_text())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     if done.rows_affected() == 0 {
         return Err(frozen(id, PlanState::Active, "edited"));
     }
