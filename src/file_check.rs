@@ -143,10 +143,11 @@ pub fn FileCheck() -> impl IntoView {
         }
     };
 
-    let digests = move || match state.get() {
+    // Memos: progress updates change `state` often, but the digests and verdicts only once.
+    let digests = Memo::new(move |_| match state.get() {
         CheckState::Done { digests, .. } => Some(digests),
         _ => None,
-    };
+    });
 
     view! {
         <section class="panel file-check">
@@ -168,7 +169,7 @@ pub fn FileCheck() -> impl IntoView {
                     <tr>
                         <td>"Size"</td>
                         <td id="digest-size" class="mono">
-                            {move || digests().map(|d| format!("{} bytes", d.size)).unwrap_or_default()}
+                            {move || digests.get().map(|d| format!("{} bytes", d.size)).unwrap_or_default()}
                         </td>
                         <td></td>
                         <td></td>
@@ -177,15 +178,13 @@ pub fn FileCheck() -> impl IntoView {
                         .into_iter()
                         .zip(expected)
                         .map(|(field, typed)| {
-                            let (class, text) = {
-                                let v = move || verdict(field, &typed.get(), digests().as_ref());
-                                (move || v().0, move || v().1)
-                            };
+                            let v = Memo::new(move |_| verdict(field, &typed.get(), digests.get().as_ref()));
+                            let (class, text) = (move || v.get().0, move || v.get().1);
                             view! {
                                 <tr>
                                     <td>{field.label}</td>
                                     <td id=format!("digest-{}", field.key) class="mono">
-                                        {move || digests().map(|d| computed(&d, field.key).to_string()).unwrap_or_default()}
+                                        {move || digests.get().map(|d| computed(&d, field.key).to_string()).unwrap_or_default()}
                                     </td>
                                     <td>
                                         <input
