@@ -23,6 +23,28 @@ pub struct ServeConfig {
     /// Lifetime of a per-device download link, in seconds.
     #[arg(long, env = "SOTA_CENTER_DOWNLOAD_TTL", default_value_t = 3600)]
     pub download_ttl: u64,
+    /// The embedded MQTT broker's TCP listener. Port 0 picks a free port (printed at start).
+    #[arg(
+        long,
+        env = "SOTA_CENTER_MQTT_LISTEN",
+        default_value = "127.0.0.1:1883"
+    )]
+    pub mqtt_listen: SocketAddr,
+    /// The embedded MQTT broker's WebSocket listener. Port 0 picks a free port.
+    #[arg(
+        long,
+        env = "SOTA_CENTER_MQTT_WS_LISTEN",
+        default_value = "127.0.0.1:8083"
+    )]
+    pub mqtt_ws_listen: SocketAddr,
+    /// Use an external MQTT broker (`mqtt://host:port`, e.g. mosquitto configured by
+    /// `sota-center broker mosquitto-config`) instead of the embedded one.
+    #[arg(long, env = "SOTA_CENTER_BROKER")]
+    pub broker: Option<String>,
+    /// Serve the built console (Trunk's `dist`) at `/`, so the page, the API and
+    /// MQTT over WebSocket (`/mqtt`) share one origin.
+    #[arg(long, env = "SOTA_CENTER_CONSOLE_DIR")]
+    pub console_dir: Option<PathBuf>,
     /// Do not seed the demo product, package and plan into an empty database.
     #[arg(long, env = "SOTA_CENTER_NO_DEMO")]
     pub no_demo: bool,

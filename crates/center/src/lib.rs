@@ -8,18 +8,21 @@
 //! Firmware is downloaded through per-device, expiring links with `Range` and
 //! `ETag` support so interrupted downloads resume.
 //!
-//! It is not the device-facing MQTT broker nor device registration (a later
-//! issue calls [`device::register`]), and it holds no upgrade session logic:
-//! that is the sans-IO `sota-engine`.
+//! Devices reach it over MQTT ([`channel`]): an embedded broker (or an
+//! external one) carries registration, plan requests, firmware info and
+//! status reports, recorded per upgrade ([`upgrade`]) for monitoring. It
+//! holds no upgrade session logic: that is the sans-IO `sota-engine`.
 
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod channel;
 pub mod config;
 pub mod db;
 pub mod device;
 pub mod download;
 pub mod error;
+pub mod monitoring;
 pub mod package;
 pub mod plan;
 pub mod product;
@@ -27,6 +30,7 @@ pub mod seed;
 pub mod server;
 pub mod store;
 pub mod token;
+pub mod upgrade;
 pub mod verification;
 
 pub use config::ServeConfig;

@@ -32,6 +32,46 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// An external MQTT broker (mosquitto): its configuration and device credentials.
+    Broker {
+        #[command(subcommand)]
+        command: BrokerCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BrokerCommand {
+    /// Write mosquitto.conf, passwd (with the center's login) and acl into a directory.
+    MosquittoConfig {
+        /// The center's data directory (holds the center's broker secret).
+        #[arg(long, env = "SOTA_CENTER_DATA_DIR", default_value = ".data/center")]
+        data_dir: PathBuf,
+        /// Where to write the files.
+        #[arg(long)]
+        dir: PathBuf,
+        /// mosquitto's MQTT listener.
+        #[arg(long, default_value = "127.0.0.1:1883")]
+        listen: std::net::SocketAddr,
+        /// mosquitto's WebSocket listener.
+        #[arg(long, default_value = "127.0.0.1:9001")]
+        ws_listen: std::net::SocketAddr,
+    },
+    /// Create a device (if new), issue its secret and add its login and ACL to the files;
+    /// prints the secret once. Then reload mosquitto (SIGHUP).
+    Provision {
+        /// The center's data directory.
+        #[arg(long, env = "SOTA_CENTER_DATA_DIR", default_value = ".data/center")]
+        data_dir: PathBuf,
+        /// The directory written by `mosquitto-config`.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Product key.
+        #[arg(long)]
+        product: String,
+        /// Device key.
+        #[arg(long)]
+        device: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -67,6 +107,7 @@ fn main() -> ExitCode {
             Command::Serve { config, max_file_bytes } => {
                 sota_center::server::run(config, max_file_bytes).await.map_err(|e| e.to_string())
             }
+            Command::Broker { command } => broker(command).await,
             Command::Token { command: TokenCommand::Create { name, data_dir } } => {
                 let pool = sota_center::server::open_db(&data_dir).await.map_err(|e| e.to_string())?;
                 let token = sota_center::token::create(&pool, &name).await.map_err(|e| e.message)?;
@@ -81,6 +122,50 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+async fn broker(command: BrokerCommand) -> Result<(), String> {
+    use sota_center::channel::mosquitto::{self, Files};
+    match command {
+        BrokerCommand::MosquittoConfig {
+            data_dir,
+            dir,
+            listen,
+            ws_listen,
+        } => {
+            let pool = sota_center::server::open_db(&data_dir)
+                .await
+                .map_err(|e| e.to_string())?;
+            let files = Files { dir };
+            mosquitto::write_config(&pool, &files, listen, ws_listen)
+                .await
+                .map_err(|e| e.message)?;
+            println!("{}", files.conf().display());
+            eprintln!(
+                "start it with `mosquitto -c {}`, and the center with `--broker mqtt://{listen}`",
+                files.conf().display()
+            );
+            Ok(())
+        }
+        BrokerCommand::Provision {
+            data_dir,
+            dir,
+            product,
+            device,
+        } => {
+            let id = sota_protocol::DeviceId::new(&product, &device)
+                .ok_or("product and device keys are 1 to 64 of A-Z a-z 0-9 _ - .")?;
+            let pool = sota_center::server::open_db(&data_dir)
+                .await
+                .map_err(|e| e.to_string())?;
+            let secret = mosquitto::provision(&pool, &Files { dir }, &id)
+                .await
+                .map_err(|e| e.message)?;
+            println!("{secret}");
+            eprintln!("device {id} provisioned: log in as {:?} with this secret (shown once); reload mosquitto with SIGHUP", id.username());
+            Ok(())
         }
     }
 }

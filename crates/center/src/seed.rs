@@ -90,6 +90,7 @@ pub async fn seed_if_first_start(
             identity: "STM32".into(),
             component_type: ComponentType::Sota,
             package_id: pkg.id,
+            file_position: 0,
         }],
         texts: BTreeMap::from([
             ("zh".to_string(), "演示固件升级（演示数据）".to_string()),

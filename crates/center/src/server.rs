@@ -27,6 +27,12 @@ pub enum StartError {
     /// Anything reported as an API error during start-up (sweep, seed).
     #[error("start-up failed: {0}")]
     Api(#[from] crate::ApiError),
+    /// The MQTT broker.
+    #[error(transparent)]
+    Broker(#[from] crate::channel::broker::BrokerError),
+    /// `--broker` is not `mqtt://host:port`.
+    #[error("--broker {0:?} is not an MQTT URL; write it as mqtt://host:port (TLS and WebSocket URLs are not supported for the center's own link)")]
+    BrokerUrl(String),
     /// Serving failed.
     #[error("server error: {0}")]
     Serve(std::io::Error),
@@ -85,7 +91,49 @@ pub async fn run(config: ServeConfig, max_file_bytes: u64) -> Result<(), StartEr
         download_ttl: config.download_ttl,
         max_file_bytes,
         mapped: Default::default(),
+        presence: Default::default(),
+        mqtt: Default::default(),
+        broker_tcp: Default::default(),
     });
+
+    let center_secret = crate::channel::credentials::center_secret(&pool).await?;
+    let (mqtt_line, ws_line) = match &config.broker {
+        Some(url) => {
+            let (host, port) = external_broker(url)?;
+            let _ = state.broker_tcp.set(format!("{host}:{port}"));
+            crate::channel::client::spawn(state.clone(), host.clone(), port, center_secret, true);
+            (
+                format!("sota-center MQTT on mqtt://{host}:{port} (external broker)"),
+                None,
+            )
+        }
+        None => {
+            let broker = crate::channel::broker::start(
+                pool.clone(),
+                state.presence.clone(),
+                center_secret.clone(),
+                config.mqtt_listen,
+                config.mqtt_ws_listen,
+            )
+            .await?;
+            let _ = state.broker_tcp.set(broker.tcp.to_string());
+            crate::channel::client::spawn(
+                state.clone(),
+                broker.tcp.ip().to_string(),
+                broker.tcp.port(),
+                center_secret,
+                false,
+            );
+            (
+                format!("sota-center MQTT on mqtt://{}", broker.tcp),
+                Some(format!(
+                    "sota-center MQTT over WebSocket on ws://{}/mqtt",
+                    broker.ws
+                )),
+            )
+        }
+    };
+    tokio::spawn(crate::channel::push::run(state.clone()));
 
     let seeded = if config.no_demo {
         None
@@ -95,6 +143,10 @@ pub async fn run(config: ServeConfig, max_file_bytes: u64) -> Result<(), StartEr
     println!("sota-center listening on http://{addr}");
     println!("  data: {}  store: {store_spec}", config.data_dir.display());
     println!("  API: http://{addr}/api/v1  (OpenAPI: http://{addr}/api/v1/openapi.json)");
+    println!("{mqtt_line}");
+    if let Some(ws_line) = ws_line {
+        println!("{ws_line}");
+    }
     if let Some(s) = &seeded {
         println!(
             "  DEMO DATA seeded (product {:?}, active plan {}, package {}; all marked demo=true)",
@@ -113,10 +165,31 @@ pub async fn run(config: ServeConfig, max_file_bytes: u64) -> Result<(), StartEr
     use std::io::Write;
     let _ = std::io::stdout().flush();
 
-    axum::serve(listener, api::router(state))
+    if let Some(dir) = &config.console_dir {
+        println!(
+            "  console: http://{addr}/ (from {}); MQTT over WebSocket also at ws://{addr}/mqtt",
+            dir.display()
+        );
+    }
+    axum::serve(listener, api::router(state, config.console_dir.as_deref()))
         .with_graceful_shutdown(shutdown())
         .await
         .map_err(StartError::Serve)
+}
+
+/// Host and port of `mqtt://host:port`.
+fn external_broker(url: &str) -> Result<(String, u16), StartError> {
+    let bad = || StartError::BrokerUrl(url.to_string());
+    let rest = url.strip_prefix("mqtt://").ok_or_else(bad)?;
+    let (host, port) = rest
+        .trim_end_matches('/')
+        .rsplit_once(':')
+        .ok_or_else(bad)?;
+    let port = port.parse().map_err(|_| bad())?;
+    if host.is_empty() {
+        return Err(bad());
+    }
+    Ok((host.to_string(), port))
 }
 
 async fn shutdown() {

@@ -374,6 +374,11 @@ async fn plan_rules_and_rejections() {
         (json!({"texts": {"en": " "}}), 422, "invalid_text"),
         (json!({"components": []}), 422, "invalid_components"),
         (
+            json!({"components": (0..21).map(|i| json!({"identity": format!("C{i}"), "component_type": "SOTA", "package_id": sota})).collect::<Vec<_>>()}),
+            422,
+            "invalid_components",
+        ),
+        (
             json!({"components": [{"identity": "A", "component_type": "SOTA", "package_id": sota}, {"identity": "A", "component_type": "SOTA", "package_id": sota}]}),
             422,
             "duplicate_component",
@@ -635,6 +640,16 @@ async fn which_plan_applies_to_which_device() {
     let (_, o) = c.get("/products/p/devices/d2/offers").await;
     assert_eq!(o[0]["in_push_period"], true, "no push period means always");
     assert_eq!(o[0]["components"][0]["source_version"], "A1");
+    assert_eq!(o[0]["components"][0]["package_type"], "delta");
+    let (_, full) = c.get("/products/p/devices/d3/offers").await;
+    assert_eq!(
+        (
+            &full[0]["components"][0]["package_type"],
+            &full[0]["components"][0]["source_version"]
+        ),
+        (&json!("full"), &json!("")),
+        "a full package has no source version: {full}"
+    );
     assert_eq!(o[0]["components"][0]["target_version"], "A2");
     assert!(o[0]["components"][0]["files"][0]["url"]
         .as_str()

@@ -35,7 +35,7 @@ cleanup() {
 trap cleanup EXIT
 
 TOKEN="$("$BIN" token create --name schemathesis --data-dir "$DATA" 2>/dev/null)"
-RUST_LOG=warn "$BIN" serve --listen 127.0.0.1:0 --data-dir "$DATA" >"$OUT" &
+RUST_LOG=warn "$BIN" serve --listen 127.0.0.1:0 --mqtt-listen 127.0.0.1:0 --mqtt-ws-listen 127.0.0.1:0 --data-dir "$DATA" >"$OUT" &
 SERVER_PID=$!
 
 URL=""

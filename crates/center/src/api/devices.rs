@@ -8,7 +8,7 @@ use super::Shared;
 use crate::device::{self, Device, DeviceReport, Paging};
 use crate::download::Grant;
 use crate::error::{ApiError, ErrorBody};
-use crate::package::{ComponentType, PackageFile};
+use crate::package::{ComponentType, PackageFile, PackageType};
 use crate::plan::{self, period, PlanState, Strategy, UpgradeMode};
 use crate::product;
 
@@ -73,7 +73,9 @@ pub struct OfferedComponent {
     pub identity: String,
     /// FOTA or SOTA.
     pub component_type: ComponentType,
-    /// The device's current version.
+    /// Full or delta.
+    pub package_type: PackageType,
+    /// The delta's source version; empty for a full package (as QuecThing sends it).
     pub source_version: String,
     /// The version after upgrade.
     pub target_version: String,
@@ -170,7 +172,11 @@ pub async fn offers(
             components.push(OfferedComponent {
                 identity: c.identity.clone(),
                 component_type: c.component_type,
-                source_version: dev.components.get(&c.identity).cloned().unwrap_or_default(),
+                package_type: pkg.meta.package_type,
+                source_version: match pkg.meta.package_type {
+                    PackageType::Full => String::new(),
+                    PackageType::Delta => pkg.meta.source_version.clone().unwrap_or_default(),
+                },
                 target_version: pkg.meta.target_version.clone(),
                 package_id: pkg.id,
                 files,

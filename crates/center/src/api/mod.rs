@@ -1,13 +1,16 @@
 //! The HTTP API under `/api/v1`: routing, operator authentication, and the
 //! extractors that turn every malformed request into a `{error, message}` 4xx.
 
+pub mod console;
 pub mod devices;
 pub mod extract;
 pub mod firmware;
+pub mod monitoring;
 pub mod openapi;
 pub mod packages;
 pub mod plans;
 pub mod products;
+pub mod push;
 pub mod verifications;
 
 use std::sync::Arc;
@@ -41,6 +44,12 @@ pub struct AppState {
     pub max_file_bytes: u64,
     /// Firmware files mapped for download (local store), by object key.
     pub mapped: std::sync::Mutex<std::collections::HashMap<String, bytes::Bytes>>,
+    /// Devices connected to the embedded broker.
+    pub presence: Arc<crate::channel::presence::Presence>,
+    /// The broker's MQTT address (`host:port`), for the WebSocket bridge at `/mqtt`.
+    pub broker_tcp: std::sync::OnceLock<String>,
+    /// The center's MQTT client, once connected to its broker.
+    pub mqtt: std::sync::OnceLock<rumqttc::AsyncClient>,
 }
 
 /// The state as handlers receive it.
@@ -96,8 +105,8 @@ fn panic_to_json(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     .into_response()
 }
 
-/// The complete router.
-pub fn router(state: Arc<AppState>) -> Router {
+/// The complete router; with `console_dir`, the built console is served at `/`.
+pub fn router(state: Arc<AppState>, console_dir: Option<&std::path::Path>) -> Router {
     let operator = Router::new()
         .route("/products", get(products::list).post(products::create))
         .route("/products/{product_key}", get(products::get))
@@ -139,6 +148,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/plans/{id}/pause", post(plans::pause))
         .route("/plans/{id}/resume", post(plans::resume))
         .route("/plans/{id}/finish", post(plans::finish))
+        .route("/push", post(push::push))
+        .route("/plans/{id}/devices", get(monitoring::plan_devices))
+        .route("/plans/{id}/counts", get(monitoring::plan_counts))
+        .route("/plans/{id}/log", get(monitoring::plan_log))
+        .route("/plans/{id}/log.csv", get(monitoring::plan_log_csv))
+        .route(
+            "/products/{product_key}/devices/{device_key}/upgrades",
+            get(monitoring::device_history),
+        )
         .layer(middleware::from_fn_with_state(
             state.clone(),
             require_operator,
@@ -146,10 +164,18 @@ pub fn router(state: Arc<AppState>) -> Router {
     let public = Router::new()
         .route("/openapi.json", get(openapi::serve))
         .route("/firmware/{token}", get(firmware::download));
-    Router::new()
-        .nest("/api/v1", operator.merge(public))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+    let app = Router::new()
+        .nest("/api/v1", operator.merge(public).fallback(not_found))
+        .route("/mqtt", get(console::mqtt));
+    let app = match console_dir {
+        // Unknown paths are the single-page console's own routes: answer with its index.
+        Some(dir) => app.fallback_service(
+            tower_http::services::ServeDir::new(dir)
+                .fallback(tower_http::services::ServeFile::new(dir.join("index.html"))),
+        ),
+        None => app.fallback(not_found),
+    };
+    app.method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_LIMIT))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_to_json,

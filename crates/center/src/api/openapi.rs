@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{devices, firmware, packages, plans, products, verifications};
+use super::{devices, firmware, monitoring, packages, plans, products, push, verifications};
 
 struct BearerAuth;
 
@@ -20,7 +20,7 @@ impl Modify for BearerAuth {
 /// The API description served at `/api/v1/openapi.json`.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "sota-center", description = "Developer Center of the SOTA upgrade console: products, devices, version packages, verification and upgrade plans."),
+    info(title = "sota-center", description = "Developer Center of the SOTA upgrade console: products, devices, version packages, verification, upgrade plans and upgrade monitoring."),
     paths(
         products::create, products::list, products::get,
         devices::list, devices::get, devices::register, devices::offers,
@@ -28,6 +28,8 @@ impl Modify for BearerAuth {
         verifications::create, verifications::list, verifications::get, verifications::log, verifications::outcome,
         plans::create, plans::list, plans::get, plans::update, plans::delete,
         plans::activate, plans::pause, plans::resume, plans::finish,
+        monitoring::plan_devices, monitoring::plan_counts, monitoring::plan_log, monitoring::plan_log_csv,
+        monitoring::device_history, push::push,
         firmware::download,
     ),
     modifiers(&BearerAuth),

@@ -7,7 +7,8 @@ use super::Shared;
 use crate::error::{ApiError, ErrorBody};
 use crate::verification::{self, LogReport, NewVerification, OutcomeReport, Verification};
 
-/// Start verifying a package on one device component.
+/// Start verifying a package on one device component; offered at once over
+/// the channel if the device is connected, else at its next request.
 #[utoipa::path(post, path = "/api/v1/packages/{id}/verifications", tag = "verifications",
     params(("id" = i64, Path, description = "Package id")), request_body = NewVerification,
     responses((status = 201, description = "Job created (pending)", body = Verification), (status = "4XX", description = "Rejected", body = ErrorBody)))]
@@ -16,10 +17,35 @@ pub async fn create(
     Path(id): Path<i64>,
     Json(body): Json<NewVerification>,
 ) -> Result<(StatusCode, axum::Json<Verification>), ApiError> {
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(verification::create(&state.pool, id, &body).await?),
-    ))
+    let job = verification::create(&state.pool, id, &body).await?;
+    offer_now(&state, &job).await;
+    Ok((StatusCode::CREATED, axum::Json(job)))
+}
+
+/// Offer a new job to its device at once if it is connected; otherwise its
+/// next request gets it. A failure here leaves the job pending, so it is logged only.
+async fn offer_now(state: &super::AppState, job: &Verification) {
+    let Some(id) = sota_protocol::DeviceId::new(&job.product_key, &job.device_key) else {
+        return;
+    };
+    if !state.presence.devices().contains(&id) {
+        return;
+    }
+    let found = crate::channel::messages::lookup(state, &id).await;
+    let plans = match found {
+        Ok(Some(d)) => crate::channel::verify::offers(state, d.device_id).await,
+        Ok(None) => return,
+        Err(e) => Err(e),
+    };
+    match plans {
+        Ok(plans) => {
+            let down = sota_protocol::Down::Plans { plans };
+            crate::channel::client::send(state, &id, &down).await;
+        }
+        Err(e) => {
+            tracing::error!(device = %id, "cannot offer verification job {}: {}", job.id, e.message)
+        }
+    }
 }
 
 /// A package's verification details.

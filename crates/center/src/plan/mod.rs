@@ -80,6 +80,10 @@ pub struct PlanComponent {
     pub component_type: ComponentType,
     /// The version package to install.
     pub package_id: i64,
+    /// Which of the package's files this component delivers (0-based; default
+    /// 0, the first). The other files stay downloadable by link.
+    #[serde(default)]
+    pub file_position: u32,
 }
 
 /// The editable content of a plan (body of create and update).
@@ -106,7 +110,7 @@ pub struct PlanInput {
     /// Upgrade conditions; defaults when absent.
     #[serde(default)]
     pub strategy: Strategy,
-    /// 1 to 64 components.
+    /// 1 to 20 components (a device takes at most 20 plans at once).
     pub components: Vec<PlanComponent>,
     /// Upgrade texts by language code; manual mode needs `zh` and `en`.
     #[serde(default)]
@@ -221,10 +225,16 @@ pub async fn check(pool: &SqlitePool, input: &PlanInput) -> Result<i64, ApiError
             "strategy.space_needed_bytes is too large",
         ));
     }
-    if input.components.is_empty() || input.components.len() > 64 {
+    // A device takes at most MAX_PLANS plans at once (the engine's, QuecThing's
+    // multi-plan limit): every component of a plan fits in one plans message.
+    if input.components.is_empty() || input.components.len() > sota_engine::MAX_PLANS {
         return Err(ApiError::invalid(
             "invalid_components",
-            "a plan needs 1 to 64 components, each an identity with a package",
+            format!(
+                "a plan needs 1 to {} components (a device takes at most {} plans at once), each an identity with a package",
+                sota_engine::MAX_PLANS,
+                sota_engine::MAX_PLANS
+            ),
         ));
     }
     let mut seen = HashSet::new();
@@ -249,6 +259,18 @@ pub async fn check(pool: &SqlitePool, input: &PlanInput) -> Result<i64, ApiError
                 e
             }
         })?;
+        if c.file_position as usize >= pkg.files.len() {
+            return Err(ApiError::invalid(
+                "invalid_file_position",
+                format!(
+                    "component {:?}: package {} has {} file(s), so file_position must be 0 to {}",
+                    c.identity,
+                    pkg.id,
+                    pkg.files.len(),
+                    pkg.files.len().saturating_sub(1)
+                ),
+            ));
+        }
         if pkg.meta.component_type != c.component_type {
             return Err(ApiError::invalid(
                 "component_type_mismatch",
@@ -305,11 +327,12 @@ async fn write_children(
         }
     }
     for c in &input.components {
-        sqlx::query("INSERT INTO plan_components (plan_id, identity, component_type, package_id) VALUES (?, ?, ?, ?)")
+        sqlx::query("INSERT INTO plan_components (plan_id, identity, component_type, package_id, file_position) VALUES (?, ?, ?, ?, ?)")
             .bind(id)
             .bind(&c.identity)
             .bind(c.component_type.as_str())
             .bind(c.package_id)
+            .bind(i64::from(c.file_position))
             .execute(&mut *tx)
             .await?;
     }
@@ -494,6 +517,7 @@ pub async fn get(pool: &SqlitePool, id: i64) -> Result<Plan, ApiError> {
             identity: r.try_get("identity")?,
             component_type: ComponentType::parse(&ct)?,
             package_id: r.try_get("package_id")?,
+            file_position: u32::try_from(r.try_get::<i64, _>("file_position")?).unwrap_or(0),
         });
     }
     let mut texts = BTreeMap::new();

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod mqtt;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -41,7 +43,16 @@ pub fn create_token(data_dir: &Path, name: &str) -> String {
 /// Start a center on `data_dir` with extra flags; waits for its startup banner.
 pub fn spawn(data_dir: &Path, token: &str, extra: &[&str]) -> (Child, String, Vec<String>) {
     let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--mqtt-listen",
+            "127.0.0.1:0",
+            "--mqtt-ws-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(data_dir)
         .args(extra)
         .env("RUST_LOG", "warn")
@@ -109,6 +120,21 @@ impl Center {
             http: reqwest::Client::new(),
             _dir: None,
         }
+    }
+
+    /// The embedded broker's address from the banner: (`mqtt` host:port, `ws` host:port).
+    pub fn broker(&self) -> (String, String) {
+        let find = |prefix: &str| {
+            self.startup
+                .iter()
+                .find_map(|l| l.strip_prefix(prefix))
+                .map(|rest| rest.trim().trim_end_matches("/mqtt").to_string())
+                .unwrap_or_else(|| panic!("no {prefix:?} line in {:?}", self.startup))
+        };
+        (
+            find("sota-center MQTT on mqtt://"),
+            find("sota-center MQTT over WebSocket on ws://"),
+        )
     }
 
     pub fn api(&self, path: &str) -> String {

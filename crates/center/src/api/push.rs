@@ -1,0 +1,42 @@
+//! `/push`: run one push cycle now, or as the scheduler would at a given moment.
+
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::extract::Json;
+use super::Shared;
+use crate::channel::push::{self, PushReport};
+use crate::error::{ApiError, ErrorBody};
+
+/// Body of `POST /api/v1/push`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    /// Run as at this moment (RFC 3339, cut to the minute) instead of now:
+    /// plans are due only on their zone's 10-minute boundaries inside their push period.
+    #[serde(default)]
+    pub at: Option<String>,
+}
+
+/// Push the due plans to the connected devices (what the scheduler does every 10 minutes).
+#[utoipa::path(post, path = "/api/v1/push", tag = "monitoring", request_body = PushRequest,
+    responses((status = 200, description = "What was pushed", body = PushReport), (status = "4XX", description = "Rejected", body = ErrorBody)))]
+pub async fn push(
+    state: Shared,
+    Json(body): Json<PushRequest>,
+) -> Result<axum::Json<PushReport>, ApiError> {
+    let at = match &body.at {
+        None => jiff::Timestamp::now(),
+        Some(text) => text.parse::<jiff::Timestamp>().map_err(|e| {
+            ApiError::invalid(
+                "invalid_time",
+                format!(
+                    "at {text:?} is not an RFC 3339 time such as \"2026-01-01T10:10:00Z\": {e}"
+                ),
+            )
+        })?,
+    };
+    Ok(axum::Json(
+        push::push(&state, push::on_the_minute(at)).await?,
+    ))
+}

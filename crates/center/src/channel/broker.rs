@@ -1,0 +1,195 @@
+//! The embedded broker (rmqtt): a TCP and a WebSocket listener, with logins
+//! and topic access decided in the broker itself through rmqtt's hooks — a
+//! device may publish only on its `up` topic and subscribe only to its `down`
+//! topic; the center's client may use all channel topics.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rmqtt::codec::v5::SubscribeAckReason;
+use rmqtt::context::ServerContext;
+use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType, Type};
+use rmqtt::net::Builder;
+use rmqtt::server::MqttServer;
+use rmqtt::types::{AuthResult, PublishAclResult, SubscribeAclResult};
+use sota_protocol::DeviceId;
+use sqlx::SqlitePool;
+
+use super::credentials::{self, Login};
+use super::presence::Presence;
+
+/// Largest MQTT packet the broker takes: a center message at its limit plus
+/// the topic. Devices' larger-than-allowed messages still reach the center,
+/// which answers them with a `too_large` error.
+pub const MAX_PACKET: u32 = sota_protocol::MAX_DOWN_BYTES as u32 + 4096;
+
+/// A running embedded broker.
+#[derive(Debug, Clone, Copy)]
+pub struct EmbeddedBroker {
+    /// MQTT over TCP.
+    pub tcp: SocketAddr,
+    /// MQTT over WebSocket (path `/mqtt` or any).
+    pub ws: SocketAddr,
+}
+
+/// Why the broker did not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the MQTT broker on {addr}: {reason}; pick another address with --mqtt-listen / --mqtt-ws-listen (port 0 picks a free one)")]
+pub struct BrokerError {
+    addr: SocketAddr,
+    reason: String,
+}
+
+/// The hooks' one handler: logins, topic access, and who is connected.
+struct Gate {
+    pool: SqlitePool,
+    presence: Arc<Presence>,
+    center_secret: String,
+}
+
+fn device_of(username: &str) -> Option<DeviceId> {
+    DeviceId::from_username(username)
+}
+
+#[async_trait::async_trait]
+impl Handler for Gate {
+    async fn hook(&self, param: &Parameter, acc: Option<HookResult>) -> ReturnType {
+        match param {
+            Parameter::ClientAuthenticate(info) => {
+                let user = info.username().map(|u| u.to_string()).unwrap_or_default();
+                let pass = info
+                    .password()
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+                    .unwrap_or_default();
+                let decided = credentials::login(
+                    &self.pool,
+                    &self.center_secret,
+                    info.client_id(),
+                    &user,
+                    &pass,
+                )
+                .await;
+                let result = match decided {
+                    Ok(Login::Center) => AuthResult::Allow(true, None),
+                    Ok(Login::Device(_)) => AuthResult::Allow(false, None),
+                    Ok(Login::BadCredentials) => {
+                        tracing::warn!(username = %user, "MQTT login refused: bad username or secret");
+                        AuthResult::BadUsernameOrPassword
+                    }
+                    Ok(Login::NotAuthorized) => {
+                        tracing::warn!(username = %user, client_id = %info.client_id(), "MQTT login refused: not authorized");
+                        AuthResult::NotAuthorized
+                    }
+                    Err(e) => {
+                        tracing::error!(username = %user, "MQTT login failed: {}", e.message);
+                        AuthResult::NotAuthorized
+                    }
+                };
+                (false, Some(HookResult::AuthResult(result)))
+            }
+            Parameter::ClientSubscribeCheckAcl(session, sub) => {
+                let allowed = device_of(session.id.username_ref())
+                    .is_some_and(|d| sub.topic_filter.as_ref() as &str == d.down());
+                if !allowed {
+                    tracing::warn!(username = %session.id.username_ref(), filter = %sub.topic_filter, "MQTT subscribe refused by the ACL");
+                }
+                let result = if allowed {
+                    SubscribeAclResult::new_success(sub.opts.qos(), None)
+                } else {
+                    SubscribeAclResult::new_failure(SubscribeAckReason::NotAuthorized)
+                };
+                (false, Some(HookResult::SubscribeAclResult(result)))
+            }
+            Parameter::MessagePublishCheckAcl(session, publish) => {
+                let allowed = device_of(session.id.username_ref())
+                    .is_some_and(|d| publish.inner.topic.as_ref() as &str == d.up());
+                if !allowed {
+                    tracing::warn!(username = %session.id.username_ref(), topic = %publish.inner.topic, "MQTT publish refused by the ACL");
+                }
+                let result = if allowed {
+                    PublishAclResult::allow()
+                } else {
+                    PublishAclResult::rejected(false, None)
+                };
+                (false, Some(HookResult::PublishAclResult(result)))
+            }
+            Parameter::ClientConnected(session) => {
+                if let Some(d) = device_of(session.id.username_ref()) {
+                    self.presence.connected(d);
+                }
+                (true, acc)
+            }
+            Parameter::ClientDisconnected(session, _) => {
+                if let Some(d) = device_of(session.id.username_ref()) {
+                    self.presence.disconnected(&d);
+                }
+                (true, acc)
+            }
+            _ => (true, acc),
+        }
+    }
+}
+
+fn listener(name: &str, addr: SocketAddr) -> Builder {
+    Builder::new()
+        .name(name)
+        .laddr(addr)
+        .allow_anonymous(false)
+        .max_packet_size(MAX_PACKET)
+}
+
+/// Start the broker on `tcp` and `ws`; logins are checked against `pool`.
+pub async fn start(
+    pool: SqlitePool,
+    presence: Arc<Presence>,
+    center_secret: String,
+    tcp: SocketAddr,
+    ws: SocketAddr,
+) -> Result<EmbeddedBroker, BrokerError> {
+    let scx = ServerContext::new().build().await;
+    let register = scx.extends.hook_mgr().register();
+    let gate = || {
+        Box::new(Gate {
+            pool: pool.clone(),
+            presence: presence.clone(),
+            center_secret: center_secret.clone(),
+        })
+    };
+    for typ in [
+        Type::ClientAuthenticate,
+        Type::ClientSubscribeCheckAcl,
+        Type::MessagePublishCheckAcl,
+        Type::ClientConnected,
+        Type::ClientDisconnected,
+    ] {
+        register.add(typ, gate()).await;
+    }
+    register.start().await;
+    let err = |addr| {
+        move |e: rmqtt::Error| BrokerError {
+            addr,
+            reason: e.to_string(),
+        }
+    };
+    let tcp_listener = listener("tcp", tcp)
+        .bind()
+        .map_err(err(tcp))?
+        .tcp()
+        .map_err(err(tcp))?;
+    let ws_listener = listener("ws", ws)
+        .bind()
+        .map_err(err(ws))?
+        .ws()
+        .map_err(err(ws))?;
+    let addrs = EmbeddedBroker {
+        tcp: tcp_listener.local_addr().map_err(err(tcp))?,
+        ws: ws_listener.local_addr().map_err(err(ws))?,
+    };
+    // Explicit listener ids: rmqtt keys listeners by port, and port 0 is shared.
+    MqttServer::new(scx)
+        .listener_by_id(tcp_listener, 1)
+        .listener_by_id(ws_listener, 2)
+        .build()
+        .start();
+    Ok(addrs)
+}

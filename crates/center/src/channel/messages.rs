@@ -1,0 +1,328 @@
+//! The center's side of the conversation: one device message in, at most one
+//! answer out. Every refusal is an answer (`error`) and a log line naming the
+//! device; nothing a device sends can stop the channel.
+
+use sota_engine::Status;
+use sota_protocol::{
+    decode_up, status_name, ComponentVersion, DeviceId, Down, ErrorCode, Job, StatusReport, Up,
+};
+use sqlx::Row;
+
+use super::credentials::{self, RegisterError};
+use super::{offers, verify};
+use crate::api::AppState;
+use crate::device::{self, DeviceReport};
+use crate::error::ApiError;
+use crate::upgrade::{self, Advance, Key, Source, Step};
+
+/// A device as the database knows it.
+pub struct Known {
+    /// Product row id.
+    pub product_id: i64,
+    /// Device row id.
+    pub device_id: i64,
+}
+
+/// The device's row ids, if it is registered.
+pub async fn lookup(state: &AppState, from: &DeviceId) -> Result<Option<Known>, ApiError> {
+    let row = sqlx::query(
+        "SELECT products.id AS product_id, devices.id AS device_id FROM devices
+         JOIN products ON products.id = devices.product_id
+         WHERE products.product_key = ? AND devices.device_key = ?",
+    )
+    .bind(&from.product)
+    .bind(&from.device)
+    .fetch_optional(&state.pool)
+    .await?;
+    row.map(|r| {
+        Ok(Known {
+            product_id: r.try_get("product_id")?,
+            device_id: r.try_get("device_id")?,
+        })
+    })
+    .transpose()
+}
+
+fn refuse(from: &DeviceId, code: ErrorCode, message: String) -> Option<Down> {
+    tracing::warn!(device = %from, ?code, "channel message refused: {message}");
+    Some(Down::error(code, message))
+}
+
+/// Handle one message from `from`'s `up` topic; the answer, if any, goes to its `down` topic.
+pub async fn handle(state: &AppState, from: &DeviceId, payload: &[u8]) -> Option<Down> {
+    let up = match decode_up(payload, from) {
+        Ok(up) => up,
+        Err(e) => return refuse(from, e.code(), e.to_string()),
+    };
+    let kind = up.kind();
+    match dispatch(state, from, up).await {
+        Ok(answer) => answer,
+        Err(e) => {
+            tracing::error!(device = %from, kind, "channel message failed: {}", e.message);
+            Some(Down::error(
+                ErrorCode::Internal,
+                format!(
+                    "the center could not handle the {kind:?} message: {}; retry later",
+                    e.message
+                ),
+            ))
+        }
+    }
+}
+
+async fn dispatch(state: &AppState, from: &DeviceId, up: Up) -> Result<Option<Down>, ApiError> {
+    if let Up::Register { product_secret } = &up {
+        return Ok(
+            match credentials::register(&state.pool, from, product_secret).await {
+                Ok(device_secret) => {
+                    tracing::info!(device = %from, "device registered");
+                    Some(Down::Registered { device_secret })
+                }
+                Err(RegisterError::Api(e)) => return Err(e),
+                Err(e) => refuse(from, ErrorCode::RegistrationRefused, e.to_string()),
+            },
+        );
+    }
+    let Some(dev) = lookup(state, from).await? else {
+        return Ok(refuse(from, ErrorCode::UnknownDevice, format!("device {from} is not registered; send {{\"type\":\"register\",\"productSecret\":…}} first")));
+    };
+    if let Some(answer) = verification_job(state, from, &dev, &up).await? {
+        return Ok(answer);
+    }
+    match up {
+        Up::Register { .. } => Ok(None),
+        Up::Versions { components } => {
+            versions(state, from, &dev, &components).await?;
+            Ok(None)
+        }
+        Up::Request => {
+            let (_, d) =
+                device::get(&state.pool, dev.product_id, &from.product, &from.device).await?;
+            // A verification job goes first: it is what the operator is waiting for.
+            let mut plans = verify::offers(state, dev.device_id).await?;
+            plans.extend(
+                offers::for_device(
+                    state,
+                    dev.product_id,
+                    dev.device_id,
+                    &from.device,
+                    &d.components,
+                    None,
+                )
+                .await?,
+            );
+            plans.truncate(sota_engine::MAX_PLANS);
+            Ok(Some(Down::Plans { plans }))
+        }
+        Up::Accept { plan_id, comp_no } => {
+            let key = Key {
+                plan_id,
+                device_id: dev.device_id,
+                identity: comp_no.clone(),
+            };
+            let Some(now) = upgrade::current(&state.pool, &key).await? else {
+                return Ok(not_offered(from, plan_id, &comp_no));
+            };
+            if now.outcome != upgrade::Outcome::Pending {
+                return Ok(refuse(
+                    from,
+                    ErrorCode::UnknownPlan,
+                    format!(
+                        "plan {plan_id} for {comp_no:?} has ended ({:?}); request plans again",
+                        now.outcome
+                    ),
+                ));
+            }
+            let Some((firmware, expires)) =
+                offers::firmware(state, plan_id, &from.device, &comp_no).await?
+            else {
+                return Ok(refuse(from, ErrorCode::UnknownPlan, format!("plan {plan_id} is not active now (paused or finished); request plans again later")));
+            };
+            let step = Step {
+                status: Status::Accepted,
+                percent: None,
+                source: Source::Device,
+                message: format!("accepted; firmware link expires {expires}"),
+            };
+            upgrade::advance(&state.pool, &key, &step).await?;
+            Ok(Some(Down::Firmware(firmware)))
+        }
+        Up::Refuse {
+            plan_id,
+            comp_no,
+            message,
+        } => {
+            let key = Key {
+                plan_id,
+                device_id: dev.device_id,
+                identity: comp_no.clone(),
+            };
+            let reason = if message.is_empty() {
+                "refused (no reason given)".to_string()
+            } else {
+                format!("refused: {message}")
+            };
+            let step = Step {
+                status: Status::Refused,
+                percent: None,
+                source: Source::Device,
+                message: reason,
+            };
+            Ok(match upgrade::advance(&state.pool, &key, &step).await? {
+                None => not_offered(from, plan_id, &comp_no),
+                Some(_) => None,
+            })
+        }
+        Up::Status(report) => status(state, from, &dev, report).await,
+    }
+}
+
+fn not_offered(from: &DeviceId, plan_id: i64, comp_no: &str) -> Option<Down> {
+    refuse(from, ErrorCode::UnknownPlan, format!("plan {plan_id} was never offered to {from} for component {comp_no:?}; send a request and use the planId and compNo of its answer"))
+}
+
+async fn versions(
+    state: &AppState,
+    from: &DeviceId,
+    dev: &Known,
+    components: &[ComponentVersion],
+) -> Result<(), ApiError> {
+    let report = DeviceReport {
+        components: components
+            .iter()
+            .map(|c| (c.comp_no.clone(), c.version.clone()))
+            .collect(),
+    };
+    device::register(&state.pool, dev.product_id, &from.device, &report).await?;
+    // QuecThing's rule: an upgrade succeeds when the device then reports the target version.
+    for c in components {
+        verify::versions(state, dev.device_id, &c.comp_no, &c.version).await?;
+        for plan_id in upgrade::updating(&state.pool, dev.device_id, &c.comp_no).await? {
+            if offers::target_version(state, plan_id, &c.comp_no)
+                .await?
+                .as_deref()
+                == Some(c.version.as_str())
+            {
+                let key = Key {
+                    plan_id,
+                    device_id: dev.device_id,
+                    identity: c.comp_no.clone(),
+                };
+                let message = format!(
+                    "succeeded: the device reports version {} (the plan's target)",
+                    c.version
+                );
+                let step = Step {
+                    status: Status::UpdateOk,
+                    percent: None,
+                    source: Source::Center,
+                    message,
+                };
+                upgrade::advance(&state.pool, &key, &step).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn status(
+    state: &AppState,
+    from: &DeviceId,
+    dev: &Known,
+    r: StatusReport,
+) -> Result<Option<Down>, ApiError> {
+    let key = Key {
+        plan_id: r.plan_id,
+        device_id: dev.device_id,
+        identity: r.comp_no.clone(),
+    };
+    let name = status_name(r.status);
+    let said = if r.message.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name}: {}", r.message)
+    };
+    let step = if r.status == Status::UpdateOk {
+        // "update ok" is a claim; the center decides by the version.
+        let (_, d) = device::get(&state.pool, dev.product_id, &from.product, &from.device).await?;
+        let version = r
+            .version
+            .clone()
+            .or_else(|| d.components.get(&r.comp_no).cloned());
+        if let Some(v) = &r.version {
+            let report = DeviceReport {
+                components: [(r.comp_no.clone(), v.clone())].into(),
+            };
+            device::register(&state.pool, dev.product_id, &from.device, &report).await?;
+        }
+        let target = offers::target_version(state, r.plan_id, &r.comp_no).await?;
+        match (version, target) {
+            (_, None) => return Ok(not_offered(from, r.plan_id, &r.comp_no)),
+            (Some(v), Some(t)) if v == t => Step { status: Status::UpdateOk, percent: None, source: Source::Center, message: format!("succeeded: {said}; the device reports version {v}, the plan's target") },
+            (v, Some(t)) => Step {
+                status: Status::UpdateError,
+                percent: None,
+                source: Source::Center,
+                message: format!("failed: the device reported update ok but its version is {}, not the plan's target {t}", v.as_deref().unwrap_or("unknown")),
+            },
+        }
+    } else {
+        Step {
+            status: r.status,
+            percent: r.percent,
+            source: Source::Device,
+            message: said,
+        }
+    };
+    Ok(match upgrade::advance(&state.pool, &key, &step).await? {
+        None => not_offered(from, r.plan_id, &r.comp_no),
+        Some(Advance::Moved | Advance::Ignored) => None,
+    })
+}
+
+/// Messages about a verification job (a negative `planId`): `Some(answer)` when handled here.
+async fn verification_job(
+    state: &AppState,
+    from: &DeviceId,
+    dev: &Known,
+    up: &Up,
+) -> Result<Option<Option<Down>>, ApiError> {
+    let (plan_id, comp_no) = match up {
+        Up::Accept { plan_id, comp_no }
+        | Up::Refuse {
+            plan_id, comp_no, ..
+        } => (*plan_id, comp_no),
+        Up::Status(r) => (r.plan_id, &r.comp_no),
+        _ => return Ok(None),
+    };
+    let Some(Job::Verification(id)) = Job::from_plan_id(plan_id) else {
+        return Ok(None);
+    };
+    let answer = match up {
+        Up::Accept { .. } => verify::accept(state, from, dev.device_id, id, comp_no).await?,
+        Up::Refuse { message, .. } => {
+            verify::refuse(state, from, dev.device_id, id, comp_no, message).await?
+        }
+        Up::Status(r) => {
+            let (_, d) =
+                device::get(&state.pool, dev.product_id, &from.product, &from.device).await?;
+            if let Some(v) = &r.version {
+                let report = DeviceReport {
+                    components: [(r.comp_no.clone(), v.clone())].into(),
+                };
+                device::register(&state.pool, dev.product_id, &from.device, &report).await?;
+            }
+            verify::status(
+                state,
+                from,
+                dev.device_id,
+                id,
+                r,
+                d.components.get(&r.comp_no).cloned(),
+            )
+            .await?
+        }
+        _ => None,
+    };
+    Ok(Some(answer))
+}

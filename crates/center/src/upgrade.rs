@@ -1,0 +1,375 @@
+//! Upgrades: per plan, device and component, where the upgrade stands, and the
+//! log of every transition. The device channel writes them; monitoring reads.
+//!
+//! Reports are idempotent: a status that does not move an upgrade forward (a
+//! duplicate, a late one, anything after the end) changes nothing and adds no
+//! log line, so devices may resend after a reconnect.
+
+use serde::Serialize;
+use sota_engine::Status;
+use sqlx::{Row, SqlitePool};
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+
+/// How an upgrade ended, or `pending`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Still going.
+    Pending,
+    /// The device reported the plan's target version.
+    Succeeded,
+    /// Download or update failed, or the device ended on another version.
+    Failed,
+    /// The device refused the plan.
+    Refused,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pending => "pending",
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed => "failed",
+            Outcome::Refused => "refused",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "succeeded" => Outcome::Succeeded,
+            "failed" => Outcome::Failed,
+            "refused" => Outcome::Refused,
+            _ => Outcome::Pending,
+        }
+    }
+}
+
+/// Who caused a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A device's report.
+    Device,
+    /// The center's own decision (an offer, success or failure by version).
+    Center,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Source::Device => "device",
+            Source::Center => "center",
+        }
+    }
+}
+
+/// One upgrade: a plan's component on a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    /// Plan id.
+    pub plan_id: i64,
+    /// Device row id.
+    pub device_id: i64,
+    /// Component identity.
+    pub identity: String,
+}
+
+/// A move of an upgrade.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// The new status.
+    pub status: Status,
+    /// Progress with `downloading`.
+    pub percent: Option<u8>,
+    /// Who says so.
+    pub source: Source,
+    /// What happened.
+    pub message: String,
+}
+
+/// Where an upgrade stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Current {
+    /// Last status.
+    pub status: Status,
+    /// Last progress.
+    pub percent: Option<u8>,
+    /// Outcome so far.
+    pub outcome: Outcome,
+}
+
+/// What [`advance`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Advance {
+    /// The upgrade moved; a log line was written.
+    Moved,
+    /// Nothing changed: a duplicate, a stale report, or the upgrade had ended.
+    Ignored,
+}
+
+/// Position of a status in an upgrade's progress; every end shares the top rank.
+fn rank(s: Status) -> u8 {
+    match s {
+        Status::None => 0,
+        Status::Plan => 1,
+        Status::Accepted => 2,
+        Status::DownloadStart => 3,
+        Status::Downloading => 4,
+        Status::DownloadOk => 5,
+        Status::Updating => 6,
+        Status::Refused | Status::DownloadError | Status::UpdateOk | Status::UpdateError => 7,
+    }
+}
+
+fn outcome_of(s: Status) -> Outcome {
+    match s {
+        Status::UpdateOk => Outcome::Succeeded,
+        Status::Refused => Outcome::Refused,
+        Status::DownloadError | Status::UpdateError => Outcome::Failed,
+        _ => Outcome::Pending,
+    }
+}
+
+fn status_of(code: i64) -> Result<Status, ApiError> {
+    u8::try_from(code)
+        .ok()
+        .and_then(Status::from_code)
+        .ok_or_else(|| {
+            ApiError::internal(format!("stored upgrade status {code} is not an OTA status"))
+        })
+}
+
+async fn log_line(
+    tx: &mut sqlx::SqliteConnection,
+    key: &Key,
+    step: &Step,
+    at: &str,
+) -> Result<(), ApiError> {
+    sqlx::query(
+        "INSERT INTO upgrade_log (plan_id, device_id, identity, at, source, status, percent, message)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(key.plan_id)
+    .bind(key.device_id)
+    .bind(&key.identity)
+    .bind(at)
+    .bind(step.source.as_str())
+    .bind(i64::from(step.status.code()))
+    .bind(step.percent.map(i64::from))
+    .bind(&step.message)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Record that the upgrade was offered to the device (status 0, by the
+/// center); true when it was new. Offering again changes nothing.
+pub async fn offered(pool: &SqlitePool, key: &Key) -> Result<bool, ApiError> {
+    let now = crate::now_text();
+    let mut tx = pool.begin().await?;
+    let done = sqlx::query(
+        "INSERT INTO upgrades (plan_id, device_id, identity, status, percent, outcome, message, started_at, updated_at)
+         VALUES (?, ?, ?, 0, NULL, 'pending', 'offered', ?, ?) ON CONFLICT DO NOTHING",
+    )
+    .bind(key.plan_id)
+    .bind(key.device_id)
+    .bind(&key.identity)
+    .bind(&now)
+    .bind(&now)
+    .execute(&mut *tx)
+    .await?;
+    let new = done.rows_affected() == 1;
+    if new {
+        let step = Step {
+            status: Status::None,
+            percent: None,
+            source: Source::Center,
+            message: "offered".into(),
+        };
+        log_line(&mut tx, key, &step, &now).await?;
+    }
+    tx.commit().await?;
+    Ok(new)
+}
+
+/// Where the upgrade stands, if it was offered.
+pub async fn current(pool: &SqlitePool, key: &Key) -> Result<Option<Current>, ApiError> {
+    let row = sqlx::query(
+        "SELECT status, percent, outcome FROM upgrades WHERE plan_id = ? AND device_id = ? AND identity = ?",
+    )
+    .bind(key.plan_id)
+    .bind(key.device_id)
+    .bind(&key.identity)
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let outcome: String = row.try_get("outcome")?;
+    let percent: Option<i64> = row.try_get("percent")?;
+    Ok(Some(Current {
+        status: status_of(row.try_get("status")?)?,
+        percent: percent.and_then(|p| u8::try_from(p).ok()),
+        outcome: Outcome::parse(&outcome),
+    }))
+}
+
+/// Whether `step` moves an upgrade that stands at `now`.
+pub fn moves(now: Current, step: &Step) -> bool {
+    if now.outcome != Outcome::Pending {
+        return false;
+    }
+    let (from, to) = (rank(now.status), rank(step.status));
+    to > from || (to == from && step.status == Status::Downloading && step.percent > now.percent)
+}
+
+/// Move an upgrade by `step` if it moves it (see [`moves`]); `None` when the
+/// upgrade was never offered.
+pub async fn advance(
+    pool: &SqlitePool,
+    key: &Key,
+    step: &Step,
+) -> Result<Option<Advance>, ApiError> {
+    let mut tx = pool.begin().await?;
+    let row = sqlx::query(
+        "SELECT status, percent, outcome FROM upgrades WHERE plan_id = ? AND device_id = ? AND identity = ?",
+    )
+    .bind(key.plan_id)
+    .bind(key.device_id)
+    .bind(&key.identity)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let outcome: String = row.try_get("outcome")?;
+    let percent: Option<i64> = row.try_get("percent")?;
+    let now = Current {
+        status: status_of(row.try_get("status")?)?,
+        percent: percent.and_then(|p| u8::try_from(p).ok()),
+        outcome: Outcome::parse(&outcome),
+    };
+    if !moves(now, step) {
+        return Ok(Some(Advance::Ignored));
+    }
+    let at = crate::now_text();
+    let outcome = outcome_of(step.status);
+    sqlx::query(
+        "UPDATE upgrades SET status = ?, percent = ?, outcome = ?, message = ?, updated_at = ?,
+         finished_at = CASE WHEN ? THEN ? ELSE NULL END
+         WHERE plan_id = ? AND device_id = ? AND identity = ?",
+    )
+    .bind(i64::from(step.status.code()))
+    .bind(step.percent.map(i64::from))
+    .bind(outcome.as_str())
+    .bind(&step.message)
+    .bind(&at)
+    .bind(outcome != Outcome::Pending)
+    .bind(&at)
+    .bind(key.plan_id)
+    .bind(key.device_id)
+    .bind(&key.identity)
+    .execute(&mut *tx)
+    .await?;
+    log_line(&mut tx, key, step, &at).await?;
+    tx.commit().await?;
+    Ok(Some(Advance::Moved))
+}
+
+/// The upgrades of a device that ended (plan id, identity): never offered again.
+pub async fn ended(pool: &SqlitePool, device_id: i64) -> Result<Vec<(i64, String)>, ApiError> {
+    let rows = sqlx::query(
+        "SELECT plan_id, identity FROM upgrades WHERE device_id = ? AND outcome != 'pending'",
+    )
+    .bind(device_id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("plan_id")?, r.try_get("identity")?)))
+        .collect()
+}
+
+/// A device's pending upgrades of one component that reached `updating`
+/// (plan id): a version report may end them.
+pub async fn updating(
+    pool: &SqlitePool,
+    device_id: i64,
+    identity: &str,
+) -> Result<Vec<i64>, ApiError> {
+    let rows = sqlx::query(
+        "SELECT plan_id FROM upgrades WHERE device_id = ? AND identity = ? AND outcome = 'pending' AND status = ?",
+    )
+    .bind(device_id)
+    .bind(identity)
+    .bind(i64::from(Status::Updating.code()))
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get("plan_id")?)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(status: Status, percent: Option<u8>) -> Current {
+        Current {
+            status,
+            percent,
+            outcome: outcome_of(status),
+        }
+    }
+
+    fn step(status: Status, percent: Option<u8>) -> Step {
+        Step {
+            status,
+            percent,
+            source: Source::Device,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn only_forward_moves_count() {
+        assert!(moves(at(Status::None, None), &step(Status::Plan, None)));
+        assert!(moves(
+            at(Status::Accepted, None),
+            &step(Status::Downloading, Some(10))
+        ));
+        assert!(moves(
+            at(Status::Downloading, Some(10)),
+            &step(Status::Downloading, Some(20))
+        ));
+        assert!(
+            !moves(
+                at(Status::Downloading, Some(20)),
+                &step(Status::Downloading, Some(20))
+            ),
+            "duplicate"
+        );
+        assert!(
+            !moves(
+                at(Status::Downloading, Some(20)),
+                &step(Status::Downloading, Some(10))
+            ),
+            "late"
+        );
+        assert!(
+            !moves(at(Status::Updating, None), &step(Status::DownloadOk, None)),
+            "late"
+        );
+        assert!(moves(
+            at(Status::Updating, None),
+            &step(Status::UpdateError, None)
+        ));
+        for end in [
+            Status::UpdateOk,
+            Status::UpdateError,
+            Status::Refused,
+            Status::DownloadError,
+        ] {
+            for next in Status::ALL {
+                assert!(
+                    !moves(at(end, None), &step(next, Some(50))),
+                    "{end:?} then {next:?}"
+                );
+            }
+        }
+    }
+}
