@@ -1,16 +1,48 @@
-use crate::file_check::FileCheck;
+use crate::adapters::page;
+use crate::i18n::Lang;
+use crate::model::Model;
+use crate::pages::device::{restore, DevicePanel};
+
+use crate::pages::log::LogPanel;
+use crate::pages::upgrade::UpgradePanels;
+use crate::pages::{tr, Controls, LanguageSwitch};
 use leptos::prelude::*;
 
 /// The whole console page.
 #[component]
 pub fn App() -> impl IntoView {
+    let model = Model::new(Lang::from_browser(&page::language()));
+    provide_context(model);
+    let controls: Controls = StoredValue::new_local(None);
+    provide_context(controls);
+    restore();
+    crate::pages::device::watch_return();
+    // Browsers slow hidden tabs: say so while a transfer runs.
+    let on_visibility = move |_| {
+        model
+            .hidden_warning
+            .set(page::hidden() && model.running.get_untracked())
+    };
+    let _ = window_event_listener(leptos::ev::visibilitychange, on_visibility);
+    Effect::new(move |_| {
+        let lang = model.lang.get();
+        if let Some(root) = document().document_element() {
+            let _ = root.set_attribute("lang", lang.tag());
+        }
+        document().set_title(&tr("title")());
+    });
     view! {
         <header class="top">
-            <h1>"SOTA upgrade console"</h1>
-            <p class="lede">"MCU firmware over the air, from this laptop to the board on the USB cable."</p>
+            <div>
+                <h1>{tr("title")}</h1>
+                <p class="lede">{tr("lede")}</p>
+            </div>
+            <LanguageSwitch />
         </header>
         <main>
-            <FileCheck />
+            <DevicePanel />
+            <UpgradePanels />
+            <LogPanel />
         </main>
     }
 }

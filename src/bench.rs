@@ -28,3 +28,75 @@ pub fn bench_digest(mib: u32, runs: u32) -> Vec<f64> {
         })
         .collect()
 }
+
+/// Bytes of WASM memory right now (`memory.buffer.byteLength`); it only grows.
+#[wasm_bindgen]
+pub fn wasm_memory_bytes() -> f64 {
+    use wasm_bindgen::JsCast;
+    wasm_bindgen::memory()
+        .unchecked_into::<js_sys::WebAssembly::Memory>()
+        .buffer()
+        .unchecked_into::<js_sys::ArrayBuffer>()
+        .byte_length() as f64
+}
+
+/// The in-browser half of `cargo xtask bench console`: upgrades the MCU behind
+/// `navigator.serial` (the bench installs a fake port with a zero-delay AT MCU) with `file`
+/// through the real Web Serial adapter and flow runner, and returns
+/// `[ms from start to result, ms of the transfer to the MCU, peak WASM memory bytes, ok]`.
+#[wasm_bindgen]
+pub async fn bench_flash(file: web_sys::Blob) -> Result<js_sys::Array, JsValue> {
+    use crate::adapters::{clock, serial};
+    use crate::model::{Ending, Model, Protocol};
+    use crate::run::{self, Control, Firmware};
+    use core::time::Duration;
+    use leptos::prelude::*;
+
+    let owner = Owner::new();
+    owner.set();
+    let model = Model::new(crate::i18n::Lang::En);
+    let port = serial::request().await.map_err(|e| JsValue::from_str(&e))?;
+    let port = serial::open(port, &serial::SerialSettings::n81(921_600))
+        .await
+        .map_err(|e| JsValue::from_str(&e))?;
+    let controls = run::start(model, port, Protocol::At);
+    let mut peak = wasm_memory_bytes();
+    while model.reported.get_untracked().is_none() {
+        clock::sleep(Duration::from_millis(5)).await;
+    }
+    let start = clock::now();
+    controls
+        .unbounded_send(Control::Start(Firmware {
+            file,
+            name: "bench.bin".into(),
+            identity: "STM32".into(),
+            target_version: "2_0_0".into(),
+            expected: sota_engine::ExpectedDigests::default(),
+            address: 0x0800_0000,
+        }))
+        .map_err(|_| JsValue::from_str("the runner stopped"))?;
+    let mut writing_since = None;
+    let ending = loop {
+        peak = peak.max(wasm_memory_bytes());
+        if writing_since.is_none() && model.flow.get_untracked().step == sota_flow::Step::Writing {
+            writing_since = Some(clock::now());
+        }
+        if let Some(e) = model.ending.get_untracked() {
+            break e;
+        }
+        clock::sleep(Duration::from_millis(20)).await;
+    };
+    let end = clock::now();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let transfer = end.saturating_sub(writing_since.unwrap_or(start));
+    let ok = matches!(ending, Ending::Succeeded(_));
+    if !ok {
+        leptos::logging::warn!("bench ended with {ending:?}\n{}", model.log_text());
+    }
+    Ok(js_sys::Array::of4(
+        &ms(end - start).into(),
+        &ms(transfer).into(),
+        &peak.into(),
+        &ok.into(),
+    ))
+}

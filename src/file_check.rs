@@ -1,12 +1,12 @@
 //! "Check a firmware file": pick or drop a file, get its size, MD5, CRC32 and SHA-256 from one
 //! streaming pass, and compare them with values pasted from the center or a release note.
 
-use crate::blob::{self, ReadError};
+use crate::adapters::file::{self as blob, ReadError};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use sota_engine::digest::{parse_expected, Digests};
 use sota_engine::Digester;
-use web_sys::{File, HtmlInputElement};
+use web_sys::{Blob, HtmlInputElement};
 
 /// Where a check stands; the view only renders this.
 #[derive(Clone, Debug, PartialEq)]
@@ -80,18 +80,51 @@ fn verdict(field: Field, typed: &str, got: Option<&Digests>) -> (&'static str, S
     }
 }
 
-/// The file check panel.
+/// The console's words when the panel is inside the console (English elsewhere, e.g. tests).
+#[derive(Clone, Copy)]
+struct Words(Option<RwSignal<crate::i18n::Lang>>);
+
+impl Words {
+    fn at(self, key: &'static str) -> impl Fn() -> String + Copy + Send + Sync + 'static {
+        move || {
+            let lang = self.0.map_or(crate::i18n::Lang::En, |l| l.get());
+            crate::i18n::t(lang, key).to_string()
+        }
+    }
+}
+
+fn words() -> Words {
+    Words(use_context::<crate::model::Model>().map(|m| m.lang))
+}
+
+/// The firmware file the technician chose: its name and contents.
+pub type Picked = RwSignal<Option<(String, Blob)>, LocalStorage>;
+
+/// The file check panel: `picked` receives the chosen file, `expected` holds the typed
+/// MD5, CRC32 and SHA-256 (in that order), `demo` offers a generated image when set.
 #[component]
-pub fn FileCheck() -> impl IntoView {
+pub fn FileCheck(
+    /// Receives the chosen file.
+    picked: Picked,
+    /// The typed MD5, CRC32 and SHA-256.
+    expected: [RwSignal<String>; 3],
+    /// A generated image offered by a button, if any.
+    #[prop(optional)]
+    demo: Option<Signal<Option<(String, Blob)>, LocalStorage>>,
+    /// The panel's heading.
+    #[prop(into)]
+    title: Signal<String>,
+) -> impl IntoView {
     let state = RwSignal::new(CheckState::Idle);
-    let expected: [RwSignal<String>; 3] = std::array::from_fn(|_| RwSignal::new(String::new()));
+    let words = words();
+    let tr = move |key| words.at(key);
     // Each new file bumps the generation; an older read sees it and stops.
     let generation = StoredValue::new(0u64);
 
-    let start = move |file: File| {
+    let start = move |name: String, file: Blob| {
         let gen = generation.get_value() + 1;
         generation.set_value(gen);
-        let name = file.name();
+        picked.set(Some((name.clone(), file.clone())));
         let total = file.size() as u64;
         state.set(CheckState::Reading {
             name: name.clone(),
@@ -129,7 +162,7 @@ pub fn FileCheck() -> impl IntoView {
     let on_pick = move |ev: web_sys::Event| {
         let input: HtmlInputElement = event_target(&ev);
         if let Some(file) = input.files().and_then(|f| f.get(0)) {
-            start(file);
+            start(file.name(), file.into());
         }
     };
     let on_drop = move |ev: web_sys::DragEvent| {
@@ -139,7 +172,7 @@ pub fn FileCheck() -> impl IntoView {
             .and_then(|d| d.files())
             .and_then(|f| f.get(0))
         {
-            start(file);
+            start(file.name(), file.into());
         }
     };
 
@@ -151,23 +184,29 @@ pub fn FileCheck() -> impl IntoView {
 
     view! {
         <section class="panel file-check">
-            <h2>"Check a firmware file"</h2>
+            <h2>{move || title.get()}</h2>
             <label
                 class="drop"
                 on:dragover=|ev: web_sys::DragEvent| ev.prevent_default()
                 on:drop=on_drop
             >
-                <span>"Drop a firmware file here, or "</span>
+                <span>{tr("drop")}</span>
                 <input id="fw-file" type="file" on:change=on_pick />
             </label>
+            {move || demo.map(|d| view! {
+                <button type="button" id="demo-file" class="secondary"
+                    on:click=move |_| if let Some((name, blob)) = d.get() { start(name, blob) }>
+                    {tr("demo_file")}
+                </button>
+            })}
             <Status state=state />
             <table class="digests">
                 <thead>
-                    <tr><th>"Digest"</th><th>"Computed"</th><th>"Expected (optional)"</th><th></th></tr>
+                    <tr><th>{tr("digest")}</th><th>{tr("computed")}</th><th>{tr("expected")}</th><th></th></tr>
                 </thead>
                 <tbody>
                     <tr>
-                        <td>"Size"</td>
+                        <td>{tr("size")}</td>
                         <td id="digest-size" class="mono">
                             {move || digests.get().map(|d| format!("{} bytes", d.size)).unwrap_or_default()}
                         </td>
@@ -190,7 +229,7 @@ pub fn FileCheck() -> impl IntoView {
                                         <input
                                             id=format!("expect-{}", field.key)
                                             class="mono"
-                                            placeholder=format!("{} hex digits", field.digits)
+                                            placeholder=move || tr("hex_digits")().replace("{n}", &field.digits.to_string())
                                             spellcheck="false"
                                             prop:value=move || typed.get()
                                             on:input=move |ev| typed.set(event_target_value(&ev))
@@ -212,21 +251,23 @@ pub fn FileCheck() -> impl IntoView {
 /// The progress bar and the one-line status under the file picker.
 #[component]
 fn Status(state: RwSignal<CheckState>) -> impl IntoView {
+    let words = words();
+    let tr = move |key| words.at(key);
     move || {
         match state.get() {
-        CheckState::Idle => view! { <p id="check-status" class="status">"No file chosen."</p> }.into_any(),
+        CheckState::Idle => view! { <p id="check-status" class="status">{tr("no_file")}</p> }.into_any(),
         CheckState::Reading { name, done, total } => {
             let pct = (done * 100).checked_div(total).unwrap_or(100);
             view! {
                 <div id="check-status" class="status">
                     <progress max=total.max(1) value=done></progress>
-                    <span>{format!("Reading {name}: {pct} % ({done} of {total} bytes)")}</span>
+                    <span>{format!("{} {name}: {pct} % ({done} / {total} B)", tr("reading")())}</span>
                 </div>
             }
             .into_any()
         }
         CheckState::Done { name, digests } => view! {
-            <p id="check-status" class="status ok">{format!("{name}: {} bytes checked.", digests.size)}</p>
+            <p id="check-status" class="status ok">{format!("{name}: {} B {}", digests.size, tr("checked")())}</p>
         }
         .into_any(),
         CheckState::Failed(msg) => view! { <p id="check-status" class="status error">{msg}</p> }.into_any(),

@@ -1,14 +1,19 @@
 //! The SOTA upgrade console: a browser app (Leptos, client-side rendering) that plays the role
 //! of the Quectel module for an MCU plugged in over USB.
 //!
-//! This crate is the browser adapter and the UI: it reads files, talks to the page and (later)
-//! to Web Serial and the center. All upgrade logic lives in the sans-IO `sota-engine` crate; the
-//! components here only render its results and pass the user's choices back.
+//! This crate is the browser side only: [`adapters`] carry out I/O (Web Serial, a simulated
+//! MCU, files, the page), [`run`] connects them to the sans-IO flow of `sota-flow`, and
+//! [`pages`] render the [`model`]. All upgrade logic lives in `sota-flow`, `sota-engine` and
+//! `sota-link`; nothing here decides what happens next.
 #![deny(missing_docs)]
 
+pub mod adapters;
 mod app;
 pub mod bench;
-pub mod blob;
 pub mod file_check;
+pub mod i18n;
+pub mod model;
+pub mod pages;
+pub mod run;
 
 pub use app::App;

@@ -4,6 +4,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use js_sys::{Array, Uint8Array};
+use leptos::prelude::*;
 use sota_console::file_check::FileCheck;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -20,7 +21,12 @@ fn document() -> web_sys::Document {
 fn mount() -> HtmlElement {
     let host: HtmlElement = document().create_element("div").unwrap().unchecked_into();
     document().body().unwrap().append_child(&host).unwrap();
-    leptos::mount::mount_to(host.clone(), FileCheck).forget();
+    leptos::mount::mount_to(host.clone(), || {
+        let picked = RwSignal::new_local(None);
+        let expected = std::array::from_fn(|_| RwSignal::new(String::new()));
+        view! { <FileCheck picked=picked expected=expected title="Check a firmware file".to_string() /> }
+    })
+    .forget();
     host
 }
 

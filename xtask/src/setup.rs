@@ -12,18 +12,27 @@ pub const CARGO_FUZZ_VERSION: &str = "0.13.2";
 /// Trunk 0.22 needs a newer rustc than this machine's 1.95; 0.21.14 is the last that builds.
 pub const TRUNK_VERSION: &str = "0.21.14";
 
-/// Debian packages the browser tests need.
-pub const BROWSER_PACKAGES: &[&str] = &["chromium", "chromium-driver"];
+/// Debian packages the browser tests need; a small CJK font so screenshots of the Chinese UI
+/// show characters, not boxes.
+pub const BROWSER_PACKAGES: &[&str] = &["chromium", "chromium-driver", "fonts-wqy-microhei"];
 /// Debian packages the protocol peer tests need (independent YMODEM and AN3155 programs).
 pub const PEER_PACKAGES: &[&str] = &["lrzsz", "stm32flash", "socat"];
 /// strace: the center's crash test watches the fsync order of an upload with it.
 pub const TRACE_PACKAGES: &[&str] = &["strace"];
+/// mosquitto and its clients: the center's external-broker tests run against them.
+pub const BROKER_PACKAGES: &[&str] = &["mosquitto", "mosquitto-clients"];
 
 /// Everything `serve` and `test` need.
 pub fn all() -> Result {
     console()?;
     // One apt call, so a fresh machine runs `apt-get update` once.
-    apt(&[BROWSER_PACKAGES, PEER_PACKAGES, TRACE_PACKAGES].concat())?;
+    apt(&[
+        BROWSER_PACKAGES,
+        PEER_PACKAGES,
+        TRACE_PACKAGES,
+        BROKER_PACKAGES,
+    ]
+    .concat())?;
     npm()?;
     python()?;
     cargo_fuzz()

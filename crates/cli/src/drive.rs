@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 /// Longest sleep between checks, so events and progress stay fresh.
 const TICK: Duration = Duration::from_millis(50);
 
-/// Runs `endpoint` over `port` until it is done or `step` returns false. `step` sees the
-/// endpoint after every turn (to drain its events) and the time since the start.
+/// Runs `endpoint` over `port` until it is done, `step` returns false or the port closed.
+/// `step` sees the endpoint after every turn (to drain its events) and the time since the
+/// start.
 pub fn drive<E: Endpoint + ?Sized>(
     port: &mut dyn Port,
     endpoint: &mut E,
@@ -35,6 +36,9 @@ pub fn drive<E: Endpoint + ?Sized>(
             .map_or(TICK, |t| t.saturating_sub(now))
             .min(TICK);
         let n = port.read_some(&mut buf, wait)?;
+        if n == 0 && port.is_closed() {
+            return Ok(());
+        }
         let now = start.elapsed();
         if n > 0 {
             endpoint.handle_input(now, &buf[..n]);

@@ -1,8 +1,12 @@
-//! `sota flash`: YMODEM or AN3155 to a serial port.
+//! `sota flash`: YMODEM or AN3155 to a serial port, through `sota_flow::Flash`, which checks
+//! the file against the expected digests before a byte goes out.
 
 use crate::drive::drive;
+use crate::firmware::{local, Expected};
 use crate::progress::Bar;
 use crate::{open_port, parse_number, read_firmware, FlashProtocol, Parity};
+use sota_engine::Digester;
+use sota_flow::{Flash, FlashNotice};
 use sota_link::{an3155, ymodem};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -41,6 +45,8 @@ pub struct Args {
     /// ymodem: file name sent in block 0 (default: the file's name).
     #[arg(long)]
     name: Option<String>,
+    #[command(flatten)]
+    expected: Expected,
     /// Firmware image.
     file: PathBuf,
 }
@@ -48,40 +54,39 @@ pub struct Args {
 /// Runs `sota flash`.
 pub fn run(args: Args) -> Result<(), String> {
     let image = read_firmware(&args.file)?;
-    let even = match args.parity {
-        Parity::Auto => args.protocol == FlashProtocol::An3155,
-        Parity::Even => true,
-        Parity::None => false,
-    };
-    let mut port = open_port(&args.port, args.baud, even)?;
-    let mut bar = Bar::new();
-    let result = match args.protocol {
+    let size = image.len();
+    let expected = args.expected.parse()?;
+    let checked: Vec<&str> = [
+        ("MD5", &expected.md5),
+        ("CRC32", &expected.crc32),
+        ("SHA-256", &expected.sha256),
+    ]
+    .into_iter()
+    .filter_map(|(name, given)| given.as_ref().map(|_| name))
+    .collect();
+    let firmware = local(
+        &args.file,
+        "MCU",
+        "",
+        "",
+        Digester::digest(&image),
+        expected,
+    );
+    // Built before the port opens: a file that differs from the expected digests stops here.
+    let mut flash = match args.protocol {
         FlashProtocol::Ymodem => {
             let name = args.name.clone().unwrap_or_else(|| {
                 args.file
                     .file_name()
                     .map_or("firmware.bin".into(), |n| n.to_string_lossy().into_owned())
             });
-            let mut sender = ymodem::Sender::new(
+            Flash::ymodem(
+                &firmware,
                 &name,
-                image.clone(),
+                image,
                 ymodem::Config::default(),
                 Duration::ZERO,
-            )
-            .map_err(|e| e.to_string())?;
-            let mut outcome = None;
-            drive(&mut port, &mut sender, |s, _| {
-                while let Some(event) = s.poll_event() {
-                    match event {
-                        ymodem::Event::Progress(p) => bar.update(p),
-                        ymodem::Event::Finished => outcome = Some(Ok(())),
-                        ymodem::Event::Failed(e) => outcome = Some(Err(e.to_string())),
-                    }
-                }
-                true
-            })
-            .map_err(|e| format!("serial I/O on {} failed: {e}", args.port))?;
-            outcome.unwrap_or_else(|| Err("the transfer stopped without a result".into()))
+            )?
         }
         FlashProtocol::An3155 => {
             let options = an3155::Options {
@@ -91,38 +96,60 @@ pub fn run(args: Args) -> Result<(), String> {
                 verify_erased: !args.trust_erase,
                 mass_erase: args.mass_erase,
             };
-            let mut flasher =
-                an3155::Flasher::new(&image, options, an3155::Config::default(), Duration::ZERO)
-                    .map_err(|e| e.to_string())?;
-            let mut outcome = None;
-            drive(&mut port, &mut flasher, |f, _| {
-                while let Some(event) = f.poll_event() {
-                    match event {
-                        an3155::Event::Identified { bootloader, pid, chip } => eprintln!(
-                            "bootloader {}.{}, product 0x{pid:03X} ({}), {} KiB flash in {} B pages",
-                            bootloader >> 4,
-                            bootloader & 0xF,
-                            chip.name,
-                            chip.flash_size / 1024,
-                            chip.page_size
-                        ),
-                        an3155::Event::Progress(p) => bar.update(p),
-                        an3155::Event::Finished { written, skipped } => {
-                            eprintln!("wrote {written} B, skipped {skipped} B already erased (0xFF), verified");
-                            outcome = Some(Ok(()))
-                        }
-                        an3155::Event::Failed(e) => outcome = Some(Err(e.to_string())),
-                    }
-                }
-                true
-            })
-            .map_err(|e| format!("serial I/O on {} failed: {e}", args.port))?;
-            outcome.unwrap_or_else(|| Err("flashing stopped without a result".into()))
+            Flash::an3155(
+                &firmware,
+                &image,
+                options,
+                an3155::Config::default(),
+                Duration::ZERO,
+            )?
         }
     };
+    if !checked.is_empty() {
+        eprintln!(
+            "{}: the file matches the expected {}",
+            args.file.display(),
+            checked.join(", ")
+        );
+    }
+    let even = match args.parity {
+        Parity::Auto => args.protocol == FlashProtocol::An3155,
+        Parity::Even => true,
+        Parity::None => false,
+    };
+    let mut port = open_port(&args.port, args.baud, even)?;
+    let mut bar = Bar::new();
+    let mut outcome = None;
+    drive(&mut port, &mut flash, |f, _| {
+        while let Some(notice) = f.poll_notice() {
+            match notice {
+                FlashNotice::Identified {
+                    bootloader,
+                    pid,
+                    chip,
+                } => bar.println(format!(
+                    "bootloader {}.{}, product 0x{pid:03X} ({}), {} KiB flash in {} B pages",
+                    bootloader >> 4,
+                    bootloader & 0xF,
+                    chip.name,
+                    chip.flash_size / 1024,
+                    chip.page_size
+                )),
+                FlashNotice::Finished { summary } => {
+                    bar.println(summary);
+                    outcome = Some(Ok(()));
+                }
+                FlashNotice::Failed(e) => outcome = Some(Err(e)),
+            }
+        }
+        bar.show(f.state());
+        true
+    })
+    .map_err(|e| format!("serial I/O on {} failed: {e}", args.port))?;
     bar.finish();
+    let result = outcome.unwrap_or_else(|| Err("flashing stopped without a result".into()));
     if result.is_ok() {
-        eprintln!("{}: {} B flashed", args.file.display(), image.len());
+        eprintln!("{}: {size} B flashed", args.file.display());
     }
     result
 }

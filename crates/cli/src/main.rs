@@ -1,9 +1,11 @@
 //! `sota`: flash a board over serial with YMODEM or the STM32 ROM bootloader, play the Quectel
-//! module for an MCU that speaks QuecThing AT SOTA, or run a simulated MCU on a pseudo-terminal.
-//! Every line of protocol logic lives in `sota-link` and `sota-sim`; this binary only moves
-//! bytes between them and a port, and draws progress.
+//! module for an MCU that speaks QuecThing AT SOTA, or run a simulated MCU on a pseudo-terminal
+//! (or on stdin and stdout).
+//! Every line of protocol and upgrade logic lives in `sota-link`, `sota-flow` and `sota-sim`;
+//! this binary only moves bytes between them and a port, and draws progress.
 
 mod drive;
+mod firmware;
 mod flash;
 mod port;
 mod progress;
@@ -62,7 +64,8 @@ enum Command {
     Flash(flash::Args),
     /// Act as the Quectel module and upgrade the MCU on PORT with a local firmware file.
     ServeAt(serve_at::Args),
-    /// Run a simulated MCU on a new pseudo-terminal and print the terminal's path.
+    /// Run a simulated MCU on a new pseudo-terminal and print the terminal's path (or on
+    /// stdin and stdout with --stdio).
     Simulate(simulate::Args),
 }
 

@@ -1,4 +1,5 @@
-//! The byte pipe a protocol runs over: a serial port or the master side of a pseudo-terminal.
+//! The byte pipe a protocol runs over: a serial port, the master side of a pseudo-terminal,
+//! or stdin and stdout.
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::pty::openpty;
@@ -15,6 +16,10 @@ pub trait Port {
     fn read_some(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize>;
     /// Writes all of `bytes`.
     fn write_all(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// True once the other side closed for good (a port or pty never does).
+    fn is_closed(&self) -> bool {
+        false
+    }
 }
 
 impl Port for Box<dyn serialport::SerialPort> {
@@ -81,5 +86,63 @@ impl Port for Pty {
 
     fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
         Write::write_all(&mut self.master, bytes)
+    }
+}
+
+/// Raw bytes on stdin and stdout, for a peer that bridges its own port (the browser tests'
+/// fake Web Serial port) to a simulator. Both file descriptors are used unbuffered, so a
+/// poll for input never misses bytes a buffer already took, and every write goes out at once.
+pub struct Stdio {
+    input: File,
+    output: File,
+    closed: bool,
+}
+
+impl Stdio {
+    /// Duplicates fds 0 and 1; nothing else may write to stdout while this runs.
+    pub fn open() -> io::Result<Self> {
+        Ok(Stdio {
+            input: File::from(io::stdin().as_fd().try_clone_to_owned()?),
+            output: File::from(io::stdout().as_fd().try_clone_to_owned()?),
+            closed: false,
+        })
+    }
+}
+
+impl Port for Stdio {
+    fn read_some(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
+        if self.closed {
+            std::thread::sleep(timeout);
+            return Ok(0);
+        }
+        let ms = timeout.as_millis().min(u16::MAX as u128) as u16;
+        let mut fds = [PollFd::new(self.input.as_fd(), PollFlags::POLLIN)];
+        let ready = match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(n) => n,
+            Err(nix::errno::Errno::EINTR) => 0,
+            Err(e) => return Err(e.into()),
+        };
+        if ready == 0 {
+            return Ok(0);
+        }
+        // Readable or hung up: a read of 0 bytes is the end of stdin.
+        match self.input.read(buf) {
+            Ok(0) => {
+                self.closed = true;
+                Ok(0)
+            }
+            Ok(n) => Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        Write::write_all(&mut self.output, bytes)?;
+        self.output.flush()
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed
     }
 }

@@ -1,7 +1,8 @@
-//! `sota simulate`: a simulated MCU on a new pseudo-terminal, for peers that expect a board.
+//! `sota simulate`: a simulated MCU on a new pseudo-terminal, for peers that expect a board,
+//! or on stdin and stdout (`--stdio`), for a peer that bridges its own port to it.
 
 use crate::drive::drive;
-use crate::port::Pty;
+use crate::port::{Port, Pty, Stdio};
 use crate::SimProtocol;
 use sota_sim::at_mcu::{AtMcu, McuComponent, McuConfig, McuOutcome};
 use sota_sim::bootloader::{Bootloader, BootloaderConfig};
@@ -29,6 +30,10 @@ pub struct Args {
     /// Also make this symlink to the terminal.
     #[arg(long)]
     link: Option<PathBuf>,
+    /// Speak raw bytes on stdin and stdout instead of a pseudo-terminal (nothing else goes to
+    /// stdout; the log goes to stderr); ends when stdin closes.
+    #[arg(long, conflicts_with = "link")]
+    stdio: bool,
     /// an3155: offer Extended Erase (0x44, bootloader v3.x) instead of Erase (0x43).
     #[arg(long)]
     extended_erase: bool,
@@ -37,9 +42,12 @@ pub struct Args {
     image: Option<PathBuf>,
 }
 
-/// Lets the peer read our last reply before the pty closes (closing drops unread bytes).
-fn linger() {
-    std::thread::sleep(Duration::from_millis(500));
+/// Lets the peer read our last reply before the pty closes (closing drops unread bytes; a
+/// pipe keeps them for its reader).
+fn linger(args: &Args) {
+    if !args.stdio {
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 fn save(path: &Path, data: &[u8]) -> Result<(), String> {
@@ -50,9 +58,13 @@ fn save(path: &Path, data: &[u8]) -> Result<(), String> {
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-/// Runs `sota simulate`.
-pub fn run(args: Args) -> Result<(), String> {
-    let mut pty = Pty::open().map_err(|e| format!("cannot open a pseudo-terminal: {e}"))?;
+/// The simulator's end of the line, and how the log names it.
+fn open_line(args: &Args) -> Result<(Box<dyn Port>, String), String> {
+    if args.stdio {
+        let stdio = Stdio::open().map_err(|e| format!("cannot use stdin and stdout: {e}"))?;
+        return Ok((Box::new(stdio), "stdin/stdout".into()));
+    }
+    let pty = Pty::open().map_err(|e| format!("cannot open a pseudo-terminal: {e}"))?;
     if let Some(link) = &args.link {
         let _ = std::fs::remove_file(link);
         std::os::unix::fs::symlink(&pty.path, link).map_err(|e| {
@@ -66,13 +78,21 @@ pub fn run(args: Args) -> Result<(), String> {
     // The path alone on the first line of stdout, for scripts; the rest goes to stderr.
     println!("{}", pty.path.display());
     let _ = std::io::stdout().flush();
-    let io_error = |e: std::io::Error| format!("pseudo-terminal I/O failed: {e}");
+    let place = pty.path.display().to_string();
+    Ok((Box::new(pty), place))
+}
+
+/// Runs `sota simulate`.
+pub fn run(args: Args) -> Result<(), String> {
+    let (mut port, place) = open_line(&args)?;
+    let port = port.as_mut();
+    let io_error = |e: std::io::Error| format!("I/O on {place} failed: {e}");
     match args.protocol {
         SimProtocol::Ymodem => {
-            eprintln!("YMODEM receiver waiting on {}", pty.path.display());
+            eprintln!("YMODEM receiver waiting on {}", place);
             let config = ReceiverConfig::default();
             let mut receiver = Receiver::new(config.clone(), Duration::ZERO);
-            drive(&mut pty, &mut receiver, |r, now| {
+            drive(port, &mut receiver, |r, now| {
                 // Nobody there yet: keep waiting rather than give up.
                 if r.outcome() == Some(&Outcome::GaveUp)
                     && r.files().is_empty()
@@ -83,7 +103,7 @@ pub fn run(args: Args) -> Result<(), String> {
                 true
             })
             .map_err(io_error)?;
-            linger();
+            linger(&args);
             match (receiver.outcome(), receiver.files().first()) {
                 (Some(Outcome::Finished), Some(file)) => {
                     eprintln!("received {} ({} B)", file.name, file.data.len());
@@ -93,6 +113,10 @@ pub fn run(args: Args) -> Result<(), String> {
                         .unwrap_or_else(|| PathBuf::from(&file.name));
                     save(&path, &file.data)
                 }
+                (None, _) if port.is_closed() => Err(format!(
+                    "stdin closed before the YMODEM transfer completed ({} B received)",
+                    receiver.received()
+                )),
                 (outcome, _) => Err(format!("the YMODEM transfer did not complete: {outcome:?}")),
             }
         }
@@ -107,13 +131,13 @@ pub fn run(args: Args) -> Result<(), String> {
             }
             eprintln!(
                 "STM32 ROM bootloader (PID 0x410, 128 KiB flash) on {}",
-                pty.path.display()
+                place
             );
             let mut saved = bootloader.generation();
             let mut changed_at = Duration::ZERO;
             let mut seen = saved;
             let mut failure = None;
-            drive(&mut pty, &mut bootloader, |b, now| {
+            drive(port, &mut bootloader, |b, now| {
                 if let Some(addr) = b.jumped_to() {
                     eprintln!(
                         "Go 0x{addr:08X}: the application would start now; back to the bootloader"
@@ -136,7 +160,16 @@ pub fn run(args: Args) -> Result<(), String> {
                 true
             })
             .map_err(io_error)?;
-            failure.map_or(Ok(()), Err)
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            // Stdin closed: what changed since the last save is kept too.
+            match &args.output {
+                Some(path) if bootloader.generation() != saved => {
+                    save(path, bootloader.flash().contents())
+                }
+                _ => Ok(()),
+            }
         }
         SimProtocol::At => {
             let config = McuConfig {
@@ -145,12 +178,10 @@ pub fn run(args: Args) -> Result<(), String> {
             };
             eprintln!(
                 "AT SOTA MCU ({} {}) on {}",
-                args.component,
-                args.firmware_version,
-                pty.path.display()
+                args.component, args.firmware_version, place
             );
             let mut mcu = AtMcu::new(config.clone(), Duration::ZERO);
-            drive(&mut pty, &mut mcu, |m, now| {
+            drive(port, &mut mcu, |m, now| {
                 if let Some(McuOutcome::Failed { reason } | McuOutcome::Refused { reason }) =
                     m.outcome()
                 {
@@ -165,7 +196,14 @@ pub fn run(args: Args) -> Result<(), String> {
                 true
             })
             .map_err(io_error)?;
-            linger();
+            if !matches!(mcu.outcome(), Some(McuOutcome::Updated { .. })) {
+                return Err(format!(
+                    "stdin closed before the upgrade finished: the MCU still runs {} ({} firmware bytes received)",
+                    mcu.version(),
+                    mcu.firmware_bytes_received()
+                ));
+            }
+            linger(&args);
             eprintln!("updated to {}", mcu.version());
             match &args.output {
                 Some(path) => save(path, mcu.flash()),

@@ -170,3 +170,37 @@ fn a_zero_page_size_is_refused_by_the_flag() {
     );
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn a_file_that_differs_from_the_expected_digest_is_not_flashed() {
+    let dir = std::env::temp_dir().join(format!("sota-flash-digest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("fw.bin");
+    std::fs::write(&file, [1, 2, 3]).unwrap();
+    let wrong = "ab".repeat(32);
+    let out = run_bounded(
+        Command::new(SOTA)
+            .args([
+                "flash",
+                "--protocol",
+                "ymodem",
+                "--port",
+                "/dev/nonexistent-sota-port",
+                "--sha256",
+                &wrong,
+            ])
+            .arg(&file),
+        Duration::from_secs(10),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("expected {wrong}")) && err.contains("nothing was sent to the MCU"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("nonexistent-sota-port"),
+        "the check comes before the port is opened: {err}"
+    );
+}

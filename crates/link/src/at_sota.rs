@@ -3,16 +3,15 @@
 //!
 //! The module does not know where plans and firmware come from: it reports what the MCU asks
 //! for as [`Event`]s, and the caller answers with [`Module::offer_plan`],
-//! [`Module::start_download`] and [`Module::piece_ready`]. [`Upgrade`] is that caller with the
-//! engine's upgrade session deciding; [`FileServer`] is a bare harness for tests and benchmarks.
+//! [`Module::start_download`] and [`Module::piece_ready`]. `sota_flow::AtUpgrade` is that caller
+//! with the engine's upgrade session deciding; [`FileServer`] is a bare harness for tests and
+//! benchmarks.
 
 mod command;
 mod file_server;
-mod upgrade;
 
 pub use command::{parse, Command, UpdateAction};
 pub use file_server::{FileServer, Offer};
-pub use upgrade::{Notice, Upgrade};
 
 use crate::endpoint::{Endpoint, Phase, Progress};
 use core::time::Duration;

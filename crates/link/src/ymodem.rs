@@ -142,15 +142,29 @@ enum State {
     AwaitEotReply,
     AwaitFinalStart,
     AwaitFinalAck,
+    /// Block `i` is next, but its bytes have not been handed over yet ([`Sender::wants`]).
+    AwaitData(u64),
     Done,
 }
 
+/// How much of the file a streaming sender asks for at a time.
+pub const WINDOW: u64 = 64 * 1024;
+
 /// A YMODEM-1K sender of one file.
+///
+/// The file is either handed over whole ([`Sender::new`]) or in windows as the transfer goes
+/// ([`Sender::streaming`]: answer [`Sender::wants`] with [`Sender::provide`]), so a large image
+/// never needs to sit in memory.
 #[derive(Debug)]
 pub struct Sender {
     config: Config,
     name: String,
-    file: Vec<u8>,
+    size: u64,
+    /// File bytes from `window_start` on, as handed over.
+    window: Vec<u8>,
+    window_start: u64,
+    /// The offset the sender waits for, if any.
+    wanted: Option<u64>,
     state: State,
     /// The frame last sent, resent on `NAK` or timeout.
     frame: Vec<u8>,
@@ -166,6 +180,14 @@ pub struct Sender {
 impl Sender {
     /// A sender for `file` named `name`, waiting for the receiver's `C` from `now` on.
     pub fn new(name: &str, file: Vec<u8>, config: Config, now: Duration) -> Result<Self, Error> {
+        let mut sender = Sender::streaming(name, file.len() as u64, config, now)?;
+        sender.window = file;
+        Ok(sender)
+    }
+
+    /// A sender for a file of `size` bytes whose contents arrive through [`Sender::provide`]
+    /// when [`Sender::wants`] asks, [`WINDOW`] bytes at a time.
+    pub fn streaming(name: &str, size: u64, config: Config, now: Duration) -> Result<Self, Error> {
         if name.len() > 100 || name.contains('\0') {
             return Err(Error::BadName(name.to_string()));
         }
@@ -173,7 +195,10 @@ impl Sender {
         Ok(Sender {
             config,
             name: name.to_string(),
-            file,
+            size,
+            window: Vec::new(),
+            window_start: 0,
+            wanted: None,
             state: State::AwaitStart,
             frame: Vec::new(),
             out: Vec::new(),
@@ -190,12 +215,36 @@ impl Sender {
         self.events.pop_front()
     }
 
+    /// The bytes the sender needs next, as `(offset, len)`: hand them over with
+    /// [`Sender::provide`]. The transfer waits (without a deadline) until they arrive.
+    pub fn wants(&self) -> Option<(u64, u64)> {
+        let offset = self.wanted?;
+        Some((offset, WINDOW.min(self.size - offset)))
+    }
+
+    /// File bytes starting at `offset`, answering [`Sender::wants`]; others are ignored.
+    pub fn provide(&mut self, offset: u64, bytes: Vec<u8>, now: Duration) {
+        let Some((want, len)) = self.wants() else {
+            return;
+        };
+        if offset != want || bytes.len() as u64 != len {
+            return;
+        }
+        // Everything before `offset` was acknowledged: the window moves on.
+        self.window = bytes;
+        self.window_start = offset;
+        self.wanted = None;
+        if let State::AwaitData(index) = self.state {
+            self.send_block(index, now);
+        }
+    }
+
     fn blocks(&self) -> u64 {
-        (self.file.len() as u64).div_ceil(1024)
+        self.size.div_ceil(1024)
     }
 
     fn acked_bytes(&self, blocks: u64) -> u64 {
-        (blocks * 1024).min(self.file.len() as u64)
+        (blocks * 1024).min(self.size)
     }
 
     fn send(&mut self, frame: Vec<u8>, state: State, now: Duration) {
@@ -231,10 +280,19 @@ impl Sender {
     }
 
     fn send_block(&mut self, index: u64, now: Duration) {
-        let start = (index * 1024) as usize;
-        let end = (start + 1024).min(self.file.len());
+        let start = index * 1024;
+        let end = (start + 1024).min(self.size);
+        let held = self.window_start..=self.window_start + self.window.len() as u64;
+        if !(held.contains(&start) && held.contains(&end)) {
+            self.wanted = Some(start);
+            self.state = State::AwaitData(index);
+            self.deadline = None;
+            return;
+        }
+        let from = (start - self.window_start) as usize;
+        let to = (end - self.window_start) as usize;
         let number = ((index + 1) & 0xFF) as u8;
-        let frame = encode_block(number, &self.file[start..end], PAD);
+        let frame = encode_block(number, &self.window[from..to], PAD);
         self.send(frame, State::AwaitBlockAck(index), now);
     }
 
@@ -250,7 +308,7 @@ impl Sender {
         self.events.push_back(Event::Progress(Progress {
             phase: Phase::Writing,
             done: self.acked_bytes(blocks),
-            total: self.file.len() as u64,
+            total: self.size,
         }));
     }
 
@@ -260,12 +318,13 @@ impl Sender {
                 let at = match self.state {
                     State::AwaitBlockAck(i) => self.acked_bytes(i),
                     State::DrainStray { next, .. } => self.acked_bytes(next),
+                    State::AwaitData(i) => self.acked_bytes(i),
                     State::AwaitEotReply | State::AwaitFinalStart | State::AwaitFinalAck => {
-                        self.file.len() as u64
+                        self.size
                     }
                     _ => 0,
                 };
-                let total = self.file.len() as u64;
+                let total = self.size;
                 self.fail(Error::Cancelled { at, total });
                 return;
             }
@@ -275,7 +334,7 @@ impl Sender {
         self.last_was_can = false;
         match (self.state, byte) {
             (State::AwaitStart, CRC_REQUEST) => {
-                let data = header_data(&self.name, self.file.len() as u64);
+                let data = header_data(&self.name, self.size);
                 self.send(encode_block(0, &data, 0), State::AwaitHeaderAck, now);
             }
             (State::AwaitHeaderAck, ACK) => {

@@ -490,8 +490,9 @@ impl AtMcu {
                 ) else {
                     return;
                 };
-                // Mid-upgrade, only the same plan again (after a re-request) is taken.
-                let idle = self.wait == Wait::Nothing && self.plan_done;
+                // Mid-upgrade, only the same plan again (after a re-request) is taken; an idle
+                // MCU takes a plan the platform pushes (a module sends 10700 unasked then).
+                let idle = self.wait == Wait::Nothing;
                 if !(matches!(self.wait, Wait::Plan | Wait::Command(Cmd::Request)) || idle) {
                     return;
                 }

@@ -5,6 +5,7 @@ mod common;
 use common::*;
 use core::time::Duration;
 use sota_link::ymodem::{Config, Event, Sender};
+use sota_link::Endpoint;
 use sota_sim::line::{Faults, Line, LineConfig};
 use sota_sim::ymodem_receiver::{Outcome, Receiver, ReceiverConfig};
 
@@ -148,4 +149,109 @@ fn a_reply_timeout_shorter_than_a_block_still_delivers_the_file() {
         receiver.files()[0].data == file,
         "the received file differs"
     );
+}
+
+/// A streaming sender fed a window at a time, as the console feeds it from a file.
+struct Streamed<'a> {
+    sender: Sender,
+    file: &'a [u8],
+    /// Windows handed over, and the largest.
+    windows: usize,
+    largest: usize,
+}
+
+impl Streamed<'_> {
+    fn feed(&mut self, now: Duration) {
+        if let Some((offset, len)) = self.sender.wants() {
+            let bytes = self.file[offset as usize..(offset + len) as usize].to_vec();
+            self.windows += 1;
+            self.largest = self.largest.max(bytes.len());
+            self.sender.provide(offset, bytes, now);
+        }
+    }
+}
+
+impl Endpoint for Streamed<'_> {
+    fn handle_input(&mut self, now: Duration, bytes: &[u8]) {
+        self.sender.handle_input(now, bytes);
+        self.feed(now);
+    }
+    fn poll_transmit(&mut self, out: &mut Vec<u8>) {
+        self.sender.poll_transmit(out);
+    }
+    fn poll_timeout(&self) -> Option<Duration> {
+        self.sender.poll_timeout()
+    }
+    fn handle_timeout(&mut self, now: Duration) {
+        self.sender.handle_timeout(now);
+        self.feed(now);
+    }
+    fn is_done(&self) -> bool {
+        self.sender.is_done()
+    }
+}
+
+#[test]
+fn a_streaming_sender_holds_one_window_and_delivers_byte_exact() {
+    use sota_link::ymodem::WINDOW;
+    for len in [0usize, 1, 1024, 65_536, 65_537, 200_000] {
+        let file = image(len, 7 + len as u64);
+        let config = Config {
+            response_timeout: Duration::from_secs(1),
+            ..Config::default()
+        };
+        let sender = Sender::streaming("fw.bin", len as u64, config, Duration::ZERO).unwrap();
+        assert_eq!(
+            sender.wants(),
+            None,
+            "nothing is asked before the receiver starts"
+        );
+        let mut streamed = Streamed {
+            sender,
+            file: &file,
+            windows: 0,
+            largest: 0,
+        };
+        let mut receiver = Receiver::new(ReceiverConfig::default(), Duration::ZERO);
+        let mut line = Line::new(LineConfig::n81(921_600), Faults::default());
+        let report = line.run(&mut streamed, &mut receiver, Duration::from_secs(600));
+        assert!(report.finished, "{len} B: {report:?}");
+        assert_eq!(
+            last_event(&mut streamed.sender),
+            Some(Event::Finished),
+            "{len} B"
+        );
+        assert!(receiver.files()[0].data == file, "{len} B differ");
+        assert_eq!(streamed.windows, len.div_ceil(WINDOW as usize), "{len} B");
+        assert!(streamed.largest as u64 <= WINDOW);
+    }
+}
+
+#[test]
+fn a_streaming_sender_waits_for_its_bytes_and_ignores_others() {
+    let mut s = Sender::streaming("a", 3000, Config::default(), Duration::ZERO).unwrap();
+    let t = Duration::from_millis(10);
+    s.handle_input(t, b"C");
+    s.handle_input(t, &[sota_link::ymodem::ACK]);
+    s.handle_input(t, b"C");
+    assert_eq!(s.wants(), Some((0, 3000)));
+    assert_eq!(
+        s.poll_timeout(),
+        None,
+        "no deadline while the bytes are fetched"
+    );
+    s.provide(1, vec![0; 2999], t);
+    s.provide(0, vec![0; 10], t);
+    assert_eq!(
+        s.wants(),
+        Some((0, 3000)),
+        "wrong offset or length is ignored"
+    );
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    out.clear();
+    s.provide(0, image(3000, 1), t);
+    s.poll_transmit(&mut out);
+    assert_eq!(out.len(), 1029, "block 1 goes out once its bytes are there");
+    assert_eq!(&out[3..1027], &image(3000, 1)[..1024]);
 }

@@ -1,15 +1,18 @@
-//! The AT module driven by the engine's session (two plans) survives any sequence of MCU
-//! commands and raw bytes, with time passing, and no piece is ever offered before the session
-//! verified the image (half the inputs announce a wrong SHA-256, so that image never verifies).
+//! `sota_flow::AtUpgrade` (the AT module driven by the engine's session, two plans) survives
+//! any sequence of MCU commands and raw bytes, with time passing, and no piece is ever read
+//! for the MCU before the session verified the image (half the inputs announce a wrong
+//! SHA-256, so that image never verifies).
 #![no_main]
 
 use core::time::Duration;
 use libfuzzer_sys::fuzz_target;
 use sota_engine::{
-    Command, ComponentType, Config as EngineConfig, Digester, DownloadMode, Event, FirmwareInfo,
-    Plan, Session, UiEvent,
+    ComponentType, Config as EngineConfig, Digester, DownloadMode, FirmwareInfo, Plan, Session,
+    UiEvent,
 };
-use sota_link::at_sota::{Config, Notice, Upgrade};
+use sota_flow::io::Driver;
+use sota_flow::{AtUpgrade, Io, Notice};
+use sota_link::at_sota::Config;
 use sota_link::Endpoint;
 
 fuzz_target!(|data: &[u8]| {
@@ -46,12 +49,7 @@ fuzz_target!(|data: &[u8]| {
         piece_size: 128,
         ..EngineConfig::default()
     };
-    let mut up = Upgrade::new(
-        Config::default(),
-        Session::new(config, Vec::new()),
-        plans.to_vec(),
-        infos.to_vec(),
-    );
+    let mut up = AtUpgrade::new(Config::default(), Session::new(config, Vec::new()));
     let mut store: Vec<u8> = Vec::new();
     let mut verified = false;
     let mut out = Vec::new();
@@ -90,31 +88,34 @@ fuzz_target!(|data: &[u8]| {
                     _ => {}
                 }
             }
-            let Some(command) = up.poll_command() else {
+            let Some(io) = up.poll_io() else {
                 break;
             };
-            match command {
-                Command::Fetch { start, end, .. } => {
-                    let bytes = firmware[start as usize..end as usize].to_vec();
-                    let _ = up.handle(
-                        Event::Downloaded {
-                            offset: start,
-                            bytes,
-                        },
-                        now,
-                    );
+            match io {
+                Io::NeedPlans { .. } => {
+                    let _ = up.provide_plans(plans.to_vec(), now);
                 }
-                Command::StoreChunk { bytes, .. } => store.extend_from_slice(&bytes),
-                Command::DiscardImage { .. } => store.clear(),
-                Command::OfferPiece { offset, len, .. } => {
+                Io::NeedFirmwareInfo { plan } => {
+                    if let Some(info) = infos.iter().find(|i| i.identity == plan.identity) {
+                        let _ = up.provide_info(info.clone(), now);
+                    }
+                }
+                Io::Fetch { start, end, .. } => {
+                    let bytes = firmware[start as usize..end as usize].to_vec();
+                    up.fetched(start, bytes, now);
+                }
+                Io::Store { bytes, .. } => store.extend_from_slice(&bytes),
+                Io::Discard { .. } => store.clear(),
+                Io::Read { offset, len, .. } => {
+                    // Nothing restores a session here, so every read is a piece for the MCU.
                     assert!(
                         verified,
-                        "a piece was offered before the image was verified"
+                        "a piece was read for the MCU before the image was verified"
                     );
-                    let piece = store[offset as usize..(offset + u64::from(len)) as usize].to_vec();
-                    up.piece(offset, piece, now);
+                    let piece = store[offset as usize..(offset + len) as usize].to_vec();
+                    up.read_done(offset, piece, now);
                 }
-                _ => {}
+                Io::Report(_) => {}
             }
         }
         up.poll_transmit(&mut out);

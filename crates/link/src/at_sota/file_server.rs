@@ -2,7 +2,7 @@
 //! requests itself, one component plan after another, while the caller still sees every event.
 //!
 //! It checks nothing (no digests, no strategy): it is the protocol's test and benchmark
-//! harness. `sota serve-at` runs the engine's session instead ([`super::Upgrade`]).
+//! harness. `sota serve-at` runs the engine's session instead (`sota_flow::AtUpgrade`).
 
 use super::{Event, FirmwareInfo, Module, Plan};
 use crate::endpoint::Endpoint;

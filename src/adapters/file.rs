@@ -65,3 +65,15 @@ pub async fn for_each_chunk(
     }
     Ok(true)
 }
+
+/// Bytes `start..end` of `blob` (fewer only past its end).
+pub async fn read_range(blob: &Blob, start: u64, end: u64) -> Result<Vec<u8>, ReadError> {
+    let part = blob
+        .slice_with_f64_and_f64(start as f64, end as f64)
+        .map_err(|e| ReadError(js_message(e)))?;
+    let array: ArrayBuffer = JsFuture::from(part.array_buffer())
+        .await
+        .map_err(|e| ReadError(js_message(e)))?
+        .unchecked_into();
+    Ok(Uint8Array::new(&array).to_vec())
+}

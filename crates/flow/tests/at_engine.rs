@@ -1,77 +1,106 @@
-//! The AT SOTA module driven by the engine's session (`sota_link::at_sota::Upgrade`) against
-//! the simulated MCU, through the line: the engine downloads, verifies and offers pieces; the
-//! module speaks AT.
+//! The AT SOTA module driven by the engine's session (`sota_flow::AtUpgrade`) against the
+//! simulated MCU, through the line: the engine downloads, verifies and offers pieces; the
+//! module speaks AT; `sota_flow::io::serve` carries out the I/O over a map of files and a
+//! `MemoryStore`.
 
-mod common;
-
-use common::*;
 use core::time::Duration;
 use sota_engine::{
-    Command, ComponentType, Config as EngineConfig, Digester, DownloadMode, Event, Failure,
-    FirmwareInfo, Outcome, Plan, Refusal, Session,
+    ComponentType, Config as EngineConfig, Digester, DownloadMode, Failure, FirmwareInfo, Outcome,
+    Plan, Refusal, Session,
 };
-use sota_link::at_sota::{Config, Upgrade};
+use sota_flow::io::{serve, ImageStore, Source};
+use sota_flow::{AtUpgrade, Io, MemoryStore};
+use sota_link::at_sota::Config;
 use sota_link::Endpoint;
 use sota_sim::at_mcu::{AtMcu, McuComponent, McuConfig, McuOutcome};
-use sota_sim::line::{Faults, Line, LineConfig, Report};
+use sota_sim::line::{Disconnect, Faults, Line, LineConfig, Report};
+use sota_sim::test_image as image;
 use std::collections::HashMap;
 
-/// The adapter a CLI or browser would be: files stand in for the download, a map for the store.
+/// Bit flips and dropped bytes at 1e-4, and one disconnect.
+fn field_faults(seed: u64, disconnect_after: u64) -> Faults {
+    Faults {
+        bit_flip_rate: 1e-4,
+        drop_rate: 1e-4,
+        disconnect: Some(Disconnect {
+            after_bytes: disconnect_after,
+            duration: Duration::from_millis(1500),
+        }),
+        seed,
+    }
+}
+
+/// Firmware files by URL: what a download reads.
+struct Files(HashMap<String, Vec<u8>>);
+
+impl Source for Files {
+    fn read(&mut self, url: &str, start: u64, end: u64) -> Result<Vec<u8>, String> {
+        let file = self.0.get(url).ok_or_else(|| format!("no file at {url}"))?;
+        let end = end.min(file.len() as u64);
+        Ok(file[start as usize..end as usize].to_vec())
+    }
+}
+
+/// A `MemoryStore` that counts the bytes read back: every piece the module hands the MCU
+/// is read from the store first (nothing here restores a session, so nothing is refed).
+#[derive(Default)]
+struct Counted {
+    store: MemoryStore,
+    read: u64,
+}
+
+impl ImageStore for Counted {
+    fn append(&mut self, component: &str, offset: u64, bytes: &[u8]) -> Result<(), String> {
+        self.store.append(component, offset, bytes)
+    }
+    fn read(&mut self, component: &str, offset: u64, len: u64) -> Result<Vec<u8>, String> {
+        self.read += len;
+        self.store.read(component, offset, len)
+    }
+    fn discard(&mut self, component: &str) {
+        self.store.discard(component)
+    }
+}
+
+/// The adapter a CLI or browser would be: plans and infos answer the driver's requests.
 struct Served {
-    up: Upgrade,
-    files: HashMap<String, Vec<u8>>,
-    store: HashMap<String, Vec<u8>>,
-    /// Bytes handed to the module as pieces.
-    offered: u64,
+    up: AtUpgrade,
+    plans: Vec<Plan>,
+    infos: Vec<FirmwareInfo>,
+    files: Files,
+    store: Counted,
+    /// Times the driver asked for plans.
+    plans_asked: u32,
 }
 
 impl Served {
     fn serve(&mut self, now: Duration) {
-        while let Some(command) = self.up.poll_command() {
-            match command {
-                Command::Fetch {
-                    component,
-                    start,
-                    end,
-                    ..
-                } => {
-                    let file = self.files[&component].clone();
-                    let mut offset = start;
-                    for chunk in file[start as usize..end as usize].chunks(4096) {
-                        let bytes = chunk.to_vec();
-                        self.up
-                            .handle(Event::Downloaded { offset, bytes }, now)
-                            .expect("downloaded bytes in order");
-                        offset += chunk.len() as u64;
-                    }
+        let (plans, infos, asked) = (&self.plans, &self.infos, &mut self.plans_asked);
+        serve(
+            &mut self.up,
+            &mut self.files,
+            &mut self.store,
+            now,
+            |up, io| match io {
+                Io::NeedPlans { components } => {
+                    *asked += 1;
+                    assert!(
+                        !components.is_empty(),
+                        "the MCU reported its components first"
+                    );
+                    up.provide_plans(plans.clone(), now).expect("plans taken");
                 }
-                Command::StoreChunk {
-                    component,
-                    offset,
-                    bytes,
-                } => {
-                    let stored = self.store.entry(component).or_default();
-                    assert_eq!(offset, stored.len() as u64, "StoreChunk appends");
-                    stored.extend_from_slice(&bytes);
+                Io::NeedFirmwareInfo { plan } => {
+                    let info = infos
+                        .iter()
+                        .find(|i| i.identity == plan.identity)
+                        .expect("an info for every plan");
+                    up.provide_info(info.clone(), now).expect("info taken");
                 }
-                Command::DiscardImage { component } => {
-                    self.store.remove(&component);
-                }
-                Command::OfferPiece {
-                    component,
-                    offset,
-                    len,
-                    ..
-                } => {
-                    let stored = &self.store[&component];
-                    let bytes = stored[offset as usize..offset as usize + len as usize].to_vec();
-                    self.offered += u64::from(len);
-                    self.up.piece(offset, bytes, now);
-                }
-                Command::Report(_) | Command::SetDeadline { .. } => {}
-                other => panic!("unexpected command {other:?}"),
-            }
-        }
+                Io::Report(_) => {}
+                other => panic!("serve passed on {other:?}"),
+            },
+        );
     }
 }
 
@@ -120,6 +149,7 @@ fn served(parts: &[Part], piece_size: u32) -> Served {
     let mut files = HashMap::new();
     for p in parts {
         let d = Digester::digest(p.firmware);
+        let url = format!("file:///{}.bin", p.component);
         plans.push(Plan {
             identity: p.component.into(),
             component_type: ComponentType::Mcu,
@@ -136,26 +166,23 @@ fn served(parts: &[Part], piece_size: u32) -> Served {
             md5: d.md5,
             crc32: d.crc32,
             sha256: p.sha256.clone().unwrap_or(d.sha256),
-            url: format!("file:///{}.bin", p.component),
+            url: url.clone(),
             size: p.firmware.len() as u64,
             mode: DownloadMode::ConsoleDownloads,
         });
-        files.insert(p.component.to_string(), p.firmware.to_vec());
+        files.insert(url, p.firmware.to_vec());
     }
     let config = EngineConfig {
         piece_size,
         ..EngineConfig::default()
     };
     Served {
-        up: Upgrade::new(
-            Config::default(),
-            Session::new(config, Vec::new()),
-            plans,
-            infos,
-        ),
-        files,
-        store: HashMap::new(),
-        offered: 0,
+        up: AtUpgrade::new(Config::default(), Session::new(config, Vec::new())),
+        plans,
+        infos,
+        files: Files(files),
+        store: Counted::default(),
+        plans_asked: 0,
     }
 }
 
@@ -204,8 +231,12 @@ fn the_session_upgrades_two_components_in_pieces() {
     assert!(mcu.flash_of("STM32") == Some(&stm32[..]));
     assert!(mcu.flash_of("BLE") == Some(&ble[..]));
     assert_eq!(mcu.version_of("BLE"), Some("1_0_0"));
-    assert_eq!(s.offered, (stm32.len() + ble.len()) as u64);
-    assert!(s.store.is_empty(), "images are discarded after each plan");
+    assert_eq!(s.store.read, (stm32.len() + ble.len()) as u64);
+    assert_eq!(s.plans_asked, 1, "plans are asked for once");
+    assert!(
+        s.store.store.image("STM32").is_none() && s.store.store.image("BLE").is_none(),
+        "images are discarded after each plan"
+    );
 }
 
 #[test]
@@ -221,7 +252,7 @@ fn a_wrong_sha256_fails_the_plan_and_no_byte_reaches_the_mcu() {
         matches!(&results[..], [(_, Outcome::Failed(Failure::DigestMismatch(m)))] if m.len() == 1),
         "{results:?}"
     );
-    assert_eq!(s.offered, 0, "a piece was offered");
+    assert_eq!(s.store.read, 0, "a piece was read for the MCU");
     assert_eq!(mcu.firmware_bytes_received(), 0);
     assert!(mcu.flash().is_empty());
     assert!(matches!(

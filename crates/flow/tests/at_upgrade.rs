@@ -1,0 +1,221 @@
+//! `AtUpgrade` step by step, without a line: the MCU's AT commands in, URCs and I/O requests
+//! out. Plans and firmware info arrive only when asked for (`Io::NeedPlans`,
+//! `Io::NeedFirmwareInfo`), and no piece is read from the store before the image verified.
+
+use core::time::Duration;
+use sota_engine::{
+    Component, ComponentType, Config as EngineConfig, Digester, DownloadMode, FirmwareInfo, Plan,
+    Session,
+};
+use sota_flow::io::Driver;
+use sota_flow::{AtUpgrade, Io};
+use sota_link::at_sota::Config;
+use sota_link::Endpoint;
+
+const T0: Duration = Duration::ZERO;
+
+fn plan(file: &[u8]) -> Plan {
+    Plan {
+        identity: "STM32".into(),
+        component_type: ComponentType::Mcu,
+        source_version: String::new(),
+        target_version: "2_0_0".into(),
+        min_battery: 30,
+        min_signal_dbm: -113,
+        space_needed: file.len() as u64,
+        package_size: file.len() as u64,
+    }
+}
+
+fn info(file: &[u8], sha256: Option<&str>) -> FirmwareInfo {
+    let d = Digester::digest(file);
+    FirmwareInfo {
+        identity: "STM32".into(),
+        version: "2_0_0".into(),
+        md5: d.md5,
+        crc32: d.crc32,
+        sha256: sha256.map_or(d.sha256, str::to_string),
+        url: "file:///fw.bin".into(),
+        size: file.len() as u64,
+        mode: DownloadMode::ConsoleDownloads,
+    }
+}
+
+fn upgrade() -> AtUpgrade {
+    let config = EngineConfig {
+        piece_size: 8,
+        ..EngineConfig::default()
+    };
+    AtUpgrade::new(Config::default(), Session::new(config, Vec::new()))
+}
+
+fn sent(u: &mut AtUpgrade) -> String {
+    let mut bytes = Vec::new();
+    u.poll_transmit(&mut bytes);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn say(u: &mut AtUpgrade, line: &str) -> String {
+    u.handle_input(T0, line.as_bytes());
+    u.handle_input(T0, b"\r");
+    sent(u)
+}
+
+fn ios(u: &mut AtUpgrade) -> Vec<Io> {
+    std::iter::from_fn(|| u.poll_io()).collect()
+}
+
+/// Up to the MCU's confirmation and the firmware info; returns the URCs sent after the info
+/// and the range the session fetches.
+fn confirmed(u: &mut AtUpgrade, file: &[u8], sha256: Option<&str>) -> (String, u64, u64) {
+    say(u, "ATE0");
+    say(u, r#"AT+QIOTMCUVER="STM32","1_0_0""#);
+    assert!(
+        ios(u).is_empty(),
+        "nothing is asked before the MCU wants a plan"
+    );
+    assert_eq!(say(u, "AT+QIOTOTAREQ=1"), "\r\nOK\r\n");
+    let asked = ios(u);
+    assert_eq!(
+        asked,
+        vec![Io::NeedPlans {
+            components: vec![Component {
+                identity: "STM32".into(),
+                version: "1_0_0".into(),
+            }]
+        }]
+    );
+    u.provide_plans(vec![plan(file)], T0).unwrap();
+    let offer = sent(u);
+    assert!(
+        offer.ends_with("+QIOTEVT: 7,10700,\"STM32\",\"\",\"2_0_0\",30,-113,10\r\n"),
+        "{offer}"
+    );
+    assert_eq!(say(u, "AT+QIOTUPDATE=1"), "\r\nOK\r\n");
+    let wanted = ios(u);
+    assert!(
+        wanted
+            .iter()
+            .any(|io| matches!(io, Io::NeedFirmwareInfo { plan: p } if *p == plan(file))),
+        "{wanted:?}"
+    );
+    assert!(
+        !wanted.iter().any(|io| matches!(io, Io::Fetch { .. })),
+        "no download before the info"
+    );
+    u.provide_info(info(file, sha256), T0).unwrap();
+    let urcs = sent(u);
+    let fetch = ios(u).into_iter().find_map(|io| match io {
+        Io::Fetch { start, end, .. } => Some((start, end)),
+        _ => None,
+    });
+    let (start, end) = fetch.expect("the session fetches once the info arrived");
+    (urcs, start, end)
+}
+
+#[test]
+fn a_mismatching_image_gets_10706_and_no_piece() {
+    let file = b"0123456789".to_vec();
+    let mut u = upgrade();
+    let (urcs, start, end) = confirmed(&mut u, &file, Some(&"ab".repeat(32)));
+    assert!(urcs.contains("+QIOTEVT: 7,10701,\"STM32\",10,"), "{urcs}");
+    assert_eq!((start, end), (0, 10));
+    u.fetched(0, file, T0);
+    assert!(!ios(&mut u).iter().any(|io| matches!(io, Io::Read { .. })));
+    assert_eq!(sent(&mut u), "\r\n+QIOTEVT: 7,10706\r\n");
+    assert!(u.is_done());
+    assert_eq!(
+        say(&mut u, "AT+QIOTOTARD=0,10"),
+        "\r\nERROR\r\n",
+        "nothing to read"
+    );
+}
+
+#[test]
+fn verified_pieces_go_out_and_the_version_report_ends_it() {
+    let file = b"0123456789".to_vec();
+    let mut u = upgrade();
+    confirmed(&mut u, &file, None);
+    u.fetched(0, file.clone(), T0);
+    let after = ios(&mut u);
+    let stored: Vec<(u64, Vec<u8>)> = after
+        .iter()
+        .filter_map(|io| match io {
+            Io::Store { offset, bytes, .. } => Some((*offset, bytes.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        stored,
+        vec![(0, file.clone())],
+        "the verified stream is stored"
+    );
+    let reads: Vec<(u64, u64)> = after
+        .iter()
+        .filter_map(|io| match io {
+            Io::Read { offset, len, .. } => Some((*offset, *len)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reads, vec![(0, 8)]);
+    u.read_done(0, file[..8].to_vec(), T0);
+    assert_eq!(sent(&mut u), "\r\n+QIOTEVT: 7,10703,\"STM32\",10,0,8\r\n");
+    assert!(say(&mut u, "AT+QIOTOTARD=0,8").contains("01234567"));
+    assert_eq!(say(&mut u, "AT+QIOTUPDATE=2"), "\r\nOK\r\n");
+    assert!(ios(&mut u).iter().any(|io| matches!(
+        io,
+        Io::Read {
+            offset: 8,
+            len: 2,
+            ..
+        }
+    )));
+    u.read_done(8, file[8..].to_vec(), T0);
+    assert_eq!(
+        sent(&mut u),
+        "\r\n+QIOTEVT: 7,10702\r\n\r\n+QIOTEVT: 7,10703,\"STM32\",10,8,2\r\n"
+    );
+    assert!(say(&mut u, "AT+QIOTOTARD=8,8").contains("+QIOTOTARD: 8,2\r\n89\r\nOK"));
+    assert_eq!(
+        say(&mut u, "AT+QIOTUPDATE=3"),
+        "\r\nOK\r\n\r\n+QIOTEVT: 7,10704\r\n"
+    );
+    assert!(!u.is_done());
+    assert_eq!(
+        say(&mut u, r#"AT+QIOTMCUVER="STM32","2_0_0""#),
+        "\r\nOK\r\n\r\n+QIOTEVT: 7,10705\r\n"
+    );
+    assert!(u.is_done());
+    assert_eq!(
+        u.session().results()[0].outcome,
+        sota_engine::Outcome::Succeeded
+    );
+}
+
+#[test]
+fn a_plan_pushed_before_the_mcu_asks_is_announced_at_once_and_not_asked_for_again() {
+    let file = b"0123456789".to_vec();
+    let mut u = upgrade();
+    say(&mut u, "ATE0");
+    say(&mut u, r#"AT+QIOTMCUVER="STM32","1_0_0""#);
+    // The platform pushes: the module announces the plan unasked (URC 10700).
+    u.provide_plans(vec![plan(&file)], T0).unwrap();
+    assert_eq!(
+        sent(&mut u),
+        "\r\n+QIOTEVT: 7,10700,\"STM32\",\"\",\"2_0_0\",30,-113,10\r\n"
+    );
+    // An MCU that asks afterwards gets the same plan again, not a request for plans.
+    let again = say(&mut u, "AT+QIOTOTAREQ=1");
+    assert!(again.contains("10700"), "{again}");
+    let before = ios(&mut u);
+    assert!(
+        before.iter().all(|io| matches!(io, Io::Report(_))),
+        "{before:?}"
+    );
+    say(&mut u, "AT+QIOTUPDATE=1");
+    let after = ios(&mut u);
+    assert!(
+        matches!(after.last(), Some(Io::NeedFirmwareInfo { plan: p }) if p.target_version == "2_0_0"),
+        "{after:?}"
+    );
+}

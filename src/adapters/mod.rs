@@ -1,0 +1,15 @@
+//! The browser adapters: each carries out requests and reports what happened, and decides
+//! nothing. What happens next is decided in `sota-flow` (and the engine and link below it).
+//!
+//! - [`port`]: a byte link to the MCU, over Web Serial ([`serial`]) or to a simulated MCU
+//!   running in this page ([`simulated`]), behind one type.
+//! - [`file`]: a picked or dropped file, read in chunks.
+//! - [`clock`]: the page's monotonic time and sleeping.
+//! - [`page`]: wake lock, the unload guard, remembered settings, saving a text file.
+
+pub mod clock;
+pub mod file;
+pub mod page;
+pub mod port;
+pub mod serial;
+pub mod simulated;

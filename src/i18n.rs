@@ -1,0 +1,137 @@
+//! The console's own words in English and Chinese. Messages from the engine and the
+//! protocols (errors, log details) stay in English: they are what a support engineer reads.
+
+/// A UI language.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    /// English.
+    En,
+    /// Simplified Chinese.
+    Zh,
+}
+
+impl Lang {
+    /// The browser's language: Chinese for any `zh`, else English.
+    pub fn from_browser(tag: &str) -> Lang {
+        if tag.to_ascii_lowercase().starts_with("zh") {
+            Lang::Zh
+        } else {
+            Lang::En
+        }
+    }
+
+    /// The `lang` attribute value.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Zh => "zh",
+        }
+    }
+}
+
+/// (key, English, Chinese).
+const WORDS: &[(&str, &str, &str)] = &[
+    ("title", "SOTA upgrade console", "SOTA 升级控制台"),
+    ("lede", "MCU firmware over the air, from this laptop to the board on the USB cable.", "通过 USB 线为电路板上的 MCU 升级固件。"),
+    ("device", "1 · Device", "1 · 设备"),
+    ("protocol", "Protocol", "协议"),
+    ("p.at", "QuecThing AT (MCU built for a Quectel module)", "QuecThing AT（为移远模组设计的 MCU）"),
+    ("p.ymodem", "YMODEM-1K (bootloader that receives YMODEM)", "YMODEM-1K（接收 YMODEM 的引导程序）"),
+    ("p.an3155", "STM32 ROM bootloader (AN3155)", "STM32 ROM 引导程序（AN3155）"),
+    ("serial", "Serial settings", "串口设置"),
+    ("baud", "Baud rate", "波特率"),
+    ("data_bits", "Data bits", "数据位"),
+    ("parity", "Parity", "校验"),
+    ("stop_bits", "Stop bits", "停止位"),
+    ("flow", "Flow control", "流控"),
+    ("none", "None", "无"),
+    ("even", "Even", "偶校验"),
+    ("odd", "Odd", "奇校验"),
+    ("hardware", "RTS/CTS", "RTS/CTS"),
+    ("connect", "Connect device", "连接设备"),
+    ("simulate", "Use simulated device", "使用模拟设备"),
+    ("disconnect", "Disconnect", "断开"),
+    ("not_connected", "No device connected.", "未连接设备。"),
+    ("opening", "Opening the port…", "正在打开串口…"),
+    ("connected", "Connected", "已连接"),
+    ("lost", "Connection lost", "连接已断开"),
+    ("no_serial", "This browser cannot reach serial ports (Web Serial is missing). Use Chrome or Edge on a computer. The simulated device still works here.", "此浏览器无法访问串口（不支持 Web Serial）。请在电脑上使用 Chrome 或 Edge。模拟设备仍可使用。"),
+    ("not_secure", "Serial ports need a secure page: open the console over https or at http://127.0.0.1. The simulated device still works here.", "串口需要安全页面：请通过 https 或 http://127.0.0.1 打开控制台。模拟设备仍可使用。"),
+    ("identity", "Component", "组件"),
+    ("reported", "The MCU reports", "MCU 上报"),
+    ("waiting_version", "waiting for the MCU to report its version…", "等待 MCU 上报版本…"),
+    ("chip", "ROM bootloader", "ROM 引导程序"),
+    ("firmware", "2 · Firmware", "2 · 固件"),
+    ("target_version", "Version after the upgrade", "升级后的版本"),
+    ("address", "Flash address", "烧录地址"),
+    ("upgrade", "3 · Upgrade", "3 · 升级"),
+    ("start", "Start upgrade", "开始升级"),
+    ("cancel", "Cancel", "取消"),
+    ("need_connect", "Connect a device first.", "请先连接设备。"),
+    ("need_file", "Choose a firmware file.", "请选择固件文件。"),
+    ("need_version", "Enter the version the MCU will run after the upgrade.", "请输入升级后 MCU 的版本。"),
+    ("need_identity", "Enter the component identity.", "请输入组件标识。"),
+    ("bad_address", "The flash address must be a number such as 0x08000000.", "烧录地址必须是数字，例如 0x08000000。"),
+    ("mcu_waiting", "The MCU asks for a plan: press Start upgrade.", "MCU 正在请求升级计划：请点击开始升级。"),
+    ("s.Idle", "Ready.", "就绪。"),
+    ("s.Connecting", "Waiting for the bootloader to answer…", "等待引导程序应答…"),
+    ("s.WaitingForMcu", "Waiting for the MCU to ask for the plan…", "等待 MCU 请求升级计划…"),
+    ("s.Verifying", "Checking MD5, CRC32 and SHA-256…", "正在校验 MD5、CRC32 和 SHA-256…"),
+    ("s.Erasing", "Erasing flash…", "正在擦除闪存…"),
+    ("s.Writing", "Writing firmware to the MCU…", "正在向 MCU 写入固件…"),
+    ("s.ReadingBack", "Reading back and comparing…", "正在回读校验…"),
+    ("s.Updating", "The MCU is installing the firmware and restarting…", "MCU 正在安装固件并重启…"),
+    ("s.Done", "Finished.", "已完成。"),
+    ("s.Failed", "Stopped.", "已停止。"),
+    ("left", "left", "剩余"),
+    ("result", "Result", "结果"),
+    ("ok", "Upgrade succeeded", "升级成功"),
+    ("failed", "Upgrade failed", "升级失败"),
+    ("cancelled", "Upgrade cancelled", "升级已取消"),
+    ("next_ok", "You can unplug the board.", "可以拔下电路板。"),
+    ("next_failed", "The board keeps its previous firmware where the protocol allows. Check the message, the cable and the settings, then start again.", "在协议允许时电路板保留原固件。请检查提示、线缆和设置后重试。"),
+    ("log", "Log", "日志"),
+    ("hex", "Show raw serial data (hex)", "显示原始串口数据（十六进制）"),
+    ("download_log", "Download log", "下载日志"),
+    ("hidden", "This tab is in the background: the browser may slow the transfer down. Keep it in front until the upgrade ends.", "此标签页在后台：浏览器可能会减慢传输。请保持在前台直到升级结束。"),
+    ("demo_file", "Use a demo image", "使用演示固件"),
+    ("language", "Language", "语言"),
+    ("drop", "Drop a firmware file here, or ", "将固件文件拖到这里，或 "),
+    ("digest", "Digest", "摘要"),
+    ("computed", "Computed", "计算值"),
+    ("expected", "Expected (optional)", "期望值（可选）"),
+    ("size", "Size", "大小"),
+    ("hex_digits", "{n} hex digits", "{n} 位十六进制"),
+    ("no_file", "No file chosen.", "未选择文件。"),
+    ("reading", "Reading", "正在读取"),
+    ("checked", "checked.", "已校验。"),
+];
+
+/// The text for `key` in `lang`; the key itself if missing (visible, never a panic).
+pub fn t(lang: Lang, key: &str) -> &str {
+    WORDS
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map_or(key, |(_, en, zh)| match lang {
+            Lang::En => en,
+            Lang::Zh => zh,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test]
+    fn every_key_is_unique_and_has_both_languages() {
+        for (i, (k, en, zh)) in WORDS.iter().enumerate() {
+            assert!(!en.is_empty() && !zh.is_empty(), "{k}");
+            assert!(WORDS[i + 1..].iter().all(|(o, _, _)| o != k), "{k} twice");
+        }
+        assert_eq!(t(Lang::Zh, "start"), "开始升级");
+        assert_eq!(t(Lang::En, "no.such.key"), "no.such.key");
+        assert_eq!(Lang::from_browser("zh-CN"), Lang::Zh);
+        assert_eq!(Lang::from_browser("en-US"), Lang::En);
+    }
+}

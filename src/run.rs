@@ -1,0 +1,671 @@
+//! The browser adapter of `sota-flow`: one loop per connection that moves bytes between the
+//! port and the flow, carries out the flow's I/O requests (reading the picked file), and
+//! writes what the flow reports into the [`Model`]. It decides nothing: every "what next"
+//! comes from `sota-flow`, the engine and the link protocols.
+
+use crate::adapters::clock::{self, sleep};
+use crate::adapters::file::{for_each_chunk, read_range};
+use crate::adapters::page;
+use crate::adapters::port::{Incoming, Port};
+use crate::model::{Ending, Link, Model, Protocol};
+use core::future::Future;
+use core::pin::Pin;
+use core::time::Duration;
+use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
+use futures::{pin_mut, select, FutureExt, StreamExt};
+use leptos::prelude::*;
+use sota_engine::{Config as EngineConfig, Digester, ExpectedDigests, Outcome, UiEvent};
+use sota_flow::io::Driver;
+use sota_flow::{AtUpgrade, Flash, FlashNotice, Io, LocalFirmware, Notice, Session, Step};
+use sota_link::at_sota::{self, Event as AtEvent};
+use sota_link::{an3155, ymodem, Endpoint};
+use wasm_bindgen_futures::spawn_local;
+use web_sys::Blob;
+
+/// What the technician asks of a running connection.
+pub enum Control {
+    /// Upgrade with this firmware.
+    Start(Firmware),
+    /// Stop the upgrade, leaving the MCU recoverable.
+    Cancel,
+    /// Close the connection.
+    Disconnect,
+    /// The board is back after the link was lost: continue on this port.
+    Reconnect(Port),
+}
+
+/// The firmware and what the technician entered about it.
+pub struct Firmware {
+    /// The picked or dropped file.
+    pub file: Blob,
+    /// Its name.
+    pub name: String,
+    /// Component identity (AT: the one the MCU reported).
+    pub identity: String,
+    /// Version the MCU runs afterwards.
+    pub target_version: String,
+    /// Digests the technician expects; empty ones are not checked.
+    pub expected: ExpectedDigests,
+    /// ROM bootloader: flash address.
+    pub address: u32,
+}
+
+/// The largest image for the ROM bootloader, which plans erase and read-back over the whole
+/// image in memory (an STM32's flash is at most 2 MiB). AT SOTA and YMODEM stream.
+pub const MAX_BOOTLOADER_IMAGE: u64 = 16 << 20;
+
+/// Piece size for AT SOTA: what a Quectel module holds at once.
+const AT_PIECE: u32 = 64 * 1024;
+
+/// Starts the loop for `port` and returns where to send the technician's choices.
+pub fn start(model: Model, port: Port, protocol: Protocol) -> UnboundedSender<Control> {
+    let (tx, rx) = unbounded();
+    spawn_local(async move {
+        let mut runner = Runner {
+            model,
+            port,
+            controls: rx,
+            away: Duration::ZERO,
+            shown: None,
+            timer: None,
+        };
+        match protocol {
+            Protocol::At => runner.at().await,
+            Protocol::Ymodem | Protocol::An3155 => runner.bootloader(protocol).await,
+        }
+        runner.port.close();
+        // One connection, one upgrade: connect again for the next (an AT MCU asks for a new
+        // plan after it restarts anyway).
+        if matches!(model.link.get_untracked(), Link::Open { .. }) {
+            model.link.set(Link::None);
+            model.log("step", "disconnected");
+        }
+        model.running.set(false);
+        model.mcu_waiting.set(false);
+        page::keep_awake(false);
+        page::guard_unload(false);
+    });
+    tx
+}
+
+enum Wake {
+    Port(Option<Incoming>),
+    Control(Option<Control>),
+    Timer,
+}
+
+struct Runner {
+    model: Model,
+    port: Port,
+    controls: UnboundedReceiver<Control>,
+    /// When the flow state was last shown, and its step: the view is refreshed at most every
+    /// 50 ms within a step, however fast the MCU reads.
+    shown: Option<(Step, Duration)>,
+    /// The pending wake-up: when, and the sleep that ends then.
+    timer: Option<(Duration, Sleep)>,
+    /// Time the link was away. Link time stands still while the cable is out, so no
+    /// protocol or session wait runs out during the outage.
+    away: Duration,
+}
+
+/// A pending `setTimeout`.
+type Sleep = Pin<Box<dyn Future<Output = ()>>>;
+
+/// How often progress is redrawn at most.
+const SHOW_EVERY: Duration = Duration::from_millis(50);
+
+/// The longest the loop sleeps, so a hidden tab and progress stay fresh.
+const TICK: Duration = Duration::from_millis(200);
+
+impl Runner {
+    fn show(&mut self, state: sota_flow::FlowState) {
+        let t = clock::now();
+        let due = match self.shown {
+            Some((step, at)) => {
+                step != state.step
+                    || t.saturating_sub(at) >= SHOW_EVERY
+                    || state.done == state.total
+            }
+            None => true,
+        };
+        if due && self.model.flow.get_untracked() != state {
+            self.shown = Some((state.step, t));
+            self.model.flow.set(state);
+        }
+    }
+
+    /// Link time: the page's clock less the time the link was away.
+    fn now(&self) -> Duration {
+        clock::now().saturating_sub(self.away)
+    }
+
+    /// The link went away mid-transfer: wait for the board to come back (or a cancel).
+    /// True when it is back on a new port.
+    async fn await_return(&mut self, why: &str) -> bool {
+        let model = self.model;
+        self.lost(why);
+        model.log(
+            "step",
+            "plug the board back in (or press Connect device): the transfer continues from the last confirmed offset",
+        );
+        let since = clock::now();
+        loop {
+            match self.controls.next().await {
+                Some(Control::Reconnect(port)) => {
+                    self.port.close();
+                    self.away += clock::now().saturating_sub(since);
+                    model.log(
+                        "step",
+                        format!(
+                            "reconnected after {:.1} s: {}; continuing",
+                            clock::now().saturating_sub(since).as_secs_f64(),
+                            port.label
+                        ),
+                    );
+                    model.link.set(Link::Open {
+                        label: port.label.clone(),
+                        simulated: false,
+                    });
+                    self.port = port;
+                    return true;
+                }
+                Some(Control::Cancel | Control::Disconnect) | None => return false,
+                Some(Control::Start(_)) => {}
+            }
+        }
+    }
+
+    async fn wait(&mut self, deadline: Option<Duration>) -> Wake {
+        if let Some(i) = self.port.try_recv() {
+            return Wake::Port(Some(i));
+        }
+        // One timer serves many waits: at high rates a new timer per wait costs more than
+        // the bytes. It is replaced only when it fired or a nearer deadline came up.
+        let target = deadline
+            .unwrap_or(Duration::MAX)
+            .min(self.now().saturating_add(TICK));
+        if self.timer.as_ref().is_none_or(|(at, _)| *at > target) {
+            let wait = target.saturating_sub(self.now());
+            self.timer = Some((target, Box::pin(sleep(wait))));
+        }
+        let Some((_, timer)) = self.timer.as_mut() else {
+            return Wake::Timer;
+        };
+        let port = self.port.recv().fuse();
+        let control = self.controls.next().fuse();
+        let mut timer = timer.as_mut().fuse();
+        pin_mut!(port, control);
+        let woke = select! {
+            i = port => Wake::Port(i),
+            c = control => Wake::Control(c),
+            _ = timer => Wake::Timer,
+        };
+        if matches!(woke, Wake::Timer) {
+            self.timer = None;
+        }
+        woke
+    }
+
+    fn transmit(&self, endpoint: &mut dyn Endpoint) {
+        let mut out = Vec::new();
+        endpoint.poll_transmit(&mut out);
+        if !out.is_empty() {
+            self.model.raw(true, &out);
+            self.port.write(&out);
+        }
+    }
+
+    fn lost(&self, why: &str) {
+        self.model.link.set(Link::Lost(why.to_string()));
+        self.model.log("error", format!("link lost: {why}"));
+    }
+
+    fn end(&self, ending: Ending) {
+        let (kind, text) = match &ending {
+            Ending::Succeeded(t) => ("step", format!("succeeded: {t}")),
+            Ending::Failed(t) => ("error", format!("failed: {t}")),
+            Ending::Cancelled(t) => ("step", format!("cancelled: {t}")),
+        };
+        self.model.log(kind, text);
+        self.model.ending.set(Some(ending));
+        self.model.running.set(false);
+        page::keep_awake(false);
+        page::guard_unload(false);
+    }
+
+    fn begin(&self) {
+        self.model.ending.set(None);
+        self.model.running.set(true);
+        page::keep_awake(true);
+        page::guard_unload(true);
+    }
+
+    /// Reads the whole file once through the digester: the check that gates the MCU.
+    async fn check(&self, fw: &Firmware) -> Result<LocalFirmware, String> {
+        let total = fw.file.size() as u64;
+        if total == 0 {
+            return Err(format!("{} is empty", fw.name));
+        }
+        let model = self.model;
+        let mut tracker = sota_flow::Tracker::default();
+        let mut digester = Digester::new();
+        model.log("step", format!("checking {} ({total} bytes)", fw.name));
+        for_each_chunk(&fw.file, |chunk, done| {
+            digester.update(chunk);
+            model
+                .flow
+                .set(tracker.update(Step::Verifying, done, total, clock::now()));
+            true
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        let local = LocalFirmware {
+            identity: fw.identity.clone(),
+            target_version: fw.target_version.clone(),
+            source_version: String::new(),
+            url: fw.name.clone(),
+            own: digester.finish(),
+            expected: fw.expected.clone(),
+        };
+        let bad = local.mismatches();
+        if !bad.is_empty() {
+            let list: Vec<String> = bad
+                .iter()
+                .map(|(n, exp, got)| format!("{n} is {got}, expected {exp}"))
+                .collect();
+            return Err(format!(
+                "the file does not match the expected digests ({}); nothing was sent to the MCU",
+                list.join("; ")
+            ));
+        }
+        model.log(
+            "step",
+            format!(
+                "MD5 {}, CRC32 {}, SHA-256 {}: {}",
+                local.own.md5,
+                local.own.crc32,
+                local.own.sha256,
+                if local.expected == ExpectedDigests::default() {
+                    "no expected digests given"
+                } else {
+                    "the expected digests match"
+                }
+            ),
+        );
+        Ok(local)
+    }
+
+    /// QuecThing AT: the page is the module from the moment the port opens.
+    async fn at(&mut self) {
+        let config = EngineConfig {
+            piece_size: AT_PIECE,
+            ..EngineConfig::default()
+        };
+        let mut up = AtUpgrade::new(at_sota::Config::default(), Session::new(config, Vec::new()));
+        let mut chosen: Option<(Firmware, LocalFirmware)> = None;
+        let mut plans_wanted = false;
+        // The picked file is the store: the session verified it while reading; a file changed
+        // on disk since then makes the browser's read fail, which fails the plan.
+        let mut stored: u64 = 0;
+        let model = self.model;
+        model.log(
+            "step",
+            "waiting for the MCU to report its version (AT+QIOTMCUVER)",
+        );
+        loop {
+            self.transmit(&mut up);
+            let file = chosen.as_ref().map(|c| c.0.file.clone());
+            while let Some(io) = up.poll_io() {
+                let t = self.now();
+                match io {
+                    Io::NeedPlans { components } => {
+                        let list: Vec<String> = components
+                            .iter()
+                            .map(|c| format!("{} {}", c.identity, c.version))
+                            .collect();
+                        model.log(
+                            "mcu",
+                            format!("the MCU asks for a plan ({})", list.join(", ")),
+                        );
+                        plans_wanted = true;
+                    }
+                    Io::NeedFirmwareInfo { .. } => {
+                        if let Some((_, local)) = &chosen {
+                            if let Err(e) = up.provide_info(local.info(), t) {
+                                model.log("error", format!("firmware info not taken: {e}"));
+                            }
+                        }
+                    }
+                    Io::Fetch { start, end, .. } => {
+                        let read = match &file {
+                            Some(f) => read_range(f, start, end).await.map_err(|e| e.to_string()),
+                            None => Err("no firmware file is chosen".to_string()),
+                        };
+                        match read {
+                            Ok(bytes) if bytes.len() as u64 == end - start => {
+                                up.fetched(start, bytes, self.now())
+                            }
+                            Ok(_) => up
+                                .fetch_failed("the file is shorter than before".into(), self.now()),
+                            Err(e) => up.fetch_failed(e, self.now()),
+                        }
+                    }
+                    Io::Store { offset, bytes, .. } => {
+                        if offset == stored {
+                            stored += bytes.len() as u64;
+                        } else {
+                            up.store_lost(t);
+                        }
+                    }
+                    Io::Read { offset, len, .. } => {
+                        let read = match (&file, offset + len <= stored) {
+                            (Some(f), true) => read_range(f, offset, offset + len).await.ok(),
+                            _ => None,
+                        };
+                        match read {
+                            Some(bytes) if bytes.len() as u64 == len => {
+                                up.read_done(offset, bytes, self.now())
+                            }
+                            _ => up.store_lost(self.now()),
+                        }
+                    }
+                    Io::Discard { .. } => stored = 0,
+                    Io::Report(r) => model.log(
+                        "step",
+                        format!("status {} ({}): {}", r.status, r.component, r.message),
+                    ),
+                }
+            }
+            if plans_wanted && chosen.is_none() {
+                model.mcu_waiting.set(true);
+            }
+            let mut finished = None;
+            while let Some(notice) = up.poll_notice() {
+                if let Some(ending) = self.at_notice(notice) {
+                    finished = Some(ending);
+                }
+            }
+            if chosen.is_some() {
+                self.show(up.state());
+            }
+            // I/O results (a piece read back) may have given the MCU something to read.
+            self.transmit(&mut up);
+            if let Some(ending) = finished {
+                self.end(ending);
+                return;
+            }
+            match self.wait(up.poll_timeout()).await {
+                Wake::Port(Some(Incoming::Bytes(b))) => {
+                    model.raw(false, &b);
+                    up.handle_input(self.now(), &b);
+                }
+                Wake::Port(Some(Incoming::Lost(why))) => {
+                    // AT SOTA resumes: the MCU asks again for the bytes it has not read.
+                    if chosen.is_none() {
+                        return self.lost(&why);
+                    }
+                    if !self.await_return(&why).await {
+                        up.cancel("cancelled by the technician while the link was lost");
+                        return self.end(Ending::Cancelled(format!(
+                            "the link was lost ({why}) and the upgrade was cancelled; the MCU keeps its current firmware"
+                        )));
+                    }
+                }
+                Wake::Port(None)
+                | Wake::Control(None)
+                | Wake::Control(Some(Control::Disconnect)) => return,
+                Wake::Control(Some(Control::Cancel)) => {
+                    if chosen.is_some() {
+                        up.cancel("cancelled by the technician");
+                        self.transmit(&mut up);
+                        self.end(Ending::Cancelled(
+                            "the MCU was told the update failed (URC 10706) and keeps its current firmware".into(),
+                        ));
+                        return;
+                    }
+                }
+                Wake::Control(Some(Control::Reconnect(_))) => {}
+                Wake::Control(Some(Control::Start(fw))) => {
+                    if chosen.is_some() {
+                        continue;
+                    }
+                    self.begin();
+                    match self.check(&fw).await {
+                        Ok(local) => {
+                            model.log(
+                                "step",
+                                format!("plan: {} to {}", local.identity, local.target_version),
+                            );
+                            // Offered now whether or not the MCU asked, as a module does
+                            // when the platform pushes a plan (URC 10700).
+                            let plan = local.plan();
+                            chosen = Some((fw, local));
+                            model.mcu_waiting.set(false);
+                            if !plans_wanted {
+                                model.log("step", "offering the plan to the MCU (URC 10700)");
+                            }
+                            plans_wanted = false;
+                            if let Err(e) = up.provide_plans(vec![plan], self.now()) {
+                                return self.end(Ending::Failed(e.to_string()));
+                            }
+                        }
+                        Err(e) => {
+                            model.flow.set(sota_flow::FlowState {
+                                step: Step::Failed,
+                                ..sota_flow::FlowState::IDLE
+                            });
+                            self.end(Ending::Failed(e));
+                        }
+                    }
+                }
+                Wake::Timer => {}
+            }
+            let t = self.now();
+            if up.poll_timeout().is_some_and(|d| d <= t) {
+                up.handle_timeout(t);
+            }
+        }
+    }
+
+    /// Shows one AT notice; returns how the run ended when it did.
+    fn at_notice(&self, notice: Notice) -> Option<Ending> {
+        let model = self.model;
+        match notice {
+            Notice::Link(AtEvent::VersionReported { component, version }) => {
+                model.log("mcu", format!("the MCU runs {component} {version}"));
+                model.reported.set(Some((component, version)));
+            }
+            Notice::Link(AtEvent::Confirmed) => model.log("mcu", "the MCU accepted the plan"),
+            Notice::Link(AtEvent::Refused { component }) => model.log(
+                "mcu",
+                format!("the MCU refused the plan for {component} (its battery, signal or free space is below the plan's minimum)"),
+            ),
+            Notice::Link(AtEvent::Updating) => {
+                model.log("mcu", "the MCU is writing the new firmware and restarting")
+            }
+            Notice::Engine(UiEvent::Verified { digests, .. }) => model.log(
+                "step",
+                format!("verified before sending: MD5 {}, CRC32 {}, SHA-256 {}", digests.md5, digests.crc32, digests.sha256),
+            ),
+            Notice::Engine(UiEvent::State { component, state }) => {
+                model.log("step", format!("{component}: {state}"))
+            }
+            Notice::Engine(UiEvent::Progress { stage, percent, .. }) => {
+                model.log("step", format!("{stage:?}: {percent} %"))
+            }
+            Notice::Engine(UiEvent::Refused { reasons, .. }) => {
+                for r in reasons {
+                    model.log("error", format!("refused: {r}"));
+                }
+            }
+            Notice::Engine(UiEvent::Finished(result)) => {
+                return Some(match result.outcome {
+                    Outcome::Succeeded => Ending::Succeeded(format!(
+                        "the MCU now reports {} {}",
+                        result.identity, result.target_version
+                    )),
+                    Outcome::Failed(f) => Ending::Failed(f.to_string()),
+                });
+            }
+            Notice::Rejected(e) => model.log("step", format!("ignored: {e}")),
+            _ => {}
+        }
+        None
+    }
+
+    /// YMODEM or the ROM bootloader: nothing happens until "Start upgrade".
+    async fn bootloader(&mut self, protocol: Protocol) {
+        let model = self.model;
+        model.log(
+            "step",
+            match protocol {
+                Protocol::Ymodem => "ready: put the board in its bootloader, then start",
+                _ => "ready: set BOOT0 high and reset the board, then start",
+            },
+        );
+        let fw = loop {
+            match self.wait(None).await {
+                Wake::Control(Some(Control::Start(fw))) => break fw,
+                Wake::Port(Some(Incoming::Bytes(b))) => model.raw(false, &b),
+                Wake::Port(Some(Incoming::Lost(why))) => return self.lost(&why),
+                Wake::Port(None)
+                | Wake::Control(None)
+                | Wake::Control(Some(Control::Disconnect)) => return,
+                _ => {}
+            }
+        };
+        self.begin();
+        let local = match self.check(&fw).await {
+            Ok(l) => l,
+            Err(e) => return self.end(Ending::Failed(e)),
+        };
+        // Whatever the board said before the start is stale.
+        while self.port.try_recv().is_some() {}
+        let made = match protocol {
+            // YMODEM takes the file a window at a time, straight from the picked file.
+            Protocol::Ymodem => {
+                Flash::ymodem_streaming(&local, &fw.name, ymodem::Config::default(), self.now())
+            }
+            _ => {
+                // The ROM bootloader plans its erase and read-back over the whole image; it is
+                // at most the chip's flash.
+                let size = local.own.size;
+                if size > MAX_BOOTLOADER_IMAGE {
+                    return self.end(Ending::Failed(format!(
+                        "{} is {size} bytes; an STM32's flash holds at most {MAX_BOOTLOADER_IMAGE} bytes",
+                        fw.name
+                    )));
+                }
+                let image = match read_range(&fw.file, 0, size).await {
+                    Ok(b) if b.len() as u64 == size => b,
+                    Ok(_) => {
+                        return self
+                            .end(Ending::Failed("the file changed while it was read".into()))
+                    }
+                    Err(e) => return self.end(Ending::Failed(e.to_string())),
+                };
+                if Digester::digest(&image) != local.own {
+                    return self.end(Ending::Failed(
+                        "the file changed after it was checked; nothing was sent to the MCU".into(),
+                    ));
+                }
+                let options = an3155::Options {
+                    address: fw.address,
+                    ..an3155::Options::default()
+                };
+                Flash::an3155(
+                    &local,
+                    &image,
+                    options,
+                    an3155::Config::default(),
+                    self.now(),
+                )
+            }
+        };
+        let mut flash = match made {
+            Ok(f) => f,
+            Err(e) => return self.end(Ending::Failed(e)),
+        };
+        model.log("step", "sending");
+        loop {
+            if let Some((offset, len)) = flash.wants() {
+                // A browser refuses to read a file changed on disk since it was picked.
+                match read_range(&fw.file, offset, offset + len).await {
+                    Ok(bytes) if bytes.len() as u64 == len => {
+                        flash.provide(offset, bytes, self.now())
+                    }
+                    Ok(_) => {
+                        return self
+                            .end(Ending::Failed("the file changed while it was sent".into()))
+                    }
+                    Err(e) => return self.end(Ending::Failed(e.to_string())),
+                }
+            }
+            self.transmit(&mut flash);
+            self.show(flash.state());
+            while let Some(n) = flash.poll_notice() {
+                match n {
+                    FlashNotice::Identified {
+                        bootloader,
+                        pid,
+                        chip,
+                    } => {
+                        let text = format!(
+                            "bootloader {}.{}, chip ID 0x{pid:03X} ({}), {} KiB flash in {} B pages",
+                            bootloader >> 4,
+                            bootloader & 0xF,
+                            chip.name,
+                            chip.flash_size / 1024,
+                            chip.page_size
+                        );
+                        model.log("mcu", text.clone());
+                        model.chip.set(Some(text));
+                    }
+                    FlashNotice::Finished { summary } => {
+                        return self.end(Ending::Succeeded(summary));
+                    }
+                    FlashNotice::Failed(e) => return self.end(Ending::Failed(e)),
+                }
+            }
+            match self.wait(flash.poll_timeout()).await {
+                Wake::Port(Some(Incoming::Bytes(b))) => {
+                    model.raw(false, &b);
+                    flash.handle_input(self.now(), &b);
+                }
+                Wake::Port(Some(Incoming::Lost(why))) if protocol == Protocol::Ymodem => {
+                    // A YMODEM receiver cancels after its own timeouts and cannot resume.
+                    self.lost(&why);
+                    return self.end(Ending::Failed(format!(
+                        "the link was lost during the transfer ({why}). YMODEM cannot resume a transfer: reconnect, put the board back in its bootloader and start again"
+                    )));
+                }
+                Wake::Port(Some(Incoming::Lost(why))) => {
+                    // The ROM bootloader keeps its state: the flasher repeats the command it
+                    // was in and goes on from the last confirmed block.
+                    if !self.await_return(&why).await {
+                        return self.end(Ending::Cancelled(
+                            "the link was lost and flashing was cancelled; the chip stays in its ROM bootloader and can be flashed again".into(),
+                        ));
+                    }
+                }
+                Wake::Port(None)
+                | Wake::Control(None)
+                | Wake::Control(Some(Control::Disconnect)) => return,
+                Wake::Control(Some(Control::Cancel)) => {
+                    flash.cancel(self.now());
+                    self.transmit(&mut flash);
+                    let what = match protocol {
+                        Protocol::Ymodem => "the transfer was cancelled (CAN CAN); the bootloader keeps waiting or runs the old image",
+                        _ => "flashing stopped; the chip stays in its ROM bootloader and can be flashed again",
+                    };
+                    return self.end(Ending::Cancelled(what.into()));
+                }
+                Wake::Control(Some(Control::Start(_) | Control::Reconnect(_))) | Wake::Timer => {}
+            }
+            let t = self.now();
+            if flash.poll_timeout().is_some_and(|d| d <= t) {
+                flash.handle_timeout(t);
+            }
+        }
+    }
+}
