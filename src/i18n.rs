@@ -95,6 +95,7 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("download_log", "Download log", "下载日志"),
     ("hidden", "This tab is in the background: the browser may slow the transfer down. Keep it in front until the upgrade ends.", "此标签页在后台：浏览器可能会减慢传输。请保持在前台直到升级结束。"),
     ("demo_file", "Use a demo image", "使用演示固件"),
+    ("paused", "Paused: the board is disconnected. Plug it back in (or press Connect device and pick it again) — the transfer continues where the board last confirmed. Cancel stops the upgrade.", "已暂停：电路板已断开。请重新插上（或点击连接设备并再次选择）——传输将从电路板最后确认的位置继续。取消将停止升级。"),
     ("language", "Language", "语言"),
     ("drop", "Drop a firmware file here, or ", "将固件文件拖到这里，或 "),
     ("digest", "Digest", "摘要"),

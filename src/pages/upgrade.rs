@@ -164,6 +164,9 @@ pub fn UpgradePanels() -> impl IntoView {
                     on:click=move |_| send(Control::Cancel)>{tr("cancel")}</button>
             </div>
             {move || problem.get().map(|p| view! { <p id="problem" class="status error" role="alert">{p}</p> })}
+            <Show when=move || m.running.get() && matches!(m.link.get(), Link::Lost(_))>
+                <p id="paused" class="notice" role="alert">{tr("paused")}</p>
+            </Show>
             <Show when=move || m.hidden_warning.get()>
                 <p id="upgrade-panel-hidden" class="notice" role="alert">{tr("hidden")}</p>
             </Show>

@@ -181,6 +181,8 @@ try {
       const before = link.written;
       await page.evaluate(() => window.__fakeSerial.fail());
       await page.waitForFunction(() => document.querySelector('#link-status')?.textContent.startsWith('Connection lost'));
+      const paused = await page.textContent('#paused');
+      check(`cable pull (${proto}): the page says the transfer is paused and what to do`, paused.includes('Plug it back in'), paused);
       await page.screenshot({ path: join(out, `console-cable-pull-${proto}.png`), fullPage: true });
       await page.waitForTimeout(500);
       await page.getByRole('button', { name: 'Connect device' }).click();
