@@ -219,3 +219,60 @@ fn a_plan_pushed_before_the_mcu_asks_is_announced_at_once_and_not_asked_for_agai
         "{after:?}"
     );
 }
+
+#[test]
+fn a_failed_fetch_is_asked_again_from_the_same_byte_and_a_lost_store_ends_the_plan() {
+    let file = b"0123456789".to_vec();
+    let mut u = upgrade();
+    confirmed(&mut u, &file, None);
+    assert!(!u.is_finished());
+    Driver::fetch_failed(&mut u, "network down".into(), T0);
+    let again = ios(&mut u);
+    assert!(
+        again.iter().any(|io| matches!(
+            io,
+            Io::Fetch {
+                start: 0,
+                end: 10,
+                ..
+            }
+        )),
+        "{again:?}"
+    );
+    Driver::store_lost(&mut u, T0);
+    assert_eq!(sent(&mut u), "\r\n+QIOTEVT: 7,10706\r\n");
+    assert!(u.is_finished() && u.is_done());
+    assert_eq!(u.state().step, sota_flow::Step::Failed);
+}
+
+#[test]
+fn the_trait_answers_reach_the_session_like_the_methods() {
+    let file = b"0123456789".to_vec();
+    let mut u = upgrade();
+    say(&mut u, "ATE0");
+    say(&mut u, r#"AT+QIOTMCUVER="STM32","1_0_0""#);
+    let notices: Vec<_> = std::iter::from_fn(|| u.poll_notice()).collect();
+    assert!(
+        notices.iter().any(|n| matches!(n, sota_flow::Notice::Link(
+            sota_link::at_sota::Event::VersionReported { component, version }
+        ) if component == "STM32" && version == "1_0_0")),
+        "{notices:?}"
+    );
+    Driver::provide_plans(&mut u, vec![plan(&file)], T0);
+    assert!(sent(&mut u).contains("10700"));
+    say(&mut u, "AT+QIOTUPDATE=1");
+    ios(&mut u);
+    Driver::provide_info(&mut u, info(&file, None), T0);
+    assert!(sent(&mut u).contains("10701"));
+    assert_eq!(u.state().step, sota_flow::Step::Verifying);
+}
+
+#[test]
+fn cancel_tells_the_mcu_the_update_failed() {
+    let file = b"0123456789".to_vec();
+    let mut u = upgrade();
+    confirmed(&mut u, &file, None);
+    u.cancel("cancelled by the technician");
+    assert_eq!(sent(&mut u), "\r\n+QIOTEVT: 7,10706\r\n");
+    assert_eq!(u.state().step, sota_flow::Step::Failed);
+}
