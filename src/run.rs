@@ -267,17 +267,7 @@ impl Runner {
             own: digester.finish(),
             expected: fw.expected.clone(),
         };
-        let bad = local.mismatches();
-        if !bad.is_empty() {
-            let list: Vec<String> = bad
-                .iter()
-                .map(|(n, exp, got)| format!("{n} is {got}, expected {exp}"))
-                .collect();
-            return Err(format!(
-                "the file does not match the expected digests ({}); nothing was sent to the MCU",
-                list.join("; ")
-            ));
-        }
+        local.check()?;
         model.log(
             "step",
             format!(

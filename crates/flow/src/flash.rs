@@ -49,22 +49,6 @@ pub struct Flash {
     farewell: Vec<u8>,
 }
 
-/// Why a flash cannot start.
-fn refuse(firmware: &LocalFirmware) -> Result<(), String> {
-    let bad = firmware.mismatches();
-    if bad.is_empty() {
-        return Ok(());
-    }
-    let list: Vec<String> = bad
-        .iter()
-        .map(|(name, exp, got)| format!("{name} is {got}, expected {exp}"))
-        .collect();
-    Err(format!(
-        "the file does not match the expected digests ({}); nothing was sent to the MCU",
-        list.join("; ")
-    ))
-}
-
 impl Flash {
     /// YMODEM-1K of `image` (checked against `firmware`'s expected digests first) as `name`.
     pub fn ymodem(
@@ -74,7 +58,7 @@ impl Flash {
         config: ymodem::Config,
         now: Duration,
     ) -> Result<Flash, String> {
-        refuse(firmware)?;
+        firmware.check()?;
         let size = image.len() as u64;
         let sender = ymodem::Sender::new(name, image, config, now).map_err(|e| e.to_string())?;
         Ok(Flash::with(Protocol::Ymodem(Box::new(sender)), size, now))
@@ -89,7 +73,7 @@ impl Flash {
         config: ymodem::Config,
         now: Duration,
     ) -> Result<Flash, String> {
-        refuse(firmware)?;
+        firmware.check()?;
         let size = firmware.own.size;
         let sender =
             ymodem::Sender::streaming(name, size, config, now).map_err(|e| e.to_string())?;
@@ -120,7 +104,7 @@ impl Flash {
         config: an3155::Config,
         now: Duration,
     ) -> Result<Flash, String> {
-        refuse(firmware)?;
+        firmware.check()?;
         let flasher =
             an3155::Flasher::new(image, options, config, now).map_err(|e| e.to_string())?;
         Ok(Flash::with(

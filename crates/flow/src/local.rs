@@ -40,6 +40,23 @@ impl LocalFirmware {
             .collect()
     }
 
+    /// The gate before any byte goes to the MCU: every given digest must match. The error
+    /// names each mismatch for the technician.
+    pub fn check(&self) -> Result<(), String> {
+        let bad = self.mismatches();
+        if bad.is_empty() {
+            return Ok(());
+        }
+        let list: Vec<String> = bad
+            .iter()
+            .map(|(name, exp, got)| format!("{name} is {got}, expected {exp}"))
+            .collect();
+        Err(format!(
+            "the file does not match the expected digests ({}); nothing was sent to the MCU",
+            list.join("; ")
+        ))
+    }
+
     /// The plan the session runs: no battery or signal minimum (a bench board on USB power),
     /// space = the image size.
     pub fn plan(&self) -> Plan {
