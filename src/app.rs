@@ -1,6 +1,7 @@
 use crate::adapters::page;
 use crate::i18n::Lang;
 use crate::model::Model;
+use crate::pages::center::CenterPanel;
 use crate::pages::device::{restore, DevicePanel};
 
 use crate::pages::log::LogPanel;
@@ -41,6 +42,7 @@ pub fn App() -> impl IntoView {
         </header>
         <main>
             <DevicePanel />
+            <CenterPanel />
             <UpgradePanels />
             <LogPanel />
         </main>

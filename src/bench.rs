@@ -100,3 +100,37 @@ pub async fn bench_flash(file: web_sys::Blob) -> Result<js_sys::Array, JsValue> 
         &ok.into(),
     ))
 }
+
+/// The in-browser half of `cargo xtask bench console`'s download: the console's download path
+/// for a package from the center — `Range` requests of the flow's chunk size, every byte through
+/// the digester and appended to IndexedDB — timed with the page's clock. Returns
+/// `[ms, peak WASM memory bytes, SHA-256 matched]`; the stored image is discarded afterwards.
+#[wasm_bindgen]
+pub async fn bench_download(
+    url: String,
+    size: f64,
+    sha256: String,
+) -> Result<js_sys::Array, JsValue> {
+    use crate::adapters::{clock, http, storage::Storage};
+    let err = |e: String| JsValue::from_str(&e);
+    let size = size as u64;
+    let storage = Storage::open().await.map_err(err)?;
+    let image = "bench-download";
+    storage.discard(image).await.map_err(err)?;
+    let mut digester = Digester::new();
+    let mut peak = wasm_memory_bytes();
+    let start = clock::now();
+    let mut offset = 0;
+    while offset < size {
+        let end = (offset + sota_flow::io::CHUNK).min(size);
+        let bytes = http::fetch_range(&url, offset, end).await.map_err(err)?;
+        digester.update(&bytes);
+        storage.append(image, offset, &bytes).await.map_err(err)?;
+        offset = end;
+        peak = peak.max(wasm_memory_bytes());
+    }
+    let ms = clock::now().saturating_sub(start).as_secs_f64() * 1e3;
+    let ok = digester.finish().sha256 == sha256;
+    storage.discard(image).await.map_err(err)?;
+    Ok(js_sys::Array::of3(&ms.into(), &peak.into(), &ok.into()))
+}

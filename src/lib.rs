@@ -10,6 +10,7 @@
 pub mod adapters;
 mod app;
 pub mod bench;
+pub mod center;
 pub mod file_check;
 pub mod i18n;
 pub mod model;

@@ -58,6 +58,21 @@ pub enum Link {
     Lost(String),
 }
 
+/// The connection to the center (AT, plans from the center).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CenterLinkState {
+    /// Not used.
+    Off,
+    /// Logging in.
+    Connecting,
+    /// Logged in.
+    Connected,
+    /// Lost; the client tries again.
+    Lost(String),
+    /// The center refused this device: what to check.
+    Refused(String),
+}
+
 /// How a run ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Ending {
@@ -127,6 +142,14 @@ pub struct Model {
     pub raw: RwSignal<VecDeque<RawChunk>>,
     /// The tab is hidden while a run is going.
     pub hidden_warning: RwSignal<bool>,
+    /// The connection to the center.
+    pub center: RwSignal<CenterLinkState>,
+    /// Where the center is and who this device is (remembered in the page).
+    pub center_settings: RwSignal<crate::center::CenterSettings>,
+    /// The plans the center offered.
+    pub offers: RwSignal<Vec<sota_protocol::PlanOffer>>,
+    /// The offered plans wait for the technician's Accept or Refuse (manual mode).
+    pub offers_held: RwSignal<bool>,
 }
 
 impl Model {
@@ -147,6 +170,12 @@ impl Model {
             log: RwSignal::new(Vec::new()),
             raw: RwSignal::new(VecDeque::new()),
             hidden_warning: RwSignal::new(false),
+            center: RwSignal::new(CenterLinkState::Off),
+            center_settings: RwSignal::new(
+                crate::adapters::page::recall(crate::center::SETTINGS_KEY).unwrap_or_default(),
+            ),
+            offers: RwSignal::new(Vec::new()),
+            offers_held: RwSignal::new(false),
         }
     }
 

@@ -7,7 +7,8 @@ use crate::adapters::clock::{self, sleep};
 use crate::adapters::file::{for_each_chunk, read_range};
 use crate::adapters::page;
 use crate::adapters::port::{Incoming, Port};
-use crate::model::{Ending, Link, Model, Protocol};
+use crate::center::{CenterSession, CenterSettings};
+use crate::model::{CenterLinkState, Ending, Link, Model, Protocol};
 use core::future::Future;
 use core::pin::Pin;
 use core::time::Duration;
@@ -19,6 +20,7 @@ use sota_flow::io::Driver;
 use sota_flow::{AtUpgrade, Flash, FlashNotice, Io, LocalFirmware, Notice, Session, Step};
 use sota_link::at_sota::{self, Event as AtEvent};
 use sota_link::{an3155, ymodem, Endpoint};
+use sota_protocol::client::ClientEvent;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::Blob;
 
@@ -32,6 +34,12 @@ pub enum Control {
     Disconnect,
     /// The board is back after the link was lost: continue on this port.
     Reconnect(Port),
+    /// AT: take plans from the center instead of a local file.
+    FromCenter(CenterSettings),
+    /// Accept the plans the center offered in manual mode.
+    Approve,
+    /// Refuse them, with the reason the center logs.
+    Refuse(String),
 }
 
 /// The firmware and what the technician entered about it.
@@ -91,6 +99,7 @@ pub fn start(model: Model, port: Port, protocol: Protocol) -> UnboundedSender<Co
 enum Wake {
     Port(Option<Incoming>),
     Control(Option<Control>),
+    Center(Option<ClientEvent>),
     Timer,
 }
 
@@ -170,14 +179,22 @@ impl Runner {
                     return true;
                 }
                 Some(Control::Cancel | Control::Disconnect) | None => return false,
-                Some(Control::Start(_)) => {}
+                // Starting, the center and plan choices wait for the board.
+                Some(_) => {}
             }
         }
     }
 
-    async fn wait(&mut self, deadline: Option<Duration>) -> Wake {
+    async fn wait(
+        &mut self,
+        deadline: Option<Duration>,
+        mut center: Option<&mut CenterSession>,
+    ) -> Wake {
         if let Some(i) = self.port.try_recv() {
             return Wake::Port(Some(i));
+        }
+        if let Some(e) = center.as_mut().and_then(|c| c.try_recv()) {
+            return Wake::Center(Some(e));
         }
         // One timer serves many waits: at high rates a new timer per wait costs more than
         // the bytes. It is replaced only when it fired or a nearer deadline came up.
@@ -193,11 +210,19 @@ impl Runner {
         };
         let port = self.port.recv().fuse();
         let control = self.controls.next().fuse();
+        let from_center = async move {
+            match center {
+                Some(c) => c.recv().await,
+                None => futures::future::pending().await,
+            }
+        }
+        .fuse();
         let mut timer = timer.as_mut().fuse();
-        pin_mut!(port, control);
+        pin_mut!(port, control, from_center);
         let woke = select! {
             i = port => Wake::Port(i),
             c = control => Wake::Control(c),
+            e = from_center => Wake::Center(e),
             _ = timer => Wake::Timer,
         };
         if matches!(woke, Wake::Timer) {
@@ -228,6 +253,40 @@ impl Runner {
         };
         self.model.log(kind, text);
         self.model.ending.set(Some(ending));
+        self.model.running.set(false);
+        page::keep_awake(false);
+        page::guard_unload(false);
+    }
+
+    /// Lets the center's last messages (the final status) reach the broker, then closes.
+    async fn settle(&mut self, center: Option<CenterSession>) {
+        let Some(mut c) = center else { return };
+        c.flush(self.model);
+        let until = clock::now() + Duration::from_secs(5);
+        while c.queued() > 0 && clock::now() < until {
+            let event = c.recv().fuse();
+            let tick = sleep(Duration::from_millis(100)).fuse();
+            pin_mut!(event, tick);
+            select! {
+                e = event => if e.is_none() { break },
+                _ = tick => {},
+            }
+        }
+        if c.queued() > 0 {
+            self.model.log(
+                "error",
+                format!(
+                    "{} message(s) for the center were not confirmed before closing",
+                    c.queued()
+                ),
+            );
+        }
+        self.model.center.set(CenterLinkState::Off);
+        c.close();
+    }
+
+    /// Back to waiting for the technician, with no run going and nothing sent to the MCU.
+    fn pause(&self) {
         self.model.running.set(false);
         page::keep_awake(false);
         page::guard_unload(false);
@@ -293,6 +352,7 @@ impl Runner {
         };
         let mut up = AtUpgrade::new(at_sota::Config::default(), Session::new(config, Vec::new()));
         let mut chosen: Option<(Firmware, LocalFirmware)> = None;
+        let mut center: Option<CenterSession> = None;
         let mut plans_wanted = false;
         // The picked file is the store: the session verified it while reading; a file changed
         // on disk since then makes the browser's read fail, which fails the plan.
@@ -307,6 +367,20 @@ impl Runner {
             let file = chosen.as_ref().map(|c| c.0.file.clone());
             while let Some(io) = up.poll_io() {
                 let t = self.now();
+                if matches!(io, Io::NeedPlans { .. }) {
+                    plans_wanted = true;
+                }
+                let io = match center.as_mut() {
+                    Some(c) => match c.take(io) {
+                        // The center's business: the link turned it into a message.
+                        None => continue,
+                        Some(io) => {
+                            c.carry_out(io, &mut up, || self.now()).await;
+                            continue;
+                        }
+                    },
+                    None => io,
+                };
                 match io {
                     Io::NeedPlans { components } => {
                         let list: Vec<String> = components
@@ -366,7 +440,10 @@ impl Runner {
                     ),
                 }
             }
-            if plans_wanted && chosen.is_none() {
+            if let Some(c) = center.as_mut() {
+                c.flush(model);
+            }
+            if plans_wanted && chosen.is_none() && center.is_none() {
                 model.mcu_waiting.set(true);
             }
             let mut finished = None;
@@ -375,23 +452,42 @@ impl Runner {
                     finished = Some(ending);
                 }
             }
-            if chosen.is_some() {
+            let active = chosen.is_some() || center.is_some();
+            if active {
                 self.show(up.state());
             }
             // I/O results (a piece read back) may have given the MCU something to read.
             self.transmit(&mut up);
             if let Some(ending) = finished {
                 self.end(ending);
-                return;
+                return self.settle(center).await;
             }
-            match self.wait(up.poll_timeout()).await {
+            match self.wait(up.poll_timeout(), center.as_mut()).await {
+                Wake::Center(Some(event)) => {
+                    let refused = center
+                        .as_mut()
+                        .and_then(|c| c.on_event(event, &mut up, self.now(), model));
+                    if refused.is_some() {
+                        // Nothing went to the MCU: the technician corrects the settings and
+                        // asks again on the same connection.
+                        if let Some(c) = center.take() {
+                            c.close();
+                        }
+                        self.pause();
+                    }
+                }
+                Wake::Center(None) => {
+                    model
+                        .center
+                        .set(CenterLinkState::Lost("the connection closed".into()));
+                }
                 Wake::Port(Some(Incoming::Bytes(b))) => {
                     model.raw(false, &b);
                     up.handle_input(self.now(), &b);
                 }
                 Wake::Port(Some(Incoming::Lost(why))) => {
                     // AT SOTA resumes: the MCU asks again for the bytes it has not read.
-                    if chosen.is_none() {
+                    if !active {
                         return self.lost(&why);
                     }
                     if !self.await_return(&why).await {
@@ -405,18 +501,56 @@ impl Runner {
                 | Wake::Control(None)
                 | Wake::Control(Some(Control::Disconnect)) => return,
                 Wake::Control(Some(Control::Cancel)) => {
-                    if chosen.is_some() {
+                    if active {
                         up.cancel("cancelled by the technician");
                         self.transmit(&mut up);
                         self.end(Ending::Cancelled(
                             "the MCU was told the update failed (URC 10706) and keeps its current firmware".into(),
                         ));
-                        return;
+                        return self.settle(center).await;
                     }
                 }
                 Wake::Control(Some(Control::Reconnect(_))) => {}
+                Wake::Control(Some(Control::FromCenter(settings))) => {
+                    if active {
+                        continue;
+                    }
+                    model.center.set(CenterLinkState::Connecting);
+                    match CenterSession::open(settings).await {
+                        Ok(mut c) => {
+                            self.begin();
+                            model.log("step", format!("connecting to the center at {}", c.url()));
+                            if plans_wanted {
+                                // The MCU asked already: ask the center now.
+                                let components = up.components();
+                                let _ = c.take(Io::NeedPlans { components });
+                                model.mcu_waiting.set(false);
+                            }
+                            center = Some(c);
+                        }
+                        Err(e) => {
+                            model.log("error", format!("cannot use the center: {e}"));
+                            model.center.set(CenterLinkState::Refused(e));
+                        }
+                    }
+                }
+                Wake::Control(Some(Control::Approve)) => {
+                    if let Some(c) = center.as_mut() {
+                        c.approve(&mut up, self.now(), model);
+                    }
+                }
+                Wake::Control(Some(Control::Refuse(reason))) => {
+                    if let Some(c) = center.as_mut() {
+                        c.refuse(&reason, &mut up, self.now(), model);
+                        c.flush(model);
+                        self.end(Ending::Cancelled(format!(
+                            "the plan was refused ({reason}) and the center was told; the MCU keeps its current firmware"
+                        )));
+                        return self.settle(center).await;
+                    }
+                }
                 Wake::Control(Some(Control::Start(fw))) => {
-                    if chosen.is_some() {
+                    if active {
                         continue;
                     }
                     self.begin();
@@ -514,7 +648,7 @@ impl Runner {
             },
         );
         let fw = loop {
-            match self.wait(None).await {
+            match self.wait(None, None).await {
                 Wake::Control(Some(Control::Start(fw))) => break fw,
                 Wake::Port(Some(Incoming::Bytes(b))) => model.raw(false, &b),
                 Wake::Port(Some(Incoming::Lost(why))) => return self.lost(&why),
@@ -617,7 +751,7 @@ impl Runner {
                     FlashNotice::Failed(e) => return self.end(Ending::Failed(e)),
                 }
             }
-            match self.wait(flash.poll_timeout()).await {
+            match self.wait(flash.poll_timeout(), None).await {
                 Wake::Port(Some(Incoming::Bytes(b))) => {
                     model.raw(false, &b);
                     flash.handle_input(self.now(), &b);
@@ -650,7 +784,7 @@ impl Runner {
                     };
                     return self.end(Ending::Cancelled(what.into()));
                 }
-                Wake::Control(Some(Control::Start(_) | Control::Reconnect(_))) | Wake::Timer => {}
+                Wake::Control(Some(_)) | Wake::Center(_) | Wake::Timer => {}
             }
             let t = self.now();
             if flash.poll_timeout().is_some_and(|d| d <= t) {

@@ -1,6 +1,7 @@
 //! The views: each renders the [`crate::model::Model`] and passes the technician's choices
 //! on; none decides what happens next.
 
+pub mod center;
 pub mod device;
 pub mod log;
 pub mod upgrade;

@@ -127,7 +127,7 @@ pub fn UpgradePanels() -> impl IntoView {
 
     let flow = m.flow;
     view! {
-        <FileCheck picked=picked expected=expected demo=demo title=Signal::derive(tr("firmware")) />
+        <FileCheck picked=picked expected=expected demo=demo title=Signal::derive(move || if is_at() { tr("firmware_or")() } else { tr("firmware")() }) />
         <section class="panel" aria-labelledby="fw-about">
             <h2 id="fw-about" class="visually-hidden">{tr("firmware")}</h2>
             <div class="fields">

@@ -4,9 +4,10 @@
 //! - `serve`: set up, then start the whole system and print the console's URL.
 //! - `test`: set up, then run every check and test suite, with the time each stage took.
 //! - `mutants [engine|link|flow …]`: mutation testing with cargo-mutants (not in CI).
-//! - `bench <digest|link|center|console>`: benchmarks that print ratios against a reference in the same run.
+//! - `bench <digest|link|center|channel|console>`: benchmarks that print ratios against a reference in the same run.
 
 mod bench_center;
+mod bench_channel;
 mod bench_console;
 mod bench_digest;
 mod bench_link;
@@ -22,7 +23,7 @@ use std::process::ExitCode;
 pub type Result<T = ()> = std::result::Result<T, String>;
 
 const USAGE: &str =
-    "usage: cargo xtask <setup | serve | test | bench <digest | link | center | console>>";
+    "usage: cargo xtask <setup | serve | test | bench <digest | link | center | channel | console>>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
             Some("digest") => bench_digest::run(&args[2..]),
             Some("link") => bench_link::run(&args[2..]),
             Some("center") => bench_center::run(&args[2..]),
+            Some("channel") => bench_channel::run(&args[2..]),
             Some("console") => bench_console::run(&args[2..]),
             other => Err(format!("unknown benchmark {other:?}\n{USAGE}")),
         },

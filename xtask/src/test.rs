@@ -165,6 +165,11 @@ pub const CHROME_ARGS: &[&str] = &[
     "--disable-dev-shm-usage",
 ];
 
+/// The wasm-bindgen tests in headless Chromium. The MQTT adapter's test needs a real broker:
+/// a `sota-center serve` (demo data, random loopback ports, a temporary data directory) runs
+/// for the stage, and its MQTT-over-WebSocket address and the demo product's secret reach the
+/// tests at compile time (`SOTA_TEST_MQTT_WS`, `SOTA_TEST_PRODUCT_SECRET`; a wasm test cannot
+/// read the environment when it runs).
 fn browser_tests(t: &mut Tally) -> Result {
     let dir = std::env::temp_dir().join(format!("sota-webdriver-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -180,22 +185,172 @@ fn browser_tests(t: &mut Tally) -> Result {
     let caps_path = dir.join("webdriver.json");
     std::fs::write(&caps_path, caps)
         .map_err(|e| format!("cannot write {}: {e}", caps_path.display()))?;
-    let r = run::tee(
-        cmd("cargo")
-            .args([
-                "test",
-                "--target",
-                "wasm32-unknown-unknown",
-                "-p",
-                "sota-console",
-            ])
-            .env("CHROMEDRIVER", "/usr/bin/chromedriver")
-            .env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", &caps_path)
-            .env("WASM_BINDGEN_TEST_TIMEOUT", "120"),
-        |l| t.see(l),
-    );
+    let r = TestCenter::start(&dir.join("center")).and_then(|center| {
+        eprintln!(
+            "browser tests: sota-center at {} (MQTT over WebSocket {})",
+            center.http, center.ws
+        );
+        let r = run::tee(
+            cmd("cargo")
+                .args([
+                    "test",
+                    "--target",
+                    "wasm32-unknown-unknown",
+                    "-p",
+                    "sota-console",
+                ])
+                .env("CHROMEDRIVER", "/usr/bin/chromedriver")
+                .env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", &caps_path)
+                .env("WASM_BINDGEN_TEST_TIMEOUT", "120")
+                .env("SOTA_TEST_MQTT_WS", &center.ws)
+                .env("SOTA_TEST_PRODUCT_SECRET", &center.product_secret),
+            |l| t.see(l),
+        );
+        drop(center);
+        r
+    });
     std::fs::remove_dir_all(&dir).ok();
     r
+}
+
+/// A `sota-center serve` for the browser tests, killed on drop.
+struct TestCenter {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    http: String,
+    /// `ws://127.0.0.1:PORT/mqtt`: the embedded broker's WebSocket listener.
+    ws: String,
+    /// The demo product's secret (devices register with it).
+    product_secret: String,
+}
+
+impl Drop for TestCenter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The center binary the native tests built.
+const CENTER_BIN: &str = "target/debug/sota-center";
+/// How long the center may take to print its addresses.
+const CENTER_START: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl TestCenter {
+    fn start(data_dir: &std::path::Path) -> Result<TestCenter> {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+        // Up to date after the native tests: this only checks.
+        run::status(cmd("cargo").args([
+            "build",
+            "--quiet",
+            "-p",
+            "sota-center",
+            "--bin",
+            "sota-center",
+        ]))?;
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+        let token = run::output(
+            Command::new(CENTER_BIN)
+                .args(["token", "create", "--name", "browser-tests", "--data-dir"])
+                .arg(data_dir),
+        )
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .ok_or("`sota-center token create` failed")?;
+        let mut child = Command::new(CENTER_BIN)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--mqtt-listen",
+                "127.0.0.1:0",
+                "--mqtt-ws-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("could not start {CENTER_BIN}: {e}"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or("the center's stdout is not piped")?;
+        let mut center = TestCenter {
+            child,
+            http: String::new(),
+            ws: String::new(),
+            product_secret: String::new(),
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // Keep reading after the banner so the center never blocks on a full pipe.
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = std::time::Instant::now() + CENTER_START;
+        while center.http.is_empty() || center.ws.is_empty() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = rx.recv_timeout(left).map_err(|_| {
+                format!(
+                    "{CENTER_BIN} did not print its HTTP and MQTT-over-WebSocket addresses \
+                     within {CENTER_START:?}; see its output above"
+                )
+            })?;
+            if let Some(url) = line.strip_prefix("sota-center listening on ") {
+                center.http = url.trim().to_string();
+            } else if let Some(url) = line.strip_prefix("sota-center MQTT over WebSocket on ") {
+                center.ws = url.trim().to_string();
+            }
+        }
+        let body = http_get(&center.http, "/api/v1/products/demo-product", &token)?;
+        center.product_secret = json_string(&body, "product_secret")
+            .ok_or_else(|| format!("no product_secret in the center's demo product: {body}"))?;
+        Ok(center)
+    }
+}
+
+/// `GET path` on `base` (`http://host:port`) with the operator token; the body of a 200.
+fn http_get(base: &str, path: &str, token: &str) -> Result<String> {
+    use std::io::{Read, Write};
+    let host = base
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("not an http:// address: {base}"))?;
+    let mut s = std::net::TcpStream::connect(host).map_err(|e| format!("{base}: {e}"))?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    // HTTP/1.0: the answer ends with the connection, never chunked.
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .map_err(|e| format!("{base}{path}: {e}"))?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer)
+        .map_err(|e| format!("{base}{path}: {e}"))?;
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    if head.split_whitespace().nth(1) != Some("200") {
+        return Err(format!(
+            "GET {base}{path}: {}",
+            head.lines().next().unwrap_or("")
+        ));
+    }
+    Ok(body.to_string())
+}
+
+/// The string value of `"key":"…"` in a flat JSON object (the xtask has no JSON parser; the
+/// secret is hex).
+fn json_string(json: &str, key: &str) -> Option<String> {
+    let at = json.find(&format!("\"{key}\""))? + key.len() + 2;
+    let rest = json[at..].trim_start().strip_prefix(':')?.trim_start();
+    let value = rest.strip_prefix('"')?;
+    Some(value[..value.find('"')?].to_string())
 }
 
 fn end_to_end(t: &mut Tally) -> Result {
@@ -213,6 +368,25 @@ fn end_to_end(t: &mut Tally) -> Result {
             "dist",
             "target/e2e",
             "target/debug/sota",
+        ]),
+        |l| t.see(l),
+    )?;
+    // The console as a device of the real center, which serves it on its own origin.
+    run::status(cmd("cargo").args([
+        "build",
+        "--quiet",
+        "-p",
+        "sota-center",
+        "--bin",
+        "sota-center",
+    ]))?;
+    run::tee(
+        cmd("node").args([
+            "tests/e2e/center.mjs",
+            "dist",
+            "target/e2e",
+            "target/debug/sota",
+            "target/debug/sota-center",
         ]),
         |l| t.see(l),
     )

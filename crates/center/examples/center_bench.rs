@@ -1,7 +1,7 @@
 //! Load generator behind `cargo xtask bench center`.
 //!
 //! - `prepare <api-url> <token> <file>`: create a product, a device and a
-//!   package holding `<file>`; print `link <url>` (a per-device download link).
+//!   package of that product holding `<file>`; print `link <url>` (a per-device download link).
 //! - `download <url> <clients> <seconds>`: `clients` concurrent clients
 //!   download `<url>` whole, over and over, for about `seconds`; print `mbps <n>`.
 //! - `applicability <devices> <list>`: decide which of 3 active plans apply to
@@ -71,6 +71,7 @@ async fn prepare(api: &str, token: &str, file: &str) -> Result {
         .await
         .map_err(|e| format!("{file}: {e}"))?;
     let form = reqwest::multipart::Form::new()
+        .text("product_key", "bench")
         .text("name", "bench")
         .text("component_type", "SOTA")
         .text("package_type", "full")

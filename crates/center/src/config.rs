@@ -48,9 +48,24 @@ pub struct ServeConfig {
     /// Do not seed the demo product, package and plan into an empty database.
     #[arg(long, env = "SOTA_CENTER_NO_DEMO")]
     pub no_demo: bool,
+    /// Messages a second each device may send over MQTT (sustained); more are
+    /// answered with an error and not handled. 0 turns the limit off.
+    #[arg(long, env = "SOTA_CENTER_DEVICE_RATE", default_value_t = 10.0)]
+    pub device_rate: f64,
+    /// Messages a device may send at once before its rate applies.
+    #[arg(long, env = "SOTA_CENTER_DEVICE_BURST", default_value_t = 50)]
+    pub device_burst: u32,
 }
 
 impl ServeConfig {
+    /// The per-device rate limit of the MQTT channel.
+    pub fn rate_limit(&self) -> crate::channel::limit::RateLimit {
+        crate::channel::limit::RateLimit {
+            per_second: self.device_rate.max(0.0),
+            burst: f64::from(self.device_burst.max(1)),
+        }
+    }
+
     /// The SQLite file inside the data directory.
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("center.sqlite3")

@@ -66,6 +66,19 @@ pub async fn register(
     device_key: &str,
     report: &DeviceReport,
 ) -> Result<(), ApiError> {
+    let mut tx = pool.begin().await?;
+    register_on(&mut tx, product_id, device_key, report).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// [`register`] inside the caller's transaction (the device channel's group commit).
+pub async fn register_on(
+    tx: &mut sqlx::SqliteConnection,
+    product_id: i64,
+    device_key: &str,
+    report: &DeviceReport,
+) -> Result<(), ApiError> {
     check_key("device_key", device_key)?;
     if report.components.len() > 64 {
         return Err(ApiError::invalid(
@@ -78,7 +91,6 @@ pub async fn register(
         check_token("component version", version)?;
     }
     let now = crate::now_text();
-    let mut tx = pool.begin().await?;
     sqlx::query(
         "INSERT INTO devices (product_id, device_key, registered_at, last_seen_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (product_id, device_key) DO UPDATE SET last_seen_at = excluded.last_seen_at",
@@ -107,7 +119,6 @@ pub async fn register(
         .execute(&mut *tx)
         .await?;
     }
-    tx.commit().await?;
     Ok(())
 }
 

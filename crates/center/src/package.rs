@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use crate::device::check_token;
 use crate::error::ApiError;
-use crate::product::check_name;
+use crate::product::{self, check_key, check_name};
 use crate::store::FirmwareStore;
 
 /// Most files in one package.
@@ -168,6 +168,11 @@ pub struct PackageFile {
 pub struct Package {
     /// Package id.
     pub id: i64,
+    /// The product the package belongs to: only that product's plans and
+    /// devices can use it. `null` only for a package uploaded before packages
+    /// belonged to products whose product could not be inferred; no plan or
+    /// verification accepts such a package.
+    pub product_key: Option<String>,
     /// Descriptive fields.
     #[serde(flatten)]
     pub meta: PackageMeta,
@@ -368,19 +373,47 @@ pub async fn sweep_pending(pool: &SqlitePool, store: &FirmwareStore) -> Result<u
     Ok(removed)
 }
 
-/// Record a package whose files are already in the store.
+/// The row id of the product a package is uploaded for; an unknown or
+/// malformed key is a 422 `unknown_product` / `invalid_key`.
+pub async fn product_of_upload(
+    conn: impl sqlx::SqliteExecutor<'_>,
+    product_key: &str,
+) -> Result<i64, ApiError> {
+    check_key("product_key", product_key)?;
+    let row = sqlx::query("SELECT id FROM products WHERE product_key = ?")
+        .bind(product_key)
+        .fetch_optional(conn)
+        .await?;
+    match row {
+        Some(row) => Ok(row.try_get("id")?),
+        None => Err(ApiError::invalid(
+            "unknown_product",
+            format!(
+                "product_key {product_key:?} names no product; a version package belongs to a product: create it first (POST /api/v1/products) or pick one from GET /api/v1/products"
+            ),
+        )),
+    }
+}
+
+/// Record a package of `product_key` whose files are already in the store.
 pub async fn commit(
     pool: &SqlitePool,
+    product_key: &str,
     meta: &PackageMeta,
     files: Vec<PackageFile>,
     demo: bool,
 ) -> Result<Package, ApiError> {
+    // Before the transaction: a read first would make its write fail with
+    // SQLITE_BUSY under concurrent uploads. Products are never deleted, and
+    // the foreign key holds the row to it anyway.
+    let product_id = product_of_upload(pool, product_key).await?;
     let now = crate::now_text();
     let mut tx = pool.begin().await?;
     let id: i64 = sqlx::query(
-        "INSERT INTO packages (name, component_type, package_type, source_version, target_version, remarks, demo, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        "INSERT INTO packages (product_id, name, component_type, package_type, source_version, target_version, remarks, demo, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
+    .bind(product_id)
     .bind(&meta.name)
     .bind(meta.component_type.as_str())
     .bind(meta.package_type.as_str())
@@ -416,6 +449,7 @@ pub async fn commit(
     tx.commit().await?;
     Ok(Package {
         id,
+        product_key: Some(product_key.to_string()),
         meta: meta.clone(),
         files,
         demo,
@@ -457,9 +491,25 @@ async fn files_of(pool: &SqlitePool, id: i64) -> Result<Vec<PackageFile>, ApiErr
     Ok(files)
 }
 
+/// The columns of a package row with its product's key.
+const SELECT: &str = "SELECT packages.*, products.product_key FROM packages
+     LEFT JOIN products ON products.id = packages.product_id";
+
+async fn from_row(pool: &SqlitePool, row: &sqlx::sqlite::SqliteRow) -> Result<Package, ApiError> {
+    let id: i64 = row.try_get("id")?;
+    Ok(Package {
+        id,
+        product_key: row.try_get("product_key")?,
+        meta: meta_from_row(row)?,
+        files: files_of(pool, id).await?,
+        demo: row.try_get("demo")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
 /// One package, or 404.
 pub async fn get(pool: &SqlitePool, id: i64) -> Result<Package, ApiError> {
-    let row = sqlx::query("SELECT * FROM packages WHERE id = ?")
+    let row = sqlx::query(&format!("{SELECT} WHERE packages.id = ?"))
         .bind(id)
         .fetch_optional(pool)
         .await?
@@ -468,32 +518,56 @@ pub async fn get(pool: &SqlitePool, id: i64) -> Result<Package, ApiError> {
                 "no version package with id {id}; list them with GET /api/v1/packages"
             ))
         })?;
-    Ok(Package {
-        id,
-        meta: meta_from_row(&row)?,
-        files: files_of(pool, id).await?,
-        demo: row.try_get("demo")?,
-        created_at: row.try_get("created_at")?,
-    })
+    from_row(pool, &row).await
 }
 
-/// All packages, newest first.
-pub async fn list(pool: &SqlitePool) -> Result<Vec<Package>, ApiError> {
-    let rows = sqlx::query("SELECT * FROM packages ORDER BY id DESC")
-        .fetch_all(pool)
-        .await?;
+/// All packages, newest first; with `product`, only that product's (404 if
+/// no product has that key).
+pub async fn list(pool: &SqlitePool, product: Option<&str>) -> Result<Vec<Package>, ApiError> {
+    let rows = match product {
+        None => {
+            sqlx::query(&format!("{SELECT} ORDER BY packages.id DESC"))
+                .fetch_all(pool)
+                .await?
+        }
+        Some(key) => {
+            let (product_id, _) = product::get(pool, key).await?;
+            sqlx::query(&format!(
+                "{SELECT} WHERE packages.product_id = ? ORDER BY packages.id DESC"
+            ))
+            .bind(product_id)
+            .fetch_all(pool)
+            .await?
+        }
+    };
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let id: i64 = row.try_get("id")?;
-        out.push(Package {
-            id,
-            meta: meta_from_row(&row)?,
-            files: files_of(pool, id).await?,
-            demo: row.try_get("demo")?,
-            created_at: row.try_get("created_at")?,
-        });
+        out.push(from_row(pool, &row).await?);
     }
     Ok(out)
+}
+
+/// Refuse a package of another product than `product_key` (or of none):
+/// 422 `package_product_mismatch`, naming both products. `what` says who
+/// uses the package, e.g. `component "STM32" of the plan`.
+pub fn check_product(pkg: &Package, product_key: &str, what: &str) -> Result<(), ApiError> {
+    match pkg.product_key.as_deref() {
+        Some(own) if own == product_key => Ok(()),
+        Some(own) => Err(ApiError::invalid(
+            "package_product_mismatch",
+            format!(
+                "{what}: package {} belongs to product {own:?}, not to product {product_key:?}; a version package serves only its own product: use a package uploaded for {product_key:?}",
+                pkg.id
+            ),
+        )),
+        None => Err(ApiError::invalid(
+            "package_product_mismatch",
+            format!(
+                "{what}: package {} belongs to no product (it was uploaded before packages belonged to products), not to product {product_key:?}; upload it again under product {product_key:?}",
+                pkg.id
+            ),
+        )),
+    }
 }
 
 /// Delete a package no plan uses; its rows go first, then its objects.
@@ -545,6 +619,17 @@ mod tests {
         }
     }
 
+    /// A fresh database holding product `p`.
+    async fn pool_with_product(dir: &std::path::Path) -> SqlitePool {
+        let pool = crate::db::open(&dir.join("db.sqlite3")).await.unwrap();
+        let new = product::NewProduct {
+            product_key: "p".into(),
+            name: "P".into(),
+        };
+        product::create(&pool, &new, false).await.unwrap();
+        pool
+    }
+
     async fn pending_keys(pool: &SqlitePool) -> Vec<String> {
         sqlx::query("SELECT object_key FROM pending_uploads")
             .fetch_all(pool)
@@ -558,9 +643,7 @@ mod tests {
     #[tokio::test]
     async fn sweep_removes_only_uncommitted_uploads_of_this_database() {
         let dir = tempfile::tempdir().unwrap();
-        let pool = crate::db::open(&dir.path().join("db.sqlite3"))
-            .await
-            .unwrap();
+        let pool = pool_with_product(dir.path()).await;
         let root = dir.path().join("store");
         let store = FirmwareStore::open(root.to_str().unwrap()).unwrap();
 
@@ -570,7 +653,7 @@ mod tests {
             .unwrap();
         w.write(b"committed").await.unwrap();
         let kept = w.finish(0).await.unwrap();
-        commit(&pool, &meta(), vec![kept.clone()], false)
+        commit(&pool, "p", &meta(), vec![kept.clone()], false)
             .await
             .unwrap();
         // Completed but never committed (a crash before the row).
@@ -610,9 +693,7 @@ mod tests {
     #[tokio::test]
     async fn deleting_a_package_leaves_its_objects_pending_until_removed() {
         let dir = tempfile::tempdir().unwrap();
-        let pool = crate::db::open(&dir.path().join("db.sqlite3"))
-            .await
-            .unwrap();
+        let pool = pool_with_product(dir.path()).await;
         let root = dir.path().join("store");
         let store = FirmwareStore::open(root.to_str().unwrap()).unwrap();
         let mut w = FileWriter::start(&pool, &store, "a.bin", 1000)
@@ -620,7 +701,7 @@ mod tests {
             .unwrap();
         w.write(b"bytes").await.unwrap();
         let file = w.finish(0).await.unwrap();
-        let id = commit(&pool, &meta(), vec![file.clone()], false)
+        let id = commit(&pool, "p", &meta(), vec![file.clone()], false)
             .await
             .unwrap()
             .id;

@@ -1,6 +1,7 @@
 //! Demo data seeded into an empty database on first start, so a newcomer sees
-//! a product, devices, a package and an active plan at once. Every seeded
-//! record has `demo: true` and "(demo data)" in its name.
+//! a product, devices, a package and an active plan at once: the product
+//! first, then its devices, its package and its plan. Every seeded record has
+//! `demo: true` and "(demo data)" in its name.
 
 use std::collections::BTreeMap;
 
@@ -76,7 +77,8 @@ pub async fn seed_if_first_start(
         target_version: "1_0_1".into(),
         remarks: "Demo data seeded on first start; safe to ignore.".into(),
     };
-    let pkg = package::commit(pool, &meta, vec![file], true).await?;
+    // The package belongs to the demo product (created above), as its plan must.
+    let pkg = package::commit(pool, DEMO_PRODUCT, &meta, vec![file], true).await?;
     let input = PlanInput {
         name: "Demo plan: STM32 to 1_0_1 (demo data)".into(),
         product_key: DEMO_PRODUCT.into(),
@@ -116,9 +118,9 @@ pub async fn seed_if_first_start(
 pub async fn demo_package(pool: &SqlitePool) -> Result<Option<i64>, ApiError> {
     let row: Option<(i64,)> = sqlx::query_as(
         "SELECT pf.package_id FROM package_files pf JOIN packages p ON p.id = pf.package_id
-         WHERE p.demo = 1 AND pf.position = 0 AND EXISTS (
-            SELECT 1 FROM devices d JOIN products pr ON pr.id = d.product_id
-            WHERE pr.product_key = ? AND d.device_key = ?)
+         JOIN products pr ON pr.id = p.product_id
+         WHERE p.demo = 1 AND pf.position = 0 AND pr.product_key = ? AND EXISTS (
+            SELECT 1 FROM devices d WHERE d.product_id = pr.id AND d.device_key = ?)
          ORDER BY p.id LIMIT 1",
     )
     .bind(DEMO_PRODUCT)

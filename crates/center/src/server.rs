@@ -83,25 +83,29 @@ pub async fn run(config: ServeConfig, max_file_bytes: u64) -> Result<(), StartEr
         .unwrap_or_else(|| format!("http://{addr}"))
         .trim_end_matches('/')
         .to_string();
-    let state = Arc::new(AppState {
-        pool: pool.clone(),
-        store: store.clone(),
-        signer: LinkSigner::new(secret.as_bytes()),
+    let state = Arc::new(AppState::new(
+        pool.clone(),
+        store.clone(),
+        LinkSigner::new(secret.as_bytes()),
         public_url,
-        download_ttl: config.download_ttl,
+        config.download_ttl,
         max_file_bytes,
-        mapped: Default::default(),
-        presence: Default::default(),
-        mqtt: Default::default(),
-        broker_tcp: Default::default(),
-    });
+    ));
+    let guard = Arc::new(crate::channel::limit::RateGuard::new(config.rate_limit()));
 
     let center_secret = crate::channel::credentials::center_secret(&pool).await?;
     let (mqtt_line, ws_line) = match &config.broker {
         Some(url) => {
             let (host, port) = external_broker(url)?;
             let _ = state.broker_tcp.set(format!("{host}:{port}"));
-            crate::channel::client::spawn(state.clone(), host.clone(), port, center_secret, true);
+            crate::channel::client::spawn(
+                state.clone(),
+                host.clone(),
+                port,
+                center_secret,
+                true,
+                guard,
+            );
             (
                 format!("sota-center MQTT on mqtt://{host}:{port} (external broker)"),
                 None,
@@ -109,8 +113,8 @@ pub async fn run(config: ServeConfig, max_file_bytes: u64) -> Result<(), StartEr
         }
         None => {
             let broker = crate::channel::broker::start(
-                pool.clone(),
-                state.presence.clone(),
+                state.clone(),
+                guard.clone(),
                 center_secret.clone(),
                 config.mqtt_listen,
                 config.mqtt_ws_listen,
@@ -123,6 +127,7 @@ pub async fn run(config: ServeConfig, max_file_bytes: u64) -> Result<(), StartEr
                 broker.tcp.port(),
                 center_secret,
                 false,
+                guard,
             );
             (
                 format!("sota-center MQTT on mqtt://{}", broker.tcp),
@@ -154,6 +159,16 @@ pub async fn run(config: ServeConfig, max_file_bytes: u64) -> Result<(), StartEr
             s.plan_id,
             s.package_id
         );
+    }
+    if let Ok((_, demo)) = crate::product::get(&pool, seed::DEMO_PRODUCT).await {
+        if demo.demo {
+            // Demo data only: what the console's "Plans from the center" needs to try it.
+            println!(
+                "  demo device login: product key {:?}, product secret {} (any new device key registers)",
+                seed::DEMO_PRODUCT,
+                demo.product_secret
+            );
+        }
     }
     if let Some(package_id) = seed::demo_package(&pool).await? {
         let (url, expires) = api::devices::link_for(&state, package_id, 0, seed::DEMO_DEVICE)?;

@@ -166,30 +166,69 @@ async fn log_line(
 /// Record that the upgrade was offered to the device (status 0, by the
 /// center); true when it was new. Offering again changes nothing.
 pub async fn offered(pool: &SqlitePool, key: &Key) -> Result<bool, ApiError> {
-    let now = crate::now_text();
-    let mut tx = pool.begin().await?;
-    let done = sqlx::query(
-        "INSERT INTO upgrades (plan_id, device_id, identity, status, percent, outcome, message, started_at, updated_at)
-         VALUES (?, ?, ?, 0, NULL, 'pending', 'offered', ?, ?) ON CONFLICT DO NOTHING",
-    )
-    .bind(key.plan_id)
-    .bind(key.device_id)
-    .bind(&key.identity)
-    .bind(&now)
-    .bind(&now)
-    .execute(&mut *tx)
-    .await?;
-    let new = done.rows_affected() == 1;
-    if new {
-        let step = Step {
-            status: Status::None,
-            percent: None,
-            source: Source::Center,
-            message: "offered".into(),
-        };
-        log_line(&mut tx, key, &step, &now).await?;
+    Ok(offered_all(pool, std::slice::from_ref(key)).await? == 1)
+}
+
+/// Record that each upgrade of `keys` was offered (status 0, by the center),
+/// in one transaction: the rows that are new get their "offered" log line;
+/// offering again changes nothing. Returns how many were new.
+pub async fn offered_all(pool: &SqlitePool, keys: &[Key]) -> Result<usize, ApiError> {
+    if keys.is_empty() {
+        return Ok(0);
     }
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let new = offered_all_on(&mut tx, keys).await?;
     tx.commit().await?;
+    Ok(new)
+}
+
+/// [`offered_all`] inside the caller's transaction.
+pub async fn offered_all_on(
+    conn: &mut sqlx::SqliteConnection,
+    keys: &[Key],
+) -> Result<usize, ApiError> {
+    // Rows per statement: 5 bound values a row, far below SQLite's limit of 32766.
+    const ROWS: usize = 500;
+    let now = crate::now_text();
+    let mut new = 0;
+    for chunk in keys.chunks(ROWS) {
+        let mut insert = sqlx::QueryBuilder::new(
+            "INSERT INTO upgrades (plan_id, device_id, identity, status, percent, outcome, message, started_at, updated_at) ",
+        );
+        insert.push_values(chunk, |mut row, key| {
+            row.push_bind(key.plan_id)
+                .push_bind(key.device_id)
+                .push_bind(&key.identity)
+                .push("0, NULL, 'pending', 'offered'")
+                .push_bind(&now)
+                .push_bind(&now);
+        });
+        insert.push(" ON CONFLICT DO NOTHING RETURNING plan_id, device_id, identity");
+        let added = insert.build().fetch_all(&mut *conn).await?;
+        if added.is_empty() {
+            continue;
+        }
+        new += added.len();
+        let mut log = sqlx::QueryBuilder::new(
+            "INSERT INTO upgrade_log (plan_id, device_id, identity, at, source, status, percent, message) ",
+        );
+        let mut rows = Vec::with_capacity(added.len());
+        for r in &added {
+            rows.push((
+                r.try_get::<i64, _>(0)?,
+                r.try_get::<i64, _>(1)?,
+                r.try_get::<String, _>(2)?,
+            ));
+        }
+        log.push_values(&rows, |mut row, (plan_id, device_id, identity)| {
+            row.push_bind(plan_id)
+                .push_bind(device_id)
+                .push_bind(identity)
+                .push_bind(&now)
+                .push("'center', 0, NULL, 'offered'");
+        });
+        log.build().execute(&mut *conn).await?;
+    }
     Ok(new)
 }
 
@@ -229,14 +268,27 @@ pub async fn advance(
     key: &Key,
     step: &Step,
 ) -> Result<Option<Advance>, ApiError> {
-    let mut tx = pool.begin().await?;
+    // IMMEDIATE: this transaction reads before it writes, and a deferred one
+    // would fail (not wait) when another connection wrote in between.
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let done = advance_on(&mut tx, key, step).await?;
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// [`advance`] inside the caller's (write) transaction.
+pub async fn advance_on(
+    conn: &mut sqlx::SqliteConnection,
+    key: &Key,
+    step: &Step,
+) -> Result<Option<Advance>, ApiError> {
     let row = sqlx::query(
         "SELECT status, percent, outcome FROM upgrades WHERE plan_id = ? AND device_id = ? AND identity = ?",
     )
     .bind(key.plan_id)
     .bind(key.device_id)
     .bind(&key.identity)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
     let outcome: String = row.try_get("outcome")?;
@@ -266,10 +318,9 @@ pub async fn advance(
     .bind(key.plan_id)
     .bind(key.device_id)
     .bind(&key.identity)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
-    log_line(&mut tx, key, step, &at).await?;
-    tx.commit().await?;
+    log_line(conn, key, step, &at).await?;
     Ok(Some(Advance::Moved))
 }
 

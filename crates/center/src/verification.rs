@@ -110,6 +110,14 @@ pub async fn create(
     let (device_id, dev) = device::get(pool, product_id, &new.product_key, &new.device_key)
         .await
         .map_err(|e| ApiError::invalid("unknown_device", e.message))?;
+    package::check_product(
+        &pkg,
+        &new.product_key,
+        &format!(
+            "a verification on device {:?} of product {:?}",
+            new.device_key, new.product_key
+        ),
+    )?;
     let Some(current) = dev.components.get(&new.component_identity) else {
         return Err(ApiError::invalid(
             "unknown_component",

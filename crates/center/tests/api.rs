@@ -181,9 +181,11 @@ async fn devices_register_list_lookup() {
 #[tokio::test]
 async fn package_upload_digests_and_every_rejection_leaves_nothing() {
     let c = Center::start(&["--no-demo", "--max-file-bytes", "4096"]);
+    c.product("p").await;
     let data: Vec<u8> = (0..3000u32).map(|i| (i * 7) as u8).collect();
     let expected = sota_engine::Digester::digest(&data);
     let full = [
+        ("product_key", "p"),
         ("name", "MCU 1.1"),
         ("component_type", "SOTA"),
         ("package_type", "full"),
@@ -205,6 +207,7 @@ async fn package_upload_digests_and_every_rejection_leaves_nothing() {
     assert_eq!(f["sha256"], expected.sha256);
     assert_eq!(b["files"][1]["file_name"], "b.tar.gz");
     assert_eq!(b["source_version"], Value::Null);
+    assert_eq!(b["product_key"], "p");
     let id = b["id"].as_i64().unwrap();
     assert_eq!(
         c.get(&format!("/packages/{id}")).await.1["files"][0]["sha256"],
@@ -214,6 +217,7 @@ async fn package_upload_digests_and_every_rejection_leaves_nothing() {
     assert_eq!(stored_before.len(), 2);
 
     let delta = [
+        ("product_key", "p"),
         ("name", "d"),
         ("component_type", "SOTA"),
         ("package_type", "delta"),
@@ -267,6 +271,7 @@ async fn package_upload_digests_and_every_rejection_leaves_nothing() {
         ),
         (
             vec![
+                ("product_key", "p"),
                 ("name", "n"),
                 ("component_type", "MCU"),
                 ("package_type", "full"),
@@ -278,6 +283,7 @@ async fn package_upload_digests_and_every_rejection_leaves_nothing() {
         ),
         (
             vec![
+                ("product_key", "p"),
                 ("name", "n"),
                 ("component_type", "SOTA"),
                 ("package_type", "patch"),
@@ -289,6 +295,7 @@ async fn package_upload_digests_and_every_rejection_leaves_nothing() {
         ),
         (
             vec![
+                ("product_key", "p"),
                 ("component_type", "SOTA"),
                 ("package_type", "full"),
                 ("target_version", "1"),
@@ -296,6 +303,20 @@ async fn package_upload_digests_and_every_rejection_leaves_nothing() {
             one(),
             422,
             "missing_field",
+        ),
+        // A package belongs to a product: none, an unknown one, a malformed key.
+        (full[1..].to_vec(), one(), 422, "missing_field"),
+        (
+            [&[("product_key", "nope")], &full[1..]].concat(),
+            one(),
+            422,
+            "unknown_product",
+        ),
+        (
+            [&[("product_key", "bad key!")], &full[1..]].concat(),
+            one(),
+            422,
+            "invalid_key",
         ),
         (
             [&full[..], &[("color", "red")]].concat(),
@@ -318,6 +339,21 @@ async fn package_upload_digests_and_every_rejection_leaves_nothing() {
             "{code}: a rejected upload left a file in the store"
         );
     }
+    // The product's refusals say what to do.
+    let (_, b) = c.upload(&full[1..], &one()).await;
+    let message = b["message"].as_str().unwrap();
+    assert!(
+        message.contains("product_key") && message.contains("belongs to a product"),
+        "{b}"
+    );
+    let (_, b) = c
+        .upload(&[&[("product_key", "nope")], &full[1..]].concat(), &one())
+        .await;
+    let message = b["message"].as_str().unwrap();
+    assert!(
+        message.contains("\"nope\"") && message.contains("create it first"),
+        "{b}"
+    );
     // Not multipart at all.
     assert_error(
         &c.post("/packages", json!({})).await,
@@ -336,8 +372,8 @@ async fn package_upload_digests_and_every_rejection_leaves_nothing() {
 async fn plan_rules_and_rejections() {
     let c = Center::start(&["--no-demo"]);
     c.product("p").await;
-    let sota = c.package("SOTA", "full", None, "2.0").await;
-    let fota = c.package("FOTA", "full", None, "9").await;
+    let sota = c.package("p", "SOTA", "full", None, "2.0").await;
+    let fota = c.package("p", "FOTA", "full", None, "9").await;
     let ok = plan_body("p", sota);
     let (s, b) = c.post("/plans", ok.clone()).await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
@@ -447,14 +483,15 @@ async fn plan_rules_and_rejections() {
 async fn plan_life_cycle_and_freezing() {
     let c = Center::start(&["--no-demo"]);
     c.product("p").await;
-    let pkg = c.package("SOTA", "full", None, "2.0").await;
+    let pkg = c.package("p", "SOTA", "full", None, "2.0").await;
     let (_, b) = c.post("/plans", plan_body("p", pkg)).await;
     let id = b["id"].as_i64().unwrap();
     let plan = |s: &str| format!("/plans/{id}{s}");
 
     // A draft can be edited, every column of it (another product too).
     c.product("q").await;
-    let mut edited = plan_body("q", pkg);
+    let pkg_q = c.package("q", "SOTA", "full", None, "2.0").await;
+    let mut edited = plan_body("q", pkg_q);
     edited["name"] = json!("renamed");
     edited["time_zone"] = json!("Europe/Berlin");
     edited["push_period"] = json!({"start": "01:15", "end": "04:45"});
@@ -503,7 +540,7 @@ async fn plan_life_cycle_and_freezing() {
     assert_error(&c.put(&plan(""), edited.clone()).await, 409, "plan_frozen");
     assert_error(&c.delete(&plan("")).await, 409, "plan_frozen");
     assert_error(
-        &c.delete(&format!("/packages/{pkg}")).await,
+        &c.delete(&format!("/packages/{pkg_q}")).await,
         409,
         "package_in_use",
     );
@@ -555,6 +592,117 @@ async fn plan_life_cycle_and_freezing() {
     );
 }
 
+#[tokio::test]
+async fn packages_belong_to_their_product() {
+    let c = Center::start(&["--no-demo"]);
+    c.product("p").await;
+    c.product("q").await;
+    let pkg_p = c.package("p", "SOTA", "full", None, "2.0").await;
+    let pkg_q = c.package("q", "SOTA", "full", None, "2.0").await;
+    let stored = c.stored_files();
+
+    // The product field may follow the files; an unknown one still leaves nothing.
+    let upload = |product: &'static str| {
+        let form = reqwest::multipart::Form::new()
+            .text("name", "late product")
+            .text("component_type", "SOTA")
+            .text("package_type", "full")
+            .text("target_version", "3")
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(vec![5u8; 100]).file_name("fw.bin"),
+            )
+            .text("product_key", product);
+        c.http
+            .post(c.api("/packages"))
+            .bearer_auth(&c.token)
+            .multipart(form)
+            .send()
+    };
+    let r = upload("nope").await.unwrap();
+    let got = (r.status(), r.json::<Value>().await.unwrap());
+    assert_error(&got, 422, "unknown_product");
+    assert_eq!(c.stored_files(), stored, "a refused upload left a file");
+    let r = upload("q").await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let late = r.json::<Value>().await.unwrap();
+    assert_eq!(late["product_key"], "q", "{late}");
+    let late = late["id"].as_i64().unwrap();
+
+    // Listing by product.
+    let ids = |v: Value| -> Vec<i64> {
+        v.as_array()
+            .unwrap_or_else(|| panic!("not a list: {v}"))
+            .iter()
+            .map(|p| p["id"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(ids(c.get("/packages?product=p").await.1), [pkg_p]);
+    assert_eq!(ids(c.get("/packages?product=q").await.1), [late, pkg_q]);
+    assert_eq!(ids(c.get("/packages").await.1), [late, pkg_q, pkg_p]);
+    assert_eq!(c.get("/packages?product=q").await.1[0]["product_key"], "q");
+    assert_error(&c.get("/packages?product=nope").await, 404, "not_found");
+
+    // A plan uses only its product's packages: on create and on edit.
+    let refused = c.post("/plans", plan_body("q", pkg_p)).await;
+    assert_error(&refused, 422, "package_product_mismatch");
+    let message = refused.1["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("package {pkg_p} belongs to product \"p\""))
+            && message.contains("not to product \"q\""),
+        "{message}"
+    );
+    let mut two = plan_body("q", pkg_q);
+    two["components"] = json!([
+        {"identity": "STM32", "component_type": "SOTA", "package_id": pkg_q},
+        {"identity": "GD32", "component_type": "SOTA", "package_id": pkg_p},
+    ]);
+    assert_error(
+        &c.post("/plans", two).await,
+        422,
+        "package_product_mismatch",
+    );
+    let (s, draft) = c.post("/plans", plan_body("p", pkg_p)).await;
+    assert_eq!(s, StatusCode::CREATED, "{draft}");
+    let draft = draft["id"].as_i64().unwrap();
+    let moved = c
+        .put(&format!("/plans/{draft}"), plan_body("q", pkg_p))
+        .await;
+    assert_error(&moved, 422, "package_product_mismatch");
+    assert_eq!(
+        c.get(&format!("/plans/{draft}")).await.1["product_key"],
+        "p"
+    );
+    let (s, b) = c
+        .put(&format!("/plans/{draft}"), plan_body("q", pkg_q))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = c.post(&format!("/plans/{draft}/activate"), json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(
+        c.get("/plans").await.1.as_array().unwrap().len(),
+        1,
+        "refused plans are not stored"
+    );
+
+    // A verification job uses only a package of its device's product.
+    c.device("q", "d1", json!({"STM32": "1.0"})).await;
+    let job = json!({"product_key": "q", "device_key": "d1", "component_identity": "STM32"});
+    let refused = c
+        .post(&format!("/packages/{pkg_p}/verifications"), job.clone())
+        .await;
+    assert_error(&refused, 422, "package_product_mismatch");
+    let message = refused.1["message"].as_str().unwrap();
+    assert!(
+        message.contains("\"p\"") && message.contains("\"q\"") && message.contains("\"d1\""),
+        "{message}"
+    );
+    let (s, b) = c
+        .post(&format!("/packages/{pkg_q}/verifications"), job)
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+}
+
 async fn offered(c: &Center, device: &str) -> Vec<(i64, String)> {
     let (s, b) = c.get(&format!("/products/p/devices/{device}/offers")).await;
     assert_eq!(s, StatusCode::OK, "{b}");
@@ -582,8 +730,8 @@ async fn which_plan_applies_to_which_device() {
     let c = Center::start(&["--no-demo"]);
     c.product("p").await;
     c.product("other").await;
-    let full = c.package("SOTA", "full", None, "2.0").await;
-    let delta = c.package("FOTA", "delta", Some("A1"), "A2").await;
+    let full = c.package("p", "SOTA", "full", None, "2.0").await;
+    let delta = c.package("p", "FOTA", "delta", Some("A1"), "A2").await;
     for (key, mcu, module) in [
         ("d1", "1.0", "A1"),
         ("d2", "2.0", "A1"),
@@ -667,6 +815,7 @@ async fn firmware_download_with_range_etag_and_expiry() {
     let (_, b) = c
         .upload(
             &[
+                ("product_key", "p"),
                 ("name", "n"),
                 ("component_type", "SOTA"),
                 ("package_type", "full"),
@@ -701,6 +850,18 @@ async fn firmware_download_with_range_etag_and_expiry() {
         .await,
         404,
         "not_found",
+    );
+    // A device of another product gets no link to this product's package.
+    c.product("q").await;
+    c.device("q", "d9", json!({"STM32": "1"})).await;
+    assert_error(
+        &c.post(
+            &format!("/packages/{id}/files/0/links"),
+            json!({"product_key": "q", "device_key": "d9"}),
+        )
+        .await,
+        422,
+        "package_product_mismatch",
     );
 
     // No operator token needed: the link is the credential.
@@ -786,8 +947,8 @@ async fn verification_jobs() {
     let c = Center::start(&["--no-demo"]);
     c.product("p").await;
     c.device("p", "d1", json!({"STM32": "1.0"})).await;
-    let delta = c.package("SOTA", "delta", Some("0.9"), "1.1").await;
-    let full = c.package("SOTA", "full", None, "1.1").await;
+    let delta = c.package("p", "SOTA", "delta", Some("0.9"), "1.1").await;
+    let full = c.package("p", "SOTA", "full", None, "1.1").await;
     let req = |dev: &str, comp: &str| json!({"product_key": "p", "device_key": dev, "component_identity": comp});
     let path = format!("/packages/{full}/verifications");
     assert_error(
@@ -894,6 +1055,8 @@ async fn demo_data_seeded_once_and_downloadable() {
     assert_eq!(plans[0]["demo"], true);
     assert!(plans[0]["name"].as_str().unwrap().contains("demo data"));
     let (_, pkgs) = c.get("/packages").await;
+    assert_eq!(pkgs[0]["product_key"], "demo-product", "{pkgs}");
+    assert_eq!(c.get("/packages?product=demo-product").await.1, pkgs);
     let r = c.http.get(&url).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let body = r.bytes().await.unwrap();

@@ -868,6 +868,7 @@ async fn a_plan_component_delivers_the_file_it_names() {
     let f = fixture().await;
     let (first, second) = (vec![1u8; 100], vec![2u8; 250]);
     let fields = [
+        ("product_key", PRODUCT),
         ("name", "MODULE 3"),
         ("component_type", "FOTA"),
         ("package_type", "full"),

@@ -31,6 +31,7 @@ impl Client {
             .map(|i| (i.wrapping_mul(seed | 1) >> 3) as u8)
             .collect();
         let form = reqwest::multipart::Form::new()
+            .text("product_key", "p")
             .text("name", format!("crash {seed}"))
             .text("component_type", "SOTA")
             .text("package_type", "full")
@@ -296,6 +297,7 @@ async fn check(c: &Client, acked: &Mutex<Acked>, dir: &std::path::Path) {
 #[tokio::test]
 async fn firmware_file_is_fsynced_before_its_package_row_commits() {
     let c = Center::start(&["--no-demo"]);
+    c.product("p").await;
     let log = c.data_dir.join("strace.log");
     let mut strace = std::process::Command::new("strace")
         .args(["-f", "-y", "-e", "trace=fsync,fdatasync", "-o"])
@@ -314,6 +316,7 @@ async fn firmware_file_is_fsynced_before_its_package_row_commits() {
     let (s, b) = c
         .upload(
             &[
+                ("product_key", "p"),
                 ("name", "durable"),
                 ("component_type", "SOTA"),
                 ("package_type", "full"),
@@ -364,7 +367,8 @@ async fn firmware_file_is_fsynced_before_its_package_row_commits() {
 async fn objects_this_database_does_not_know_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = Center::start_in(dir.path(), &["--no-demo"]);
-    let id = c.package("SOTA", "full", None, "v1").await;
+    c.product("p").await;
+    let id = c.package("p", "SOTA", "full", None, "v1").await;
     c.kill();
     let foreign_dir = dir
         .path()

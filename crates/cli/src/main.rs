@@ -4,6 +4,7 @@
 //! Every line of protocol and upgrade logic lives in `sota-link`, `sota-flow` and `sota-sim`;
 //! this binary only moves bytes between them and a port, and draws progress.
 
+mod center;
 mod drive;
 mod firmware;
 mod flash;
@@ -62,7 +63,8 @@ pub enum SimProtocol {
 enum Command {
     /// Write a firmware file to a board.
     Flash(flash::Args),
-    /// Act as the Quectel module and upgrade the MCU on PORT with a local firmware file.
+    /// Act as the Quectel module and upgrade the MCU on PORT, with a local firmware file or as
+    /// a device of the center (--center).
     ServeAt(serve_at::Args),
     /// Run a simulated MCU on a new pseudo-terminal and print the terminal's path (or on
     /// stdin and stdout with --stdio).

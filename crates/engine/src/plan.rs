@@ -42,6 +42,10 @@ pub struct Plan {
     pub space_needed: u64,
     /// Size of the package, bytes.
     pub package_size: u64,
+    /// Download failures this plan resumes after (the center's per-plan setting); `None`
+    /// leaves it to the session's [`crate::Config::download_retries`].
+    #[serde(default)]
+    pub download_retries: Option<u8>,
 }
 
 impl Plan {

@@ -84,6 +84,13 @@ pub struct Report {
     pub component: String,
     /// What happened, for the upgrade log.
     pub message: String,
+    /// How far the download is, with [`Status::Downloading`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<u8>,
+    /// The version the component now reports, with [`Status::UpdateOk`]: the center decides
+    /// success by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 #[cfg(test)]

@@ -118,6 +118,7 @@ mod tests {
             min_signal_dbm: -113,
             space_needed: 27_954,
             package_size: 27_954,
+            download_retries: None,
         }
     }
 

@@ -352,9 +352,14 @@ impl AtUpgrade {
         }
     }
 
-    /// Answers [`Io::NeedPlans`]: the plans the center (or the local file) issues.
+    /// Answers [`Io::NeedPlans`]: the plans the center (or the local file) issues. None at
+    /// all (the center has nothing for this device now) ends the flow: the MCU gets no offer.
     pub fn provide_plans(&mut self, plans: Vec<Plan>, now: Duration) -> Result<(), Rejected> {
         self.now = now;
+        if plans.is_empty() && self.session.is_finished() {
+            self.plans = Plans::Given;
+            return Ok(());
+        }
         let result = self.session.handle(Event::Plans(plans), stamp(now));
         if result.is_ok() {
             self.plans = Plans::Given;

@@ -10,6 +10,8 @@
 //!   adapter carries out, synchronously ([`io::serve`]) or asynchronously (the browser), and
 //!   takes their results back.
 //! - [`state::FlowState`]: the one typed state a UI renders (step, bytes done and total, rate).
+//! - [`center::CenterLink`]: the device's side of the channel to the center: requests and
+//!   reports become `sota-protocol` messages, the center's answers become plans and info.
 //! - [`local`]: a plan and firmware info for a local file, with the technician's expected
 //!   digests.
 //!
@@ -21,12 +23,14 @@
 #![deny(missing_docs)]
 
 pub mod at;
+pub mod center;
 pub mod flash;
 pub mod io;
 pub mod local;
 pub mod state;
 
 pub use at::{AtUpgrade, Notice};
+pub use center::{CenterLink, CenterNotice};
 pub use flash::{Flash, FlashNotice};
 pub use io::{ImageStore, Io, MemoryStore, Source};
 pub use local::LocalFirmware;

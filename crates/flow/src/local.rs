@@ -69,6 +69,7 @@ impl LocalFirmware {
             min_signal_dbm: -113,
             space_needed: self.own.size,
             package_size: self.own.size,
+            download_retries: None,
         }
     }
 

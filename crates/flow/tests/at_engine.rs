@@ -159,6 +159,7 @@ fn served(parts: &[Part], piece_size: u32) -> Served {
             min_signal_dbm: -113,
             space_needed: p.firmware.len() as u64,
             package_size: p.firmware.len() as u64,
+            download_retries: None,
         });
         infos.push(FirmwareInfo {
             identity: p.component.into(),

@@ -24,6 +24,7 @@ fn plan(file: &[u8]) -> Plan {
         min_signal_dbm: -113,
         space_needed: file.len() as u64,
         package_size: file.len() as u64,
+        download_retries: None,
     }
 }
 

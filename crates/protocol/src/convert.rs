@@ -51,8 +51,6 @@ impl From<DownloadMode> for EngineDownloadMode {
 /// What a plan offer carries beyond the engine's [`Plan`]: how the plan is delivered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Delivery {
-    /// Download retries after a failure.
-    pub download_retries: u8,
     /// Silent or manual.
     pub mode: UpgradeMode,
     /// Manual mode's texts by language.
@@ -78,7 +76,10 @@ impl PlanOffer {
             min_signal: plan.min_signal_dbm,
             use_space: plan.space_needed,
             size: plan.package_size,
-            download_retries: delivery.download_retries,
+            // The engine's default when the plan leaves it open (a local plan).
+            download_retries: plan
+                .download_retries
+                .unwrap_or(sota_engine::Config::default().download_retries),
             mode: delivery.mode,
             texts: delivery.texts,
         }
@@ -98,13 +99,13 @@ impl PlanOffer {
             min_signal_dbm: self.min_signal,
             space_needed: self.use_space,
             package_size: self.size,
+            download_retries: Some(self.download_retries),
         }
     }
 
     /// How the plan is delivered.
     pub fn delivery(&self) -> Delivery {
         Delivery {
-            download_retries: self.download_retries,
             mode: self.mode,
             texts: self.texts.clone(),
         }
@@ -143,20 +144,15 @@ impl Firmware {
 }
 
 impl StatusReport {
-    /// The status message of plan `plan_id` for an engine report; `percent`
-    /// with a downloading report, `version` with an update-ok one.
-    pub fn new(
-        plan_id: i64,
-        report: &Report,
-        percent: Option<u8>,
-        version: Option<String>,
-    ) -> Self {
+    /// The status message of plan `plan_id` for an engine report (its percent with a
+    /// downloading report, its version with an update-ok one).
+    pub fn new(plan_id: i64, report: &Report) -> Self {
         StatusReport {
             plan_id,
             comp_no: report.component.clone(),
             status: report.status,
-            percent,
-            version,
+            percent: report.percent,
+            version: report.version.clone(),
             message: report.message.clone(),
         }
     }
@@ -167,6 +163,8 @@ impl StatusReport {
             status: self.status,
             component: self.comp_no.clone(),
             message: self.message.clone(),
+            percent: self.percent,
+            version: self.version.clone(),
         }
     }
 }
@@ -186,12 +184,12 @@ mod tests {
             min_signal_dbm: -113,
             space_needed: 27954,
             package_size: 65536,
+            download_retries: Some(3),
         }
     }
 
     fn delivery() -> Delivery {
         Delivery {
-            download_retries: 3,
             mode: UpgradeMode::Silent,
             texts: BTreeMap::new(),
         }
@@ -224,8 +222,10 @@ mod tests {
             status: Status::Downloading,
             component: "STM32".into(),
             message: "40 %".into(),
+            percent: Some(40),
+            version: None,
         };
-        let s = StatusReport::new(3, &report, Some(40), None);
+        let s = StatusReport::new(3, &report);
         assert_eq!(s.to_report(), report);
         assert_eq!(s.percent, Some(40));
     }

@@ -7,11 +7,15 @@
 //! (`compNo`, `srcVer`, `tgtVer`, `minBattery`, …); serde renames at this edge
 //! and nothing else converts.
 //!
-//! It is not a client or a broker: no I/O, no clock. It builds for
-//! `wasm32-unknown-unknown` so the browser console speaks it too.
+//! [`client`] is a device's MQTT connection as a sans-IO state machine (bytes,
+//! events and time in; bytes, events and deadlines out) that the browser and
+//! native tools drive over their own transports. Nothing here does I/O or
+//! reads a clock; it builds for `wasm32-unknown-unknown` so the browser
+//! console speaks it too.
 
 #![deny(missing_docs)]
 
+pub mod client;
 pub mod convert;
 pub mod decode;
 pub mod message;

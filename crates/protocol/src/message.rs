@@ -285,6 +285,10 @@ pub enum ErrorCode {
     RegistrationRefused,
     /// The device is not registered: send `register` first.
     UnknownDevice,
+    /// Over the device's message rate: wait, then send again what still needs an answer.
+    RateLimited,
+    /// The center's queue for this device is full: send the message again shortly.
+    Busy,
     /// The center failed; retry later.
     Internal,
     /// A code from a newer center.
@@ -296,6 +300,28 @@ impl Up {
     /// The message as JSON bytes.
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("messages have string keys only and always serialize")
+    }
+
+    /// One line for a log (no secret in it).
+    pub fn summary(&self) -> String {
+        match self {
+            Up::Register { .. } => "register".into(),
+            Up::Versions { components } => {
+                let list: Vec<String> = components
+                    .iter()
+                    .map(|c| format!("{} {}", c.comp_no, c.version))
+                    .collect();
+                format!("versions {}", list.join(", "))
+            }
+            Up::Request => "request plans".into(),
+            Up::Accept { plan_id, comp_no } => format!("accept plan {plan_id} for {comp_no}"),
+            Up::Refuse {
+                plan_id,
+                comp_no,
+                message,
+            } => format!("refuse plan {plan_id} for {comp_no}: {message}"),
+            Up::Status(s) => format!("status {} ({}) {}", s.status.code(), s.comp_no, s.message),
+        }
     }
 
     /// The `type` tag of this message.
@@ -315,6 +341,21 @@ impl Down {
     /// The message as JSON bytes.
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("messages have string keys only and always serialize")
+    }
+
+    /// One line for a log (no secret in it).
+    pub fn summary(&self) -> String {
+        match self {
+            Down::Plans { plans } => format!("plans ({})", plans.len()),
+            Down::Firmware(f) => {
+                format!(
+                    "firmware info for {} {} ({} bytes)",
+                    f.comp_no, f.version, f.size
+                )
+            }
+            Down::Registered { .. } => "registered".into(),
+            Down::Error { code, message } => format!("error {code:?}: {message}"),
+        }
     }
 
     /// An error answer.

@@ -48,8 +48,44 @@ pub struct AppState {
     pub presence: Arc<crate::channel::presence::Presence>,
     /// The broker's MQTT address (`host:port`), for the WebSocket bridge at `/mqtt`.
     pub broker_tcp: std::sync::OnceLock<String>,
-    /// The center's MQTT client, once connected to its broker.
-    pub mqtt: std::sync::OnceLock<rumqttc::AsyncClient>,
+    /// Where messages to devices go, once the center's MQTT client runs.
+    pub outbox: std::sync::OnceLock<crate::channel::client::Outbox>,
+    /// Active plans resolved for offers (activation freezes a plan, so they are read once).
+    pub active_plans: crate::channel::active::ActivePlans,
+    /// The device channel's writes, group-committed.
+    pub writes: crate::channel::writes::Writes,
+    /// Registered devices' row ids (product, device) by device: rows are never
+    /// deleted nor renumbered, so a device is looked up once.
+    pub known: std::sync::Mutex<std::collections::HashMap<sota_protocol::DeviceId, (i64, i64)>>,
+}
+
+impl AppState {
+    /// The state of a center over `pool` and `store`, its channel not yet
+    /// started (but for its database writer: call within a tokio runtime).
+    pub fn new(
+        pool: SqlitePool,
+        store: FirmwareStore,
+        signer: LinkSigner,
+        public_url: String,
+        download_ttl: u64,
+        max_file_bytes: u64,
+    ) -> Self {
+        Self {
+            store,
+            signer,
+            public_url,
+            download_ttl,
+            max_file_bytes,
+            mapped: Default::default(),
+            presence: Default::default(),
+            broker_tcp: Default::default(),
+            outbox: Default::default(),
+            active_plans: Default::default(),
+            writes: crate::channel::writes::Writes::start(pool.clone()),
+            known: Default::default(),
+            pool,
+        }
+    }
 }
 
 /// The state as handlers receive it.

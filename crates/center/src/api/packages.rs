@@ -3,9 +3,9 @@
 use axum::extract::multipart::{Field, Multipart, MultipartRejection};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
-use super::extract::{Json, Path};
+use super::extract::{Json, Path, Query};
 use super::Shared;
 use crate::error::{ApiError, ErrorBody};
 use crate::package::{
@@ -18,6 +18,11 @@ use crate::{device, product};
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub struct PackageUpload {
+    /// Key of the product the package belongs to (required; the product must
+    /// exist). Only that product's plans and devices can use the package.
+    /// Send it before the files: an unknown product is then refused before
+    /// any file is streamed.
+    product_key: String,
     /// Package name.
     name: String,
     /// `FOTA` or `SOTA`.
@@ -62,6 +67,7 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
 
 #[derive(Default)]
 struct Form {
+    product_key: Option<String>,
     name: Option<String>,
     component_type: Option<String>,
     package_type: Option<String>,
@@ -71,7 +77,8 @@ struct Form {
 }
 
 impl Form {
-    fn meta(self) -> Result<PackageMeta, ApiError> {
+    /// The product key and the package's descriptive fields.
+    fn meta(self) -> Result<(String, PackageMeta), ApiError> {
         let need = |v: Option<String>, name: &str| {
             v.ok_or_else(|| {
                 ApiError::invalid(
@@ -80,14 +87,21 @@ impl Form {
                 )
             })
         };
-        Ok(PackageMeta {
+        let product_key = self.product_key.ok_or_else(|| {
+            ApiError::invalid(
+                "missing_field",
+                "the form lacks the \"product_key\" field: a version package belongs to a product; name it (see GET /api/v1/products)",
+            )
+        })?;
+        let meta = PackageMeta {
             name: need(self.name, "name")?,
             component_type: ComponentType::parse(&need(self.component_type, "component_type")?)?,
             package_type: PackageType::parse(&need(self.package_type, "package_type")?)?,
             source_version: self.source_version.filter(|s| !s.is_empty()),
             target_version: need(self.target_version, "target_version")?,
             remarks: self.remarks.unwrap_or_default(),
-        })
+        };
+        Ok((product_key, meta))
     }
 }
 
@@ -95,12 +109,13 @@ async fn receive(
     state: &super::AppState,
     mut form: Multipart,
     files: &mut Vec<PackageFile>,
-) -> Result<PackageMeta, ApiError> {
+) -> Result<(String, PackageMeta), ApiError> {
     let mut fields = Form::default();
     while let Some(field) = form.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or("").to_string();
         let slot = match name.as_str() {
             "file" => None,
+            "product_key" => Some(&mut fields.product_key),
             "name" => Some(&mut fields.name),
             "component_type" => Some(&mut fields.component_type),
             "package_type" => Some(&mut fields.package_type),
@@ -110,12 +125,17 @@ async fn receive(
             other => {
                 return Err(ApiError::invalid(
                     "unknown_field",
-                    format!("unknown form field {other:?}; send name, component_type, package_type, source_version, target_version, remarks and file parts"),
+                    format!("unknown form field {other:?}; send product_key, name, component_type, package_type, source_version, target_version, remarks and file parts"),
                 ))
             }
         };
         if let Some(slot) = slot {
-            *slot = Some(text_of(field, &name).await?);
+            let text = text_of(field, &name).await?;
+            if name == "product_key" {
+                // Refused before any file streams in (the commit checks again).
+                package::product_of_upload(&state.pool, &text).await?;
+            }
+            *slot = Some(text);
             continue;
         }
         if files.len() == MAX_FILES {
@@ -151,9 +171,9 @@ async fn receive(
             "a package needs 1 to 5 files: add `file` parts to the form",
         ));
     }
-    let meta = fields.meta()?;
+    let (product_key, meta) = fields.meta()?;
     meta.check()?;
-    Ok(meta)
+    Ok((product_key, meta))
 }
 
 /// Upload a version package (multipart form). Files are digested while they
@@ -174,7 +194,9 @@ pub async fn upload(
     })?;
     let mut files = Vec::new();
     let result = match receive(&state, form, &mut files).await {
-        Ok(meta) => package::commit(&state.pool, &meta, files.clone(), false).await,
+        Ok((product_key, meta)) => {
+            package::commit(&state.pool, &product_key, &meta, files.clone(), false).await
+        }
         Err(e) => Err(e),
     };
     match result {
@@ -186,11 +208,24 @@ pub async fn upload(
     }
 }
 
-/// All packages, newest first.
-#[utoipa::path(get, path = "/api/v1/packages", tag = "packages",
+/// Which packages to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PackageFilter {
+    /// Only the packages of the product with this key (404 if there is none).
+    pub product: Option<String>,
+}
+
+/// All packages, newest first, or one product's.
+#[utoipa::path(get, path = "/api/v1/packages", tag = "packages", params(PackageFilter),
     responses((status = 200, description = "Packages", body = Vec<Package>), (status = "4XX", description = "Rejected", body = ErrorBody)))]
-pub async fn list(state: Shared) -> Result<axum::Json<Vec<Package>>, ApiError> {
-    Ok(axum::Json(package::list(&state.pool).await?))
+pub async fn list(
+    state: Shared,
+    Query(filter): Query<PackageFilter>,
+) -> Result<axum::Json<Vec<Package>>, ApiError> {
+    Ok(axum::Json(
+        package::list(&state.pool, filter.product.as_deref()).await?,
+    ))
 }
 
 /// One package.
@@ -252,6 +287,8 @@ pub async fn link(
     }
     let (pid, _) = product::get(&state.pool, &req.product_key).await?;
     device::get(&state.pool, pid, &req.product_key, &req.device_key).await?;
+    let who = format!("a download link for device {:?}", req.device_key);
+    package::check_product(&pkg, &req.product_key, &who)?;
     let (url, expires_at) = super::devices::link_for(&state, id, position, &req.device_key)?;
     Ok((StatusCode::CREATED, axum::Json(Link { url, expires_at })))
 }

@@ -28,7 +28,7 @@ async fn offer_now(state: &super::AppState, job: &Verification) {
     let Some(id) = sota_protocol::DeviceId::new(&job.product_key, &job.device_key) else {
         return;
     };
-    if !state.presence.devices().contains(&id) {
+    if !state.presence.is_connected(&id) {
         return;
     }
     let found = crate::channel::messages::lookup(state, &id).await;

@@ -1,7 +1,9 @@
 //! The embedded broker (rmqtt): a TCP and a WebSocket listener, with logins
 //! and topic access decided in the broker itself through rmqtt's hooks — a
 //! device may publish only on its `up` topic and subscribe only to its `down`
-//! topic; the center's client may use all channel topics.
+//! topic; the center's client may use all channel topics. The per-device rate
+//! limit is applied here too, so a flood is dropped before it is routed to the
+//! center.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,7 +18,9 @@ use sota_protocol::DeviceId;
 use sqlx::SqlitePool;
 
 use super::credentials::{self, Login};
+use super::limit::RateGuard;
 use super::presence::Presence;
+use crate::api::AppState;
 
 /// Largest MQTT packet the broker takes: a center message at its limit plus
 /// the topic. Devices' larger-than-allowed messages still reach the center,
@@ -40,11 +44,32 @@ pub struct BrokerError {
     reason: String,
 }
 
-/// The hooks' one handler: logins, topic access, and who is connected.
+/// The hooks' one handler: logins, topic access, who is connected, and
+/// messages the broker had to drop.
 struct Gate {
+    state: Arc<AppState>,
     pool: SqlitePool,
     presence: Arc<Presence>,
+    guard: Arc<RateGuard>,
     center_secret: String,
+    /// Drops since the last log line, and when that was.
+    dropped: std::sync::Mutex<(u64, Option<std::time::Instant>)>,
+}
+
+impl Gate {
+    /// Count a dropped delivery; `Some(n)` when a log line is due (at most one a second).
+    fn count_drop(&self) -> Option<u64> {
+        let mut d = self.dropped.lock().unwrap_or_else(|e| e.into_inner());
+        d.0 += 1;
+        let now = std::time::Instant::now();
+        if d.1
+            .is_some_and(|t| now.duration_since(t) < std::time::Duration::from_secs(1))
+        {
+            return None;
+        }
+        d.1 = Some(now);
+        Some(std::mem::take(&mut d.0))
+    }
 }
 
 fn device_of(username: &str) -> Option<DeviceId> {
@@ -63,6 +88,7 @@ impl Handler for Gate {
                     .unwrap_or_default();
                 let decided = credentials::login(
                     &self.pool,
+                    &self.state.writes,
                     &self.center_secret,
                     info.client_id(),
                     &user,
@@ -101,17 +127,27 @@ impl Handler for Gate {
                 (false, Some(HookResult::SubscribeAclResult(result)))
             }
             Parameter::MessagePublishCheckAcl(session, publish) => {
-                let allowed = device_of(session.id.username_ref())
-                    .is_some_and(|d| publish.inner.topic.as_ref() as &str == d.up());
-                if !allowed {
+                let device = device_of(session.id.username_ref())
+                    .filter(|d| publish.inner.topic.as_ref() as &str == d.up());
+                if device.is_none() {
                     tracing::warn!(username = %session.id.username_ref(), topic = %publish.inner.topic, "MQTT publish refused by the ACL");
                 }
+                // Within the ACL, then within the device's rate (refusals are told and logged by the guard).
+                let allowed = device.is_some_and(|d| self.guard.admit(&d, self.state.outbox.get()));
                 let result = if allowed {
                     PublishAclResult::allow()
                 } else {
                     PublishAclResult::rejected(false, None)
                 };
                 (false, Some(HookResult::PublishAclResult(result)))
+            }
+            // A delivery the broker gave up (a subscriber's queue full, a message
+            // expired): never silent. Refused publishes are logged by the ACL above.
+            Parameter::MessageDropped(Some(to), _, publish, reason) => {
+                if let Some(n) = self.count_drop() {
+                    tracing::warn!(client_id = %to.client_id, topic = %publish.topic, %reason, dropped = n, "the MQTT broker dropped message(s) for a client");
+                }
+                (true, acc)
             }
             Parameter::ClientConnected(session) => {
                 if let Some(d) = device_of(session.id.username_ref()) {
@@ -136,12 +172,16 @@ fn listener(name: &str, addr: SocketAddr) -> Builder {
         .laddr(addr)
         .allow_anonymous(false)
         .max_packet_size(MAX_PACKET)
+        // Small messages both ways: without TCP_NODELAY, Nagle's algorithm and
+        // delayed ACKs hold answers back by up to 40 ms.
+        .nodelay(true)
 }
 
-/// Start the broker on `tcp` and `ws`; logins are checked against `pool`.
+/// Start the broker on `tcp` and `ws`; logins are checked against the
+/// state's database, devices' publishes against `guard`.
 pub async fn start(
-    pool: SqlitePool,
-    presence: Arc<Presence>,
+    state: Arc<AppState>,
+    guard: Arc<RateGuard>,
     center_secret: String,
     tcp: SocketAddr,
     ws: SocketAddr,
@@ -150,9 +190,12 @@ pub async fn start(
     let register = scx.extends.hook_mgr().register();
     let gate = || {
         Box::new(Gate {
-            pool: pool.clone(),
-            presence: presence.clone(),
+            state: state.clone(),
+            pool: state.pool.clone(),
+            presence: state.presence.clone(),
+            guard: guard.clone(),
             center_secret: center_secret.clone(),
+            dropped: Default::default(),
         })
     };
     for typ in [
@@ -161,6 +204,7 @@ pub async fn start(
         Type::MessagePublishCheckAcl,
         Type::ClientConnected,
         Type::ClientDisconnected,
+        Type::MessageDropped,
     ] {
         register.add(typ, gate()).await;
     }

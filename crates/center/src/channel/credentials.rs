@@ -8,6 +8,7 @@ use sota_protocol::topic::CENTER_USERNAME;
 use sota_protocol::DeviceId;
 use sqlx::{Row, SqlitePool};
 
+use super::writes::Writes;
 use crate::device::{self, DeviceReport};
 use crate::error::ApiError;
 use crate::product;
@@ -39,9 +40,11 @@ fn same(a: &str, b: &str) -> bool {
             == 0
 }
 
-/// Decide a login. A device's first login with its device secret confirms it.
+/// Decide a login. A device's first login with its device secret confirms it
+/// (written through `writes`).
 pub async fn login(
     pool: &SqlitePool,
+    writes: &Writes,
     center_secret: &str,
     client_id: &str,
     username: &str,
@@ -51,8 +54,16 @@ pub async fn login(
         if !same(password, center_secret) {
             return Ok(Login::BadCredentials);
         }
-        // Like a device's, the center's client id is its username.
-        return Ok(if client_id == CENTER_USERNAME {
+        // Like a device's, the center's client id is its username. Further
+        // sessions of the center's login (tools such as the channel bench's
+        // echo client) are named `sota-center-<suffix>`, so none takes over
+        // the center's own session, and no device's id (`<product>&<device>`)
+        // can be one of them.
+        let tool = client_id
+            .strip_prefix(CENTER_USERNAME)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|suffix| !suffix.is_empty());
+        return Ok(if client_id == CENTER_USERNAME || tool {
             Login::Center
         } else {
             Login::NotAuthorized
@@ -84,9 +95,16 @@ pub async fn login(
     if let (Some(device_row), Some(h)) = (device_row, &secret_hash) {
         if same(&hash(password), h) {
             if !confirmed {
-                sqlx::query("UPDATE devices SET secret_confirmed = 1 WHERE id = ?")
-                    .bind(device_row)
-                    .execute(pool)
+                writes
+                    .run(move |conn| {
+                        Box::pin(async move {
+                            sqlx::query("UPDATE devices SET secret_confirmed = 1 WHERE id = ?")
+                                .bind(device_row)
+                                .execute(&mut *conn)
+                                .await?;
+                            Ok(())
+                        })
+                    })
                     .await?;
             }
             return Ok(Login::Device(id));
@@ -116,11 +134,12 @@ pub enum RegisterError {
     Api(#[from] ApiError),
 }
 
-/// Register a device (creating it if new) and issue a fresh device secret.
-/// Until the device logs in with it, registering again issues another one,
-/// so a lost answer does not lock the device out.
+/// Register a device (creating it if new) and issue a fresh device secret
+/// (written through `writes`). Until the device logs in with it, registering
+/// again issues another one, so a lost answer does not lock the device out.
 pub async fn register(
     pool: &SqlitePool,
+    writes: &Writes,
     id: &DeviceId,
     product_secret: &str,
 ) -> Result<String, RegisterError> {
@@ -128,26 +147,36 @@ pub async fn register(
     if !same(product_secret, &product.product_secret) {
         return Err(RegisterError::WrongSecret(id.product.clone()));
     }
-    device::register(
-        pool,
-        product_id,
-        &id.device,
-        &DeviceReport {
-            components: Default::default(),
-        },
-    )
-    .await?;
     let secret = crate::random_hex(16)?;
-    let done = sqlx::query(
-        "UPDATE devices SET secret_hash = ?, secret_confirmed = 0 WHERE product_id = ? AND device_key = ? AND secret_confirmed = 0",
-    )
-    .bind(hash(&secret))
-    .bind(product_id)
-    .bind(&id.device)
-    .execute(pool)
-    .await
-    .map_err(ApiError::from)?;
-    if done.rows_affected() == 0 {
+    // One write: the device (created if new) and its new secret.
+    let (device, hashed) = (id.device.clone(), hash(&secret));
+    let now = crate::now_text();
+    let issued = writes
+        .run(move |conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO devices (product_id, device_key, registered_at, last_seen_at) VALUES (?, ?, ?, ?)
+                     ON CONFLICT (product_id, device_key) DO UPDATE SET last_seen_at = excluded.last_seen_at",
+                )
+                .bind(product_id)
+                .bind(&device)
+                .bind(&now)
+                .bind(&now)
+                .execute(&mut *conn)
+                .await?;
+                let done = sqlx::query(
+                    "UPDATE devices SET secret_hash = ?, secret_confirmed = 0 WHERE product_id = ? AND device_key = ? AND secret_confirmed = 0",
+                )
+                .bind(&hashed)
+                .bind(product_id)
+                .bind(&device)
+                .execute(&mut *conn)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            })
+        })
+        .await?;
+    if !issued {
         return Err(RegisterError::AlreadyRegistered(id.clone()));
     }
     Ok(secret)

@@ -25,6 +25,18 @@ pub struct Known {
 
 /// The device's row ids, if it is registered.
 pub async fn lookup(state: &AppState, from: &DeviceId) -> Result<Option<Known>, ApiError> {
+    let cached = state
+        .known
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(from)
+        .copied();
+    if let Some((product_id, device_id)) = cached {
+        return Ok(Some(Known {
+            product_id,
+            device_id,
+        }));
+    }
     let row = sqlx::query(
         "SELECT products.id AS product_id, devices.id AS device_id FROM devices
          JOIN products ON products.id = devices.product_id
@@ -34,13 +46,49 @@ pub async fn lookup(state: &AppState, from: &DeviceId) -> Result<Option<Known>, 
     .bind(&from.device)
     .fetch_optional(&state.pool)
     .await?;
-    row.map(|r| {
-        Ok(Known {
-            product_id: r.try_get("product_id")?,
-            device_id: r.try_get("device_id")?,
+    let Some(r) = row else { return Ok(None) };
+    let ids: (i64, i64) = (r.try_get("product_id")?, r.try_get("device_id")?);
+    state
+        .known
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(from.clone(), ids);
+    Ok(Some(Known {
+        product_id: ids.0,
+        device_id: ids.1,
+    }))
+}
+
+/// Record a device's reported versions (group-committed).
+async fn register(
+    state: &AppState,
+    dev: &Known,
+    device_key: &str,
+    report: &DeviceReport,
+) -> Result<(), ApiError> {
+    let (product_id, device_key, report) = (dev.product_id, device_key.to_string(), report.clone());
+    state
+        .writes
+        .run(move |conn| {
+            Box::pin(
+                async move { device::register_on(conn, product_id, &device_key, &report).await },
+            )
         })
-    })
-    .transpose()
+        .await
+}
+
+/// A device's components and their versions.
+async fn components(
+    state: &AppState,
+    device_id: i64,
+) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
+    let rows = sqlx::query("SELECT identity, version FROM device_components WHERE device_id = ?")
+        .bind(device_id)
+        .fetch_all(&state.pool)
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
 }
 
 fn refuse(from: &DeviceId, code: ErrorCode, message: String) -> Option<Down> {
@@ -48,14 +96,28 @@ fn refuse(from: &DeviceId, code: ErrorCode, message: String) -> Option<Down> {
     Some(Down::error(code, message))
 }
 
-/// Handle one message from `from`'s `up` topic; the answer, if any, goes to its `down` topic.
-pub async fn handle(state: &AppState, from: &DeviceId, payload: &[u8]) -> Option<Down> {
+/// What is written once the answer is on its way: the device's next message
+/// is handled only after it (the same worker handles it), and a request's
+/// answer does not wait for a disk flush.
+#[derive(Debug, Default)]
+pub enum After {
+    /// Nothing.
+    #[default]
+    Nothing,
+    /// Record these offers (a request's answer).
+    Offered(Vec<Key>),
+}
+
+/// Handle one message from `from`'s `up` topic: the answer, if any, for its
+/// `down` topic, and what to write once it is sent ([`finish`]).
+pub async fn handle(state: &AppState, from: &DeviceId, payload: &[u8]) -> (Option<Down>, After) {
     let up = match decode_up(payload, from) {
         Ok(up) => up,
-        Err(e) => return refuse(from, e.code(), e.to_string()),
+        Err(e) => return (refuse(from, e.code(), e.to_string()), After::Nothing),
     };
     let kind = up.kind();
-    match dispatch(state, from, up).await {
+    let mut after = After::Nothing;
+    let answer = match dispatch(state, from, up, &mut after).await {
         Ok(answer) => answer,
         Err(e) => {
             tracing::error!(device = %from, kind, "channel message failed: {}", e.message);
@@ -67,13 +129,40 @@ pub async fn handle(state: &AppState, from: &DeviceId, payload: &[u8]) -> Option
                 ),
             ))
         }
+    };
+    (answer, after)
+}
+
+/// Write what a handled message left for after its answer; failures are logged
+/// (a lost offer record is made again when the device answers the offer).
+pub async fn finish(state: &AppState, from: &DeviceId, after: After) {
+    let done = match &after {
+        After::Nothing => return,
+        After::Offered(keys) => {
+            let keys = keys.clone();
+            state
+                .writes
+                .run(move |conn| {
+                    Box::pin(async move { upgrade::offered_all_on(conn, &keys).await })
+                })
+                .await
+                .map(|_| ())
+        }
+    };
+    if let Err(e) = done {
+        tracing::error!(device = %from, ?after, "recording after an answer failed: {}", e.message);
     }
 }
 
-async fn dispatch(state: &AppState, from: &DeviceId, up: Up) -> Result<Option<Down>, ApiError> {
+async fn dispatch(
+    state: &AppState,
+    from: &DeviceId,
+    up: Up,
+    after: &mut After,
+) -> Result<Option<Down>, ApiError> {
     if let Up::Register { product_secret } = &up {
         return Ok(
-            match credentials::register(&state.pool, from, product_secret).await {
+            match credentials::register(&state.pool, &state.writes, from, product_secret).await {
                 Ok(device_secret) => {
                     tracing::info!(device = %from, "device registered");
                     Some(Down::Registered { device_secret })
@@ -96,22 +185,32 @@ async fn dispatch(state: &AppState, from: &DeviceId, up: Up) -> Result<Option<Do
             Ok(None)
         }
         Up::Request => {
-            let (_, d) =
-                device::get(&state.pool, dev.product_id, &from.product, &from.device).await?;
+            let components = components(state, dev.device_id).await?;
             // A verification job goes first: it is what the operator is waiting for.
             let mut plans = verify::offers(state, dev.device_id).await?;
+            let jobs = plans.len();
             plans.extend(
                 offers::for_device(
                     state,
                     dev.product_id,
                     dev.device_id,
                     &from.device,
-                    &d.components,
-                    None,
+                    &components,
                 )
                 .await?,
             );
             plans.truncate(sota_engine::MAX_PLANS);
+            // The offers are recorded once the answer is on its way.
+            *after = After::Offered(
+                plans[jobs.min(plans.len())..]
+                    .iter()
+                    .map(|o| Key {
+                        plan_id: o.plan_id,
+                        device_id: dev.device_id,
+                        identity: o.comp_no.clone(),
+                    })
+                    .collect(),
+            );
             Ok(Some(Down::Plans { plans }))
         }
         Up::Accept { plan_id, comp_no } => {
@@ -120,7 +219,11 @@ async fn dispatch(state: &AppState, from: &DeviceId, up: Up) -> Result<Option<Do
                 device_id: dev.device_id,
                 identity: comp_no.clone(),
             };
-            let Some(now) = upgrade::current(&state.pool, &key).await? else {
+            let mut now = upgrade::current(&state.pool, &key).await?;
+            if now.is_none() && pushed(state, from, &dev, &key).await? {
+                now = upgrade::current(&state.pool, &key).await?;
+            }
+            let Some(now) = now else {
                 return Ok(not_offered(from, plan_id, &comp_no));
             };
             if now.outcome != upgrade::Outcome::Pending {
@@ -144,7 +247,7 @@ async fn dispatch(state: &AppState, from: &DeviceId, up: Up) -> Result<Option<Do
                 source: Source::Device,
                 message: format!("accepted; firmware link expires {expires}"),
             };
-            upgrade::advance(&state.pool, &key, &step).await?;
+            move_upgrade(state, &key, &step).await?;
             Ok(Some(Down::Firmware(firmware)))
         }
         Up::Refuse {
@@ -168,13 +271,81 @@ async fn dispatch(state: &AppState, from: &DeviceId, up: Up) -> Result<Option<Do
                 source: Source::Device,
                 message: reason,
             };
-            Ok(match upgrade::advance(&state.pool, &key, &step).await? {
+            Ok(match advance(state, from, &dev, &key, &step).await? {
                 None => not_offered(from, plan_id, &comp_no),
                 Some(_) => None,
             })
         }
         Up::Status(report) => status(state, from, &dev, report).await,
     }
+}
+
+/// A pushed offer is recorded when the device first answers it (a push over a
+/// whole fleet writes nothing): true when `key` is what the device is offered
+/// now, as a request would answer — and it is now recorded as offered.
+async fn pushed(
+    state: &AppState,
+    from: &DeviceId,
+    dev: &Known,
+    key: &Key,
+) -> Result<bool, ApiError> {
+    let components = components(state, dev.device_id).await?;
+    let ended: Vec<(i64, String)> = upgrade::ended(&state.pool, dev.device_id).await?;
+    let plans = state
+        .active_plans
+        .of_product(&state.pool, dev.product_id)
+        .await?;
+    let mut picks = Vec::new();
+    super::active::decide(
+        &plans,
+        dev.product_id,
+        &from.device,
+        |identity| components.get(identity).map(String::as_str),
+        |plan_id, identity| ended.iter().any(|(p, i)| *p == plan_id && i == identity),
+        &mut picks,
+    );
+    let offered = picks.iter().any(|&(p, c)| {
+        plans[p].id() == key.plan_id && plans[p].rules.components[c].identity == key.identity
+    });
+    if offered {
+        let key = key.clone();
+        state
+            .writes
+            .run(move |conn| {
+                Box::pin(
+                    async move { upgrade::offered_all_on(conn, std::slice::from_ref(&key)).await },
+                )
+            })
+            .await?;
+    }
+    Ok(offered)
+}
+
+/// [`upgrade::advance`], recording a pushed offer first if the device answers one.
+async fn advance(
+    state: &AppState,
+    from: &DeviceId,
+    dev: &Known,
+    key: &Key,
+    step: &Step,
+) -> Result<Option<Advance>, ApiError> {
+    match move_upgrade(state, key, step).await? {
+        None if pushed(state, from, dev, key).await? => move_upgrade(state, key, step).await,
+        moved => Ok(moved),
+    }
+}
+
+/// [`upgrade::advance`], group-committed.
+async fn move_upgrade(
+    state: &AppState,
+    key: &Key,
+    step: &Step,
+) -> Result<Option<Advance>, ApiError> {
+    let (key, step) = (key.clone(), step.clone());
+    state
+        .writes
+        .run(move |conn| Box::pin(async move { upgrade::advance_on(conn, &key, &step).await }))
+        .await
 }
 
 fn not_offered(from: &DeviceId, plan_id: i64, comp_no: &str) -> Option<Down> {
@@ -193,7 +364,7 @@ async fn versions(
             .map(|c| (c.comp_no.clone(), c.version.clone()))
             .collect(),
     };
-    device::register(&state.pool, dev.product_id, &from.device, &report).await?;
+    register(state, dev, &from.device, &report).await?;
     // QuecThing's rule: an upgrade succeeds when the device then reports the target version.
     for c in components {
         verify::versions(state, dev.device_id, &c.comp_no, &c.version).await?;
@@ -218,7 +389,7 @@ async fn versions(
                     source: Source::Center,
                     message,
                 };
-                upgrade::advance(&state.pool, &key, &step).await?;
+                move_upgrade(state, &key, &step).await?;
             }
         }
     }
@@ -253,7 +424,7 @@ async fn status(
             let report = DeviceReport {
                 components: [(r.comp_no.clone(), v.clone())].into(),
             };
-            device::register(&state.pool, dev.product_id, &from.device, &report).await?;
+            register(state, dev, &from.device, &report).await?;
         }
         let target = offers::target_version(state, r.plan_id, &r.comp_no).await?;
         match (version, target) {
@@ -274,7 +445,7 @@ async fn status(
             message: said,
         }
     };
-    Ok(match upgrade::advance(&state.pool, &key, &step).await? {
+    Ok(match advance(state, from, dev, &key, &step).await? {
         None => not_offered(from, r.plan_id, &r.comp_no),
         Some(Advance::Moved | Advance::Ignored) => None,
     })
@@ -310,7 +481,7 @@ async fn verification_job(
                 let report = DeviceReport {
                     components: [(r.comp_no.clone(), v.clone())].into(),
                 };
-                device::register(&state.pool, dev.product_id, &from.device, &report).await?;
+                register(state, dev, &from.device, &report).await?;
             }
             verify::status(
                 state,

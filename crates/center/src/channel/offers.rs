@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use sota_engine::{
-    ComponentType as EngineComponentType, DownloadMode, FirmwareInfo, Plan as EnginePlan, MAX_PLANS,
+    ComponentType as EngineComponentType, DownloadMode, FirmwareInfo, Plan as EnginePlan,
 };
 use sota_protocol::{Delivery, Firmware, PlanOffer, UpgradeMode as WireMode};
 
@@ -21,7 +21,7 @@ use crate::api::AppState;
 use crate::error::ApiError;
 use crate::package::{ComponentType, Package, PackageType};
 use crate::plan::{self, PlanState, Strategy, UpgradeMode};
-use crate::upgrade::{self, Key};
+use crate::upgrade;
 
 /// The center's component type as the engine names it.
 pub fn engine_component_type(t: ComponentType) -> EngineComponentType {
@@ -64,13 +64,14 @@ pub fn engine_plan(
         min_signal_dbm: i32::from(strategy.min_signal_dbm),
         space_needed: strategy.space_needed_bytes,
         package_size: file.size,
+        download_retries: Some(strategy.download_retries),
     })
 }
 
-fn delivery(p: &plan::Plan) -> Delivery {
+/// How a plan is delivered (mode, and texts in manual mode).
+pub fn delivery(p: &plan::Plan) -> Delivery {
     let manual = p.upgrade_mode == UpgradeMode::Manual;
     Delivery {
-        download_retries: p.strategy.download_retries,
         mode: if manual {
             WireMode::Manual
         } else {
@@ -84,64 +85,32 @@ fn delivery(p: &plan::Plan) -> Delivery {
     }
 }
 
-/// The offers for a device now (of the plans in `only`, if given), each
-/// recorded as offered (idempotently).
+/// The offers for a device now (see [`super::active::decide`]); the caller
+/// records them ([`upgrade::offered_all`]) once they are sent.
 pub async fn for_device(
     state: &AppState,
     product_id: i64,
     device_id: i64,
     device_key: &str,
     components: &BTreeMap<String, String>,
-    only: Option<&HashSet<i64>>,
 ) -> Result<Vec<PlanOffer>, ApiError> {
     let pool = &state.pool;
     let ended: HashSet<(i64, String)> =
         upgrade::ended(pool, device_id).await?.into_iter().collect();
-    let mut taken = HashSet::new();
-    let mut out = Vec::new();
-    for id in plan::active_ids(pool, product_id).await? {
-        if only.is_some_and(|only| !only.contains(&id)) {
-            continue;
-        }
-        let p = plan::get(pool, id).await?;
-        if p.state != PlanState::Active {
-            continue;
-        }
-        let (rules, packages) = plan::rules(pool, &p, product_id).await?;
-        let hits = rules.applicable_components(product_id, device_key, |identity| {
-            components.get(identity).map(String::as_str)
-        });
-        for i in hits {
-            let identity = &p.components[i].identity;
-            if ended.contains(&(p.id, identity.clone())) || !taken.insert(identity.clone()) {
-                continue;
-            }
-            if out.len() == MAX_PLANS {
-                return Ok(out);
-            }
-            let offer = PlanOffer::new(
-                p.id,
-                &engine_plan(
-                    &p.strategy,
-                    identity,
-                    &packages[i],
-                    p.components[i].file_position,
-                )?,
-                delivery(&p),
-            );
-            upgrade::offered(
-                pool,
-                &Key {
-                    plan_id: p.id,
-                    device_id,
-                    identity: identity.clone(),
-                },
-            )
-            .await?;
-            out.push(offer);
-        }
-    }
-    Ok(out)
+    let plans = state.active_plans.of_product(pool, product_id).await?;
+    let mut picks = Vec::new();
+    super::active::decide(
+        &plans,
+        product_id,
+        device_key,
+        |identity| components.get(identity).map(String::as_str),
+        |plan_id, identity| ended.contains(&(plan_id, identity.to_string())),
+        &mut picks,
+    );
+    Ok(picks
+        .iter()
+        .map(|&(p, c)| plans[p].offers[c].clone())
+        .collect())
 }
 
 /// The firmware message for an accepted plan component, with a link signed
@@ -152,19 +121,33 @@ pub async fn firmware(
     device_key: &str,
     identity: &str,
 ) -> Result<Option<(Firmware, String)>, ApiError> {
-    let p = match plan::get(&state.pool, plan_id).await {
-        Ok(p) => p,
-        Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    if p.state != PlanState::Active {
+    // Only the state is read: an active plan is frozen, its content kept resolved.
+    let now: Option<String> = sqlx::query_scalar("SELECT state FROM plans WHERE id = ?")
+        .bind(plan_id)
+        .fetch_optional(&state.pool)
+        .await?;
+    if now.as_deref() != Some(PlanState::Active.as_str()) {
         return Ok(None);
     }
-    let Some(c) = p.components.iter().find(|c| c.identity == identity) else {
+    let p = state.active_plans.get(&state.pool, plan_id).await?;
+    let Some(i) = p
+        .plan
+        .components
+        .iter()
+        .position(|c| c.identity == identity)
+    else {
         return Ok(None);
     };
-    let pkg = crate::package::get(&state.pool, c.package_id).await?;
-    firmware_of(state, &pkg, c.file_position, plan_id, device_key, identity).map(Some)
+    let position = p.plan.components[i].file_position;
+    firmware_of(
+        state,
+        &p.packages[i],
+        position,
+        plan_id,
+        device_key,
+        identity,
+    )
+    .map(Some)
 }
 
 /// The firmware message for a package's file at `position`, with a link signed for

@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use jiff::Timestamp;
 use serde::Serialize;
 use sota_engine::Status;
@@ -18,11 +19,11 @@ use sota_protocol::{DeviceId, Down};
 use sqlx::Row;
 use utoipa::ToSchema;
 
-use super::offers;
+use super::active::ActivePlan;
+use super::scan::{self, Device};
 use crate::api::AppState;
 use crate::error::ApiError;
-use crate::plan::{self, period, Plan};
-use crate::upgrade::{self, Key};
+use crate::plan::{period, Plan};
 
 /// Minutes between pushes on a plan's wall clock.
 pub const EVERY_MINUTES: i8 = 10;
@@ -66,76 +67,183 @@ pub fn on_the_minute(at: Timestamp) -> Timestamp {
     Timestamp::from_second(at.as_second().div_euclid(60) * 60).unwrap_or(at)
 }
 
-/// Run one push cycle as at `at`: the messages to send, and what was decided.
+/// Run one push cycle as at `at`: each message goes to `send` (the device
+/// and the serialized `plans` message) as soon as it is decided; returns what
+/// was decided.
+///
+/// Set-based, so a cycle over a million connected devices takes seconds: the
+/// active plans come resolved from [`AppState::active_plans`]; per product with
+/// a due plan and a connected device, one scan ([`super::scan`]) reads its
+/// devices with their versions and where their upgrades of its active plans
+/// stand; the connected ones are decided in memory ([`super::active::decide`],
+/// as for a request); devices offered the same plans share one serialized
+/// message. A push writes nothing: a pushed offer is recorded when the device
+/// first answers it (see `messages`), as a request's offers are when answered.
 pub async fn cycle(
     state: &AppState,
     at: Timestamp,
-) -> Result<(PushReport, Vec<(DeviceId, Down)>), ApiError> {
+    send: &mut (dyn FnMut(DeviceId, Bytes) + Send),
+) -> Result<PushReport, ApiError> {
     let pool = &state.pool;
-    let mut due_by_product: BTreeMap<i64, HashSet<i64>> = BTreeMap::new();
-    let mut due_plans = Vec::new();
-    for row in sqlx::query("SELECT id, product_id FROM plans WHERE state = 'active' ORDER BY id")
-        .fetch_all(pool)
-        .await?
+    let mut products: BTreeMap<i64, (String, Vec<Arc<ActivePlan>>)> = BTreeMap::new();
+    let mut active = HashSet::new();
+    for row in sqlx::query(
+        "SELECT plans.id, plans.product_id, products.product_key FROM plans
+         JOIN products ON products.id = plans.product_id
+         WHERE plans.state = 'active' ORDER BY plans.id",
+    )
+    .fetch_all(pool)
+    .await?
     {
-        let (id, product_id): (i64, i64) = (row.try_get("id")?, row.try_get("product_id")?);
-        if due(&plan::get(pool, id).await?, at)? {
-            due_by_product.entry(product_id).or_default().insert(id);
-            due_plans.push(id);
-        }
+        let id: i64 = row.try_get(0)?;
+        let plan = state.active_plans.get(pool, id).await?;
+        active.insert(id);
+        products
+            .entry(row.try_get(1)?)
+            .or_insert_with(|| (row.try_get(2).unwrap_or_default(), Vec::new()))
+            .1
+            .push(plan);
     }
-    let mut out = Vec::new();
-    if !due_plans.is_empty() {
-        for id in state.presence.devices() {
-            let Some(found) = super::messages::lookup(state, &id).await? else {
-                continue;
-            };
-            let Some(only) = due_by_product.get(&found.product_id) else {
-                continue;
-            };
-            let (_, d) =
-                crate::device::get(pool, found.product_id, &id.product, &id.device).await?;
-            let mut plans = offers::for_device(
-                state,
-                found.product_id,
-                found.device_id,
-                &id.device,
-                &d.components,
-                Some(only),
-            )
-            .await?;
-            // Only what the device has not taken up yet; accepted upgrades go on by themselves.
-            let mut waiting = Vec::with_capacity(plans.len());
-            for p in plans.drain(..) {
-                let key = Key {
-                    plan_id: p.plan_id,
-                    device_id: found.device_id,
-                    identity: p.comp_no.clone(),
-                };
-                let now = upgrade::current(pool, &key).await?;
-                if now.is_none_or(|c| matches!(c.status, Status::None | Status::Plan)) {
-                    waiting.push(p);
-                }
-            }
-            if !waiting.is_empty() {
-                out.push((id, Down::Plans { plans: waiting }));
-            }
+    state.active_plans.retain(&active);
+    let mut due_plans = Vec::new();
+    let mut devices = Vec::new();
+    for (product_id, (product_key, plans)) in &products {
+        let due_now = plans
+            .iter()
+            .map(|p| due(&p.plan, at))
+            .collect::<Result<Vec<bool>, _>>()?;
+        due_plans.extend(
+            plans
+                .iter()
+                .zip(&due_now)
+                .filter(|(_, d)| **d)
+                .map(|(p, _)| p.id()),
+        );
+        if !due_now.contains(&true) {
+            continue;
         }
+        if !state.presence.any_of(product_key) {
+            continue;
+        }
+        let product = Product {
+            id: *product_id,
+            key: product_key,
+            plans,
+            due: &due_now,
+        };
+        push_product(state, &product, send, &mut devices).await?;
     }
-    let report = PushReport {
+    due_plans.sort_unstable();
+    Ok(PushReport {
         at: at.to_string(),
         plans: due_plans,
-        devices: out.iter().map(|(id, _)| id.to_string()).collect(),
-    };
-    Ok((report, out))
+        devices,
+    })
 }
 
-/// Run a cycle as at `at` and publish its messages.
-pub async fn push(state: &AppState, at: Timestamp) -> Result<PushReport, ApiError> {
-    let (report, messages) = cycle(state, at).await?;
-    for (id, down) in messages {
-        super::client::send(state, &id, &down).await;
+/// One product with a due plan.
+struct Product<'a> {
+    id: i64,
+    key: &'a str,
+    /// Its active plans, oldest first.
+    plans: &'a [Arc<ActivePlan>],
+    /// Which of them are due now.
+    due: &'a [bool],
+}
+
+async fn push_product(
+    state: &AppState,
+    product: &Product<'_>,
+    send: &mut (dyn FnMut(DeviceId, Bytes) + Send),
+    devices: &mut Vec<String>,
+) -> Result<(), ApiError> {
+    let plan_ids: Vec<i64> = product.plans.iter().map(|p| p.id()).collect();
+    let mut picks = Vec::new();
+    // Devices offered the same plans get the same bytes, serialized once.
+    let mut messages = Messages::default();
+    let mut visit = |device: &Device| {
+        if state.presence.has(product.key, &device.key) {
+            decide_one(product, device, &mut picks, &mut messages, send, devices);
+        }
+    };
+    scan::devices(&state.pool, product.id, &plan_ids, &mut visit).await
+}
+
+/// The serialized `plans` messages of a cycle, by the offers they carry (a
+/// handful: most devices are offered the same).
+#[derive(Default)]
+struct Messages(Vec<(Vec<(usize, usize)>, Bytes)>);
+
+impl Messages {
+    fn get(&mut self, product: &Product<'_>, picks: &[(usize, usize)]) -> Bytes {
+        if let Some((_, m)) = self.0.iter().find(|(p, _)| p == picks) {
+            return m.clone();
+        }
+        let plans = picks
+            .iter()
+            .map(|&(p, c)| product.plans[p].offers[c].clone())
+            .collect();
+        let m = Bytes::from(Down::Plans { plans }.to_json());
+        self.0.push((picks.to_vec(), m.clone()));
+        m
     }
+}
+
+/// Decide for one connected device: the due plans' offers it has not taken up yet.
+fn decide_one(
+    product: &Product<'_>,
+    device: &Device,
+    picks: &mut Vec<(usize, usize)>,
+    messages: &mut Messages,
+    send: &mut (dyn FnMut(DeviceId, Bytes) + Send),
+    devices: &mut Vec<String>,
+) {
+    let of = |plan_id: i64, identity: &str| {
+        device
+            .standing
+            .iter()
+            .find(|s| s.plan_id == plan_id && s.identity == identity)
+    };
+    super::active::decide(
+        product.plans,
+        product.id,
+        &device.key,
+        |identity| {
+            device
+                .components
+                .iter()
+                .find(|(i, _)| i == identity)
+                .map(|(_, v)| v.as_str())
+        },
+        |plan_id, identity| of(plan_id, identity).is_some_and(|s| s.ended),
+        picks,
+    );
+    // Only what the device has not taken up yet; accepted upgrades go on by themselves.
+    picks.retain(|&(p, c)| {
+        let plan = &product.plans[p];
+        product.due[p]
+            && of(plan.id(), &plan.rules.components[c].identity)
+                .is_none_or(|s| matches!(s.status, Status::None | Status::Plan))
+    });
+    if picks.is_empty() {
+        return;
+    }
+    let Some(id) = DeviceId::new(product.key, &device.key) else {
+        return;
+    };
+    let message = messages.get(product, picks);
+    devices.push(id.to_string());
+    send(id, message);
+}
+
+/// Run a cycle as at `at` and queue its messages (after any waiting answers).
+pub async fn push(state: &AppState, at: Timestamp) -> Result<PushReport, ApiError> {
+    let outbox = state.outbox.get();
+    let mut send = |id: DeviceId, message: Bytes| match outbox {
+        Some(o) => o.push_bytes(&id, message),
+        None => tracing::error!(device = %id, "no MQTT client yet; push dropped"),
+    };
+    let report = cycle(state, at, &mut send).await?;
     if !report.devices.is_empty() {
         tracing::info!(at = %report.at, plans = ?report.plans, devices = report.devices.len(), "pushed plans");
     }

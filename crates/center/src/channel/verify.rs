@@ -58,7 +58,6 @@ pub async fn offers(state: &AppState, device_id: i64) -> Result<Vec<PlanOffer>, 
         let pkg = crate::package::get(&state.pool, job.package_id).await?;
         let plan = offers::engine_plan(&Strategy::default(), &job.identity, &pkg, 0)?;
         let delivery = Delivery {
-            download_retries: Strategy::default().download_retries,
             mode: UpgradeMode::Silent,
             texts: Default::default(),
         };

@@ -2,7 +2,8 @@
 //!
 //! Rules enforced here (each answered with its own error code): IANA time
 //! zone, push period `HH:MM`–`HH:MM` (may cross midnight), unique component
-//! identities whose type matches their package, manual mode needs `zh` and
+//! identities whose type matches their package and whose package belongs to
+//! the plan's product (checked again at activation), manual mode needs `zh` and
 //! `en` texts, strategy bounds, and only drafts may be edited or deleted.
 
 pub mod applicability;
@@ -283,6 +284,14 @@ pub async fn check(pool: &SqlitePool, input: &PlanInput) -> Result<i64, ApiError
                 ),
             ));
         }
+        package::check_product(
+            &pkg,
+            &input.product_key,
+            &format!(
+                "component {:?} of a plan for product {:?}",
+                c.identity, input.product_key
+            ),
+        )?;
     }
     for (lang, text) in &input.texts {
         if !check_language(lang) {
@@ -462,10 +471,25 @@ pub async fn delete(pool: &SqlitePool, id: i64) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Move a plan along its life cycle.
+/// Move a plan along its life cycle. Activating (or resuming) checks again
+/// that every package belongs to the plan's product: a package may have been
+/// assigned to another product by the migration that gave packages products.
 pub async fn transition(pool: &SqlitePool, id: i64, t: Transition) -> Result<Plan, ApiError> {
     let current = get(pool, id).await?;
     let next = current.state.apply(t)?;
+    if next == PlanState::Active {
+        for c in &current.components {
+            let pkg = package::get(pool, c.package_id).await?;
+            package::check_product(
+                &pkg,
+                &current.product_key,
+                &format!(
+                    "plan {id} cannot become active: component {:?} of a plan for product {:?}",
+                    c.identity, current.product_key
+                ),
+            )?;
+        }
+    }
     let done = sqlx::query("UPDATE plans SET state = ?, updated_at = ? WHERE id = ? AND state = ?")
         .bind(next.as_str())
         .bind(crate::now_text())
@@ -615,4 +639,119 @@ pub async fn rules(
         },
         packages,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::package::{PackageFile, PackageMeta, PackageType};
+    use crate::product::NewProduct;
+
+    /// A database with products `p` and `q`, a package of `p` and a draft plan
+    /// of `p` that uses it.
+    async fn draft() -> (tempfile::TempDir, SqlitePool, i64) {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::open(&dir.path().join("db.sqlite3"))
+            .await
+            .unwrap();
+        for key in ["p", "q"] {
+            let new = NewProduct {
+                product_key: key.into(),
+                name: key.into(),
+            };
+            product::create(&pool, &new, false).await.unwrap();
+        }
+        let meta = PackageMeta {
+            name: "n".into(),
+            component_type: ComponentType::Sota,
+            package_type: PackageType::Full,
+            source_version: None,
+            target_version: "2".into(),
+            remarks: String::new(),
+        };
+        let file = PackageFile {
+            position: 0,
+            file_name: "a.bin".into(),
+            size: 1,
+            md5: "0".into(),
+            crc32: "0".into(),
+            sha256: "0".into(),
+            object_key: "packages/test/a".into(),
+        };
+        let pkg = package::commit(&pool, "p", &meta, vec![file], false)
+            .await
+            .unwrap();
+        let input = PlanInput {
+            name: "plan".into(),
+            product_key: "p".into(),
+            whitelist: vec![],
+            blacklist: vec![],
+            time_zone: "UTC".into(),
+            push_period: None,
+            upgrade_mode: UpgradeMode::Silent,
+            strategy: Strategy::default(),
+            components: vec![PlanComponent {
+                identity: "STM32".into(),
+                component_type: ComponentType::Sota,
+                package_id: pkg.id,
+                file_position: 0,
+            }],
+            texts: BTreeMap::new(),
+        };
+        let plan = create(&pool, &input, false).await.unwrap();
+        (dir, pool, plan.id)
+    }
+
+    /// Packages given products by the migration may disagree with a plan made
+    /// before; activation (and resuming) refuses such a plan.
+    #[tokio::test]
+    async fn activation_refuses_a_package_of_another_product() {
+        let (_dir, pool, id) = draft().await;
+        sqlx::query(
+            "UPDATE packages SET product_id = (SELECT id FROM products WHERE product_key = 'q')",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+
+        let e = transition(&pool, id, Transition::Activate)
+            .await
+            .unwrap_err();
+
+        assert_eq!(e.code, "package_product_mismatch", "{e}");
+        assert!(
+            e.message
+                .contains("belongs to product \"q\", not to product \"p\""),
+            "{e}"
+        );
+        assert_eq!(get(&pool, id).await.unwrap().state, PlanState::Draft);
+
+        sqlx::query("UPDATE packages SET product_id = NULL")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let e = transition(&pool, id, Transition::Activate)
+            .await
+            .unwrap_err();
+        assert!(e.message.contains("belongs to no product"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn resuming_checks_the_packages_again() {
+        let (_dir, pool, id) = draft().await;
+        transition(&pool, id, Transition::Activate).await.unwrap();
+        transition(&pool, id, Transition::Pause).await.unwrap();
+        sqlx::query(
+            "UPDATE packages SET product_id = (SELECT id FROM products WHERE product_key = 'q')",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+
+        let e = transition(&pool, id, Transition::Resume).await.unwrap_err();
+
+        assert_eq!(e.code, "package_product_mismatch", "{e}");
+        // Finishing a plan needs no check.
+        transition(&pool, id, Transition::Finish).await.unwrap();
+    }
 }

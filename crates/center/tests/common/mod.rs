@@ -230,15 +230,17 @@ impl Center {
         assert_eq!(s, StatusCode::OK, "{b}");
     }
 
-    /// Upload a one-file package and return its id.
+    /// Upload a one-file package of `product` and return its id.
     pub async fn package(
         &self,
+        product: &str,
         component_type: &str,
         package_type: &str,
         source: Option<&str>,
         target: &str,
     ) -> i64 {
         let mut fields = vec![
+            ("product_key", product),
             ("name", "pkg"),
             ("component_type", component_type),
             ("package_type", package_type),

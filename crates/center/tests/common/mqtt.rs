@@ -216,6 +216,7 @@ pub async fn seed_plan(center: &Center, overrides: Value) -> Seeded {
     assert_eq!(s, StatusCode::CREATED, "{product}");
     let image: Vec<u8> = (0..3000u32).map(|i| (i * 13 % 251) as u8).collect();
     let fields = [
+        ("product_key", PRODUCT),
         ("name", "MCU 2"),
         ("component_type", "SOTA"),
         ("package_type", "full"),

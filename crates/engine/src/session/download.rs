@@ -6,7 +6,7 @@ use super::{offer, unreachable_state, Command, DigestKind, Failure, Mismatch, Ou
 use super::{Session, Stage, StateKind, UiEvent};
 use crate::digest::{Digests, ExpectedDigests, Verdict};
 use crate::plan::FirmwareInfo;
-use crate::status::Status;
+use crate::status::{Report, Status};
 use crate::time::Timestamp;
 
 impl Session {
@@ -63,11 +63,13 @@ impl Session {
                 stage: Stage::Download,
                 percent,
             });
-            self.report(
-                Status::Downloading,
-                &component,
-                format!("downloaded {percent} %"),
-            );
+            self.commands.push_back(Command::Report(Report {
+                status: Status::Downloading,
+                component: component.clone(),
+                message: format!("downloaded {percent} %"),
+                percent: Some(percent),
+                version: None,
+            }));
         }
         if done {
             self.verify(now);
@@ -123,10 +125,7 @@ impl Session {
     }
 
     pub(super) fn download_failed(&mut self, reason: String, now: Timestamp) {
-        let (retries, stall) = (
-            self.config.download_retries,
-            self.config.timeouts.download_stall_ms,
-        );
+        let stall = self.config.timeouts.download_stall_ms;
         let Some(Current {
             plan,
             phase: Phase::Downloading(d),
@@ -134,6 +133,9 @@ impl Session {
         else {
             return;
         };
+        let retries = plan
+            .download_retries
+            .unwrap_or(self.config.download_retries);
         d.failures = d.failures.saturating_add(1);
         if d.failures > retries {
             let failures = d.failures;

@@ -321,7 +321,15 @@ impl Session {
             ),
             Outcome::Failed(f) => (f.status(), f.to_string()),
         };
-        self.report(status, &identity, message);
+        let version =
+            matches!(outcome, Outcome::Succeeded).then(|| cur.plan.target_version.clone());
+        self.commands.push_back(Command::Report(Report {
+            status,
+            component: identity.clone(),
+            message,
+            percent: None,
+            version,
+        }));
         if cur.phase.has_stored_image() {
             self.commands.push_back(Command::DiscardImage {
                 component: identity.clone(),
@@ -379,6 +387,8 @@ impl Session {
             status,
             component: component.to_string(),
             message,
+            percent: None,
+            version: None,
         }));
     }
 }

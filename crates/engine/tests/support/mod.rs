@@ -27,6 +27,7 @@ pub fn plan(identity: &str, size: u64) -> Plan {
         min_signal_dbm: -113,
         space_needed: size,
         package_size: size,
+        download_retries: None,
     }
 }
 

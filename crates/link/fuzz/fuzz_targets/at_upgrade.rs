@@ -30,6 +30,7 @@ fuzz_target!(|data: &[u8]| {
         min_signal_dbm: -113,
         space_needed: 0,
         package_size: 300,
+        download_retries: None,
     });
     let infos = ["STM32", "BLE"].map(|c| FirmwareInfo {
         identity: c.into(),

@@ -1,0 +1,243 @@
+//! Browser storage for what must outlive the page: the verified image of a download from the
+//! center, and small named records (a session to continue, reports waiting for the broker).
+//!
+//! IndexedDB, one record per appended chunk (keyed `[image, offset]`) and one record with the
+//! image's length, written in the same transaction, so a reload finds a prefix that is whole.
+//! Appends never rewrite what is stored, and no image is ever whole in WASM memory. (The origin
+//! private file system was the other candidate: its main-thread writer copies the whole file on
+//! every commit, which a 100 MiB download committed per chunk cannot afford.)
+
+use idb::builder::{DatabaseBuilder, ObjectStoreBuilder};
+use idb::{Database, KeyRange, Query, TransactionMode};
+use js_sys::{Array, Uint8Array};
+use wasm_bindgen::JsValue;
+
+const DATABASE: &str = "sota-console";
+const CHUNKS: &str = "chunks";
+const LENGTHS: &str = "lengths";
+const RECORDS: &str = "records";
+/// Largest chunk taken (the flow asks for 64 KiB): a read looks this far back for the chunk
+/// holding its first byte.
+pub const MAX_CHUNK: u64 = 1 << 20;
+
+/// The console's database.
+pub struct Storage {
+    db: Database,
+}
+
+fn failed(what: &str, e: impl std::fmt::Display) -> String {
+    format!("browser storage: {what} failed: {e}")
+}
+
+fn key(image: &str, offset: u64) -> JsValue {
+    // IndexedDB numbers are doubles: exact up to 2^53 bytes, far beyond any image.
+    Array::of2(&JsValue::from_str(image), &JsValue::from_f64(offset as f64)).into()
+}
+
+fn range(image: &str, from: u64, to: u64) -> Result<Query, String> {
+    let range = KeyRange::bound(&key(image, from), &key(image, to), Some(false), Some(true))
+        .map_err(|e| failed("a key range", e))?;
+    Ok(Query::KeyRange(range))
+}
+
+fn offset_of(key: &JsValue) -> Option<u64> {
+    let v = Array::from(key).get(1).as_f64()?;
+    Some(v as u64)
+}
+
+impl Storage {
+    /// Opens (or creates) the database.
+    pub async fn open() -> Result<Storage, String> {
+        let db = DatabaseBuilder::new(DATABASE)
+            .version(1)
+            .add_object_store(ObjectStoreBuilder::new(CHUNKS))
+            .add_object_store(ObjectStoreBuilder::new(LENGTHS))
+            .add_object_store(ObjectStoreBuilder::new(RECORDS))
+            .build()
+            .await
+            .map_err(|e| {
+                failed(
+                    "opening the database (is the page in a private window with storage off?)",
+                    e,
+                )
+            })?;
+        Ok(Storage { db })
+    }
+
+    /// Bytes stored of `image` (0 if none).
+    pub async fn stored(&self, image: &str) -> Result<u64, String> {
+        let tx = self
+            .db
+            .transaction(&[LENGTHS], TransactionMode::ReadOnly)
+            .map_err(|e| failed("a read", e))?;
+        let store = tx.object_store(LENGTHS).map_err(|e| failed("a read", e))?;
+        let value = store
+            .get(Query::Key(JsValue::from_str(image)))
+            .map_err(|e| failed("a read", e))?
+            .await
+            .map_err(|e| failed("a read", e))?;
+        Ok(value.and_then(|v| v.as_f64()).map_or(0, |v| v as u64))
+    }
+
+    /// Appends `bytes` at `offset`, which must be the stored length.
+    pub async fn append(&self, image: &str, offset: u64, bytes: &[u8]) -> Result<(), String> {
+        if bytes.len() as u64 > MAX_CHUNK {
+            return Err(format!(
+                "browser storage: a chunk of {} bytes is over the {MAX_CHUNK}-byte limit",
+                bytes.len()
+            ));
+        }
+        let stored = self.stored(image).await?;
+        if offset != stored {
+            return Err(format!(
+                "browser storage: append at {offset}, but {stored} bytes of {image} are stored"
+            ));
+        }
+        let tx = self
+            .db
+            .transaction(&[CHUNKS, LENGTHS], TransactionMode::ReadWrite)
+            .map_err(|e| failed("a write", e))?;
+        let chunks = tx.object_store(CHUNKS).map_err(|e| failed("a write", e))?;
+        let lengths = tx.object_store(LENGTHS).map_err(|e| failed("a write", e))?;
+        let data = Uint8Array::from(bytes);
+        chunks
+            .put(&data, Some(&key(image, offset)))
+            .map_err(|e| failed("a write", e))?;
+        let end = JsValue::from_f64((offset + bytes.len() as u64) as f64);
+        lengths
+            .put(&end, Some(&JsValue::from_str(image)))
+            .map_err(|e| failed("a write", e))?;
+        let done = tx
+            .commit()
+            .map_err(|e| failed("a write", e))?
+            .await
+            .map_err(|e| failed("a write", e))?;
+        if !done.is_committed() {
+            return Err(
+                "browser storage: a write was not committed (is the disk full or the quota used up?)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// `len` stored bytes of `image` from `offset`.
+    pub async fn read(&self, image: &str, offset: u64, len: u64) -> Result<Vec<u8>, String> {
+        let end = offset + len;
+        let stored = self.stored(image).await?;
+        if end > stored {
+            return Err(format!(
+                "browser storage: bytes {offset}..{end} of {image} asked for, {stored} stored"
+            ));
+        }
+        let tx = self
+            .db
+            .transaction(&[CHUNKS], TransactionMode::ReadOnly)
+            .map_err(|e| failed("a read", e))?;
+        let chunks = tx.object_store(CHUNKS).map_err(|e| failed("a read", e))?;
+        let from = offset.saturating_sub(MAX_CHUNK - 1);
+        let keys = chunks
+            .get_all_keys(Some(range(image, from, end)?), None)
+            .map_err(|e| failed("a read", e))?
+            .await
+            .map_err(|e| failed("a read", e))?;
+        let values = chunks
+            .get_all(Some(range(image, from, end)?), None)
+            .map_err(|e| failed("a read", e))?
+            .await
+            .map_err(|e| failed("a read", e))?;
+        let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        for (k, v) in keys.iter().zip(values) {
+            let Some(start) = offset_of(k) else { continue };
+            let chunk = Uint8Array::from(v);
+            let chunk_end = start + u64::from(chunk.length());
+            if chunk_end <= offset || start >= end {
+                continue;
+            }
+            let a = (offset.max(start) - start) as u32;
+            let b = (end.min(chunk_end) - start) as u32;
+            out.extend_from_slice(&chunk.subarray(a, b).to_vec());
+        }
+        if out.len() as u64 != len {
+            return Err(format!(
+                "browser storage: {image} has a gap: {} of bytes {offset}..{end} found",
+                out.len()
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Forgets `image`.
+    pub async fn discard(&self, image: &str) -> Result<(), String> {
+        let tx = self
+            .db
+            .transaction(&[CHUNKS, LENGTHS], TransactionMode::ReadWrite)
+            .map_err(|e| failed("a delete", e))?;
+        let chunks = tx.object_store(CHUNKS).map_err(|e| failed("a delete", e))?;
+        let lengths = tx
+            .object_store(LENGTHS)
+            .map_err(|e| failed("a delete", e))?;
+        chunks
+            .delete(range(image, 0, 1 << 53)?)
+            .map_err(|e| failed("a delete", e))?;
+        lengths
+            .delete(Query::Key(JsValue::from_str(image)))
+            .map_err(|e| failed("a delete", e))?;
+        tx.commit()
+            .map_err(|e| failed("a delete", e))?
+            .await
+            .map_err(|e| failed("a delete", e))?;
+        Ok(())
+    }
+
+    /// Keeps a small named record (JSON text).
+    pub async fn put_record(&self, name: &str, text: &str) -> Result<(), String> {
+        let tx = self
+            .db
+            .transaction(&[RECORDS], TransactionMode::ReadWrite)
+            .map_err(|e| failed("a write", e))?;
+        let records = tx.object_store(RECORDS).map_err(|e| failed("a write", e))?;
+        records
+            .put(&JsValue::from_str(text), Some(&JsValue::from_str(name)))
+            .map_err(|e| failed("a write", e))?;
+        tx.commit()
+            .map_err(|e| failed("a write", e))?
+            .await
+            .map_err(|e| failed("a write", e))?;
+        Ok(())
+    }
+
+    /// The named record, if kept.
+    pub async fn record(&self, name: &str) -> Result<Option<String>, String> {
+        let tx = self
+            .db
+            .transaction(&[RECORDS], TransactionMode::ReadOnly)
+            .map_err(|e| failed("a read", e))?;
+        let records = tx.object_store(RECORDS).map_err(|e| failed("a read", e))?;
+        let value = records
+            .get(Query::Key(JsValue::from_str(name)))
+            .map_err(|e| failed("a read", e))?
+            .await
+            .map_err(|e| failed("a read", e))?;
+        Ok(value.and_then(|v| v.as_string()))
+    }
+
+    /// Forgets the named record.
+    pub async fn delete_record(&self, name: &str) -> Result<(), String> {
+        let tx = self
+            .db
+            .transaction(&[RECORDS], TransactionMode::ReadWrite)
+            .map_err(|e| failed("a delete", e))?;
+        let records = tx
+            .object_store(RECORDS)
+            .map_err(|e| failed("a delete", e))?;
+        records
+            .delete(Query::Key(JsValue::from_str(name)))
+            .map_err(|e| failed("a delete", e))?;
+        tx.commit()
+            .map_err(|e| failed("a delete", e))?
+            .await
+            .map_err(|e| failed("a delete", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,320 @@
+//! The console as a device of the center: the MQTT connection ([`crate::adapters::mqtt`]),
+//! the flow's requests that the center answers ([`sota_flow::CenterLink`] translates them),
+//! firmware over HTTP into browser storage. Like [`crate::run`], it carries out and shows;
+//! `CenterLink`, the engine and the MQTT client decide.
+
+use crate::adapters::storage::Storage;
+use crate::adapters::{http, mqtt};
+use crate::model::{CenterLinkState, Model};
+use core::time::Duration;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+use sota_flow::io::Driver;
+use sota_flow::{CenterLink, CenterNotice, Io};
+use sota_protocol::client::{ClientEvent, Options};
+use sota_protocol::{decode_down, DeviceId, ErrorCode};
+
+/// What the technician enters to reach the center (remembered in the page).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CenterSettings {
+    /// The center's MQTT-over-WebSocket address; empty: the center that served this page.
+    pub address: String,
+    /// Product key.
+    pub product: String,
+    /// Device key (e.g. from the board's label).
+    pub device: String,
+    /// The device secret the center issued; empty while the device is not registered.
+    pub device_secret: String,
+    /// The product secret, used once to register the device.
+    pub product_secret: String,
+}
+
+/// The key the settings are remembered under.
+pub const SETTINGS_KEY: &str = "sota-console.center";
+
+impl CenterSettings {
+    /// The device's identity, or what is wrong with the keys.
+    pub fn id(&self) -> Result<DeviceId, String> {
+        DeviceId::new(self.product.trim(), self.device.trim()).ok_or_else(|| {
+            "product and device keys are 1 to 64 of A-Z a-z 0-9 _ - . (check both fields)".into()
+        })
+    }
+}
+
+/// A connection to the center for one upgrade.
+pub struct CenterSession {
+    mqtt: mqtt::Mqtt,
+    link: CenterLink,
+    storage: Storage,
+    id: DeviceId,
+    settings: CenterSettings,
+    registering: bool,
+    connected_once: bool,
+}
+
+/// The storage key of a component's image: one per device and component.
+fn image_key(id: &DeviceId, component: &str) -> String {
+    format!("{id}/{component}")
+}
+
+impl CenterSession {
+    /// Opens storage and starts the MQTT connection (its result arrives as an event).
+    pub async fn open(settings: CenterSettings) -> Result<CenterSession, String> {
+        let id = settings.id()?;
+        let (secret, registering) = if !settings.device_secret.trim().is_empty() {
+            (settings.device_secret.trim().to_string(), false)
+        } else if !settings.product_secret.trim().is_empty() {
+            (settings.product_secret.trim().to_string(), true)
+        } else {
+            return Err(
+                "enter the device secret, or the product secret to register this device".into(),
+            );
+        };
+        let storage = Storage::open().await?;
+        let mut options = Options::device(&id, secret);
+        // Chrome wakes a hidden tab's timers about once a minute: a longer keep-alive keeps
+        // the broker from dropping a console left in the background.
+        options.keep_alive = Duration::from_secs(90);
+        let url = mqtt::resolve(&settings.address)?;
+        let mqtt = mqtt::Mqtt::connect(&url, options)?;
+        let mut link = CenterLink::asking_for_manual_plans();
+        if registering {
+            link.register(settings.product_secret.trim());
+        }
+        Ok(CenterSession {
+            mqtt,
+            link,
+            storage,
+            id,
+            settings,
+            registering,
+            connected_once: false,
+        })
+    }
+
+    /// Where it connects.
+    pub fn url(&self) -> &str {
+        &self.mqtt.url
+    }
+
+    /// The flow's request, if it is not the center's.
+    pub fn take(&mut self, io: Io) -> Option<Io> {
+        self.link.take(io)
+    }
+
+    /// Carries out download and storage work for `up`.
+    pub async fn carry_out<D: Driver + ?Sized>(
+        &mut self,
+        io: Io,
+        up: &mut D,
+        now: impl Fn() -> Duration,
+    ) {
+        match io {
+            Io::Fetch {
+                url, start, end, ..
+            } => match http::fetch_range(&url, start, end).await {
+                Ok(bytes) if bytes.len() as u64 == end - start => up.fetched(start, bytes, now()),
+                Ok(bytes) => up.fetch_failed(
+                    format!(
+                        "the download ended at byte {} of {end}",
+                        start + bytes.len() as u64
+                    ),
+                    now(),
+                ),
+                Err(e) => up.fetch_failed(e, now()),
+            },
+            Io::Store {
+                component,
+                offset,
+                bytes,
+            } => {
+                let key = image_key(&self.id, &component);
+                if offset == 0 {
+                    // A new download: whatever an older one left is stale.
+                    let _ = self.storage.discard(&key).await;
+                }
+                if self.storage.append(&key, offset, &bytes).await.is_err() {
+                    up.store_lost(now());
+                }
+            }
+            Io::Read {
+                component,
+                offset,
+                len,
+            } => {
+                match self
+                    .storage
+                    .read(&image_key(&self.id, &component), offset, len)
+                    .await
+                {
+                    Ok(bytes) => up.read_done(offset, bytes, now()),
+                    Err(_) => up.store_lost(now()),
+                }
+            }
+            Io::Discard { component } => {
+                let _ = self.storage.discard(&image_key(&self.id, &component)).await;
+            }
+            // The center's requests never reach here (`take` keeps them).
+            Io::NeedPlans { .. } | Io::NeedFirmwareInfo { .. } | Io::Report(_) => {}
+        }
+    }
+
+    /// Sends what the link wants to say and shows what it noticed.
+    pub fn flush(&mut self, model: Model) {
+        while let Some(message) = self.link.poll_up() {
+            model.log("center", format!("→ {}", message.summary()));
+            if let Err(e) = self.mqtt.publish_up(&message) {
+                model.log(
+                    "error",
+                    format!("a message for the center was dropped: {e:?}"),
+                );
+            }
+        }
+        while let Some(notice) = self.link.poll_notice() {
+            match notice {
+                CenterNotice::Plans(plans) => {
+                    if plans.is_empty() {
+                        model.log("step", "the center has no plan for this device now");
+                    }
+                    model.offers.set(plans);
+                    model.offers_held.set(!self.link.held().is_empty());
+                }
+                CenterNotice::Registered { device_secret } => {
+                    self.settings.device_secret = device_secret;
+                    self.settings.product_secret.clear();
+                    crate::adapters::page::remember(SETTINGS_KEY, &self.settings);
+                    model.center_settings.set(self.settings.clone());
+                    model.log(
+                        "step",
+                        "registered: the center issued this device's secret (kept in this browser)",
+                    );
+                }
+                CenterNotice::Error { code, message } => {
+                    model.log(
+                        "error",
+                        format!("the center refused a message ({code:?}): {message}"),
+                    );
+                    if matches!(
+                        code,
+                        ErrorCode::UnknownDevice | ErrorCode::RegistrationRefused
+                    ) {
+                        model.center.set(CenterLinkState::Refused(message));
+                    }
+                }
+                CenterNotice::Ignored(what) => model.log("center", format!("ignored: {what}")),
+            }
+        }
+    }
+
+    /// The next MQTT event.
+    pub async fn recv(&mut self) -> Option<ClientEvent> {
+        self.mqtt.recv().await
+    }
+
+    /// Messages published and not yet confirmed by the broker.
+    pub fn queued(&self) -> usize {
+        self.mqtt.queued()
+    }
+
+    /// An MQTT event that already arrived.
+    pub fn try_recv(&mut self) -> Option<ClientEvent> {
+        self.mqtt.try_recv()
+    }
+
+    /// Handles an MQTT event; why, when the center refused this device's login (the session
+    /// is of no more use; the technician can correct the settings and try again).
+    pub fn on_event<D: Driver + ?Sized>(
+        &mut self,
+        event: ClientEvent,
+        up: &mut D,
+        now: Duration,
+        model: Model,
+    ) -> Option<String> {
+        match event {
+            ClientEvent::Connected => {
+                model.center.set(CenterLinkState::Connected);
+                if self.connected_once {
+                    model.log(
+                        "center",
+                        "reconnected; repeating what the center has not answered",
+                    );
+                    self.link.reconnected();
+                } else {
+                    model.log(
+                        "center",
+                        format!(
+                            "connected to the center at {} as {}",
+                            self.mqtt.url, self.id
+                        ),
+                    );
+                }
+                self.connected_once = true;
+            }
+            ClientEvent::Message { payload, .. } => match decode_down(&payload) {
+                Ok(down) => {
+                    model.log("center", format!("← {}", down.summary()));
+                    self.link.handle_down(down, up, now);
+                }
+                Err(e) => model.log(
+                    "error",
+                    format!("the center sent a message this console cannot read: {e}"),
+                ),
+            },
+            ClientEvent::Refused { code, text } => {
+                let why = match (code, self.registering) {
+                    (4, true) => "the product secret is wrong: check it and the product key".to_string(),
+                    (4, false) => "the device secret is wrong: check it, the product key and the device key".to_string(),
+                    (5, true) => "this device is registered already: enter its device secret instead of the product secret".to_string(),
+                    _ => text,
+                };
+                let why = format!("the center refused the login of {}: {why}", self.id);
+                model.log("error", why.clone());
+                model.center.set(CenterLinkState::Refused(why.clone()));
+                return Some(why);
+            }
+            ClientEvent::Lost { reason, retry_in } => {
+                model.center.set(CenterLinkState::Lost(reason.clone()));
+                model.log(
+                    "center",
+                    format!(
+                        "lost the center ({reason}); trying again in {} s — the upgrade goes on and reports are sent when it is back",
+                        retry_in.as_secs()
+                    ),
+                );
+            }
+            ClientEvent::SubscriptionRefused { topic } => {
+                model.log(
+                    "error",
+                    format!("the center refused the subscription to {topic}"),
+                );
+            }
+            ClientEvent::Delivered(_) | ClientEvent::Reconnect => {}
+        }
+        None
+    }
+
+    /// The technician accepts the held plans.
+    pub fn approve<D: Driver + ?Sized>(&mut self, up: &mut D, now: Duration, model: Model) {
+        self.link.approve(up, now);
+        model.offers_held.set(false);
+        model.log("step", "plan accepted by the technician");
+    }
+
+    /// The technician refuses the held plans.
+    pub fn refuse<D: Driver + ?Sized>(
+        &mut self,
+        reason: &str,
+        up: &mut D,
+        now: Duration,
+        model: Model,
+    ) {
+        self.link.refuse_held(reason, up, now);
+        model.offers_held.set(false);
+        model.log("step", format!("plan refused by the technician: {reason}"));
+    }
+
+    /// Sends what is queued and closes the connection.
+    pub fn close(self) {
+        self.mqtt.close();
+    }
+}
