@@ -1049,3 +1049,110 @@ fn a_restore_keeps_absolute_deadlines() {
         &Outcome::Failed(Failure::NoFirmwareInfo { waited_ms: 30_000 })
     );
 }
+
+#[test]
+fn a_session_is_finished_only_when_no_plan_is_in_progress_or_waiting() {
+    let mut s = S::new();
+    assert!(s.s.is_finished(), "nothing to do yet");
+    s.ok(Event::Plans(vec![plan("STM32", 10), plan("ESP32", 10)]));
+    assert!(!s.s.is_finished(), "one plan offered, one waiting");
+    s.ok(Event::Declined {
+        by: "the MCU".into(),
+    });
+    assert_eq!(s.s.current_plan().unwrap().identity, "ESP32");
+    assert_eq!(s.s.queued_plans().count(), 0);
+    assert!(!s.s.is_finished(), "the last plan is still offered");
+    s.ok(Event::Declined {
+        by: "the MCU".into(),
+    });
+    assert!(s.s.is_finished());
+}
+
+#[test]
+fn stored_bytes_are_taken_only_while_downloading_or_transferring() {
+    let img = image(150, 4);
+    let stored = || Event::Stored {
+        offset: 0,
+        bytes: img[..10].to_vec(),
+    };
+    let mut offered = S::new();
+    offered.ok(Event::Plans(vec![plan("STM32", 150)]));
+    offered.cmds();
+    let mut awaiting_version = S::updating(&img);
+    awaiting_version.ok(Event::McuUpdateDone);
+    awaiting_version.cmds();
+    for (mut s, state) in [
+        (S::new(), StateKind::Idle),
+        (offered, StateKind::Offered),
+        (S::accepted(150), StateKind::AwaitingInfo),
+        (S::updating(&img), StateKind::Updating),
+        (awaiting_version, StateKind::AwaitingVersion),
+    ] {
+        assert_eq!(s.s.state(), state);
+        assert_eq!(
+            s.ev(stored()),
+            Err(Rejected::Unexpected {
+                event: "stored bytes",
+                state
+            })
+        );
+        assert_eq!(s.s.state(), state, "a rejected event changes nothing");
+        assert!(s.cmds().is_empty());
+    }
+}
+
+#[test]
+fn every_wait_that_expired_is_handled_in_one_call() {
+    // With zero-length waits each timeout's next deadline is already due: one call must
+    // settle them all and leave no expired deadline behind.
+    let instant = |timeouts: Timeouts, download_retries: u8| S {
+        s: Session::new(
+            Config {
+                piece_size: 100,
+                download_retries,
+                timeouts,
+            },
+            stm(),
+        ),
+        now: T,
+    };
+    // Twenty plans, none of them answered.
+    let mut s = instant(
+        Timeouts {
+            decision_ms: 0,
+            ..Timeouts::default()
+        },
+        5,
+    );
+    let plans: Vec<Plan> = (0..MAX_PLANS).map(|i| plan(&format!("C{i}"), 10)).collect();
+    s.ok(Event::Plans(plans));
+    s.at(T);
+    assert_eq!(s.s.results().len(), MAX_PLANS);
+    assert!(s.s.is_finished());
+    assert_eq!(s.s.poll_timeout(), None);
+    // A download that never delivers a byte, with a hundred retries.
+    let mut s = instant(
+        Timeouts {
+            download_stall_ms: 0,
+            ..Timeouts::default()
+        },
+        100,
+    );
+    let img = image(10, 1);
+    s.ok(Event::Plans(vec![plan("STM32", 10)]));
+    s.ok(Event::Readings {
+        readings: good_readings(),
+        override_reason: None,
+    });
+    s.ok(Event::FirmwareInfo(info_for("STM32", &img)));
+    assert_eq!(s.s.state(), StateKind::Downloading);
+    s.at(T);
+    assert_eq!(
+        s.outcome(),
+        &Outcome::Failed(Failure::DownloadGaveUp {
+            failures: 101,
+            last: "no data for 0 ms".into()
+        })
+    );
+    assert_eq!(s.s.poll_timeout(), None);
+}

@@ -158,12 +158,38 @@ mod tests {
     }
 
     #[test]
+    fn parses_every_command_form() {
+        for (line, want) in [
+            (&b"ATE1"[..], Command::Echo(true)),
+            (b"ATE", Command::Echo(true)),
+            (b"ATI", Command::Identify),
+            (b"ati", Command::Identify),
+            (b"AT+QIOTMCUVER?", Command::QueryMcuVersion),
+            (b"AT+QIOTOTAREQ=?", Command::TestRequestPlan),
+            (b"AT+QIOTOTAREQ=0", Command::RequestPlan { sha256: false }),
+            (b"AT+QIOTUPDATE=0", Command::Update(UpdateAction::Refuse)),
+            (b"AT+QIOTUPDATE=1", Command::Update(UpdateAction::Confirm)),
+            (
+                b"AT+QIOTUPDATE=3",
+                Command::Update(UpdateAction::StartUpdate),
+            ),
+            (
+                b"  at+qiotupdate= 3 ",
+                Command::Update(UpdateAction::StartUpdate),
+            ),
+        ] {
+            assert_eq!(parse(line), want, "{}", String::from_utf8_lossy(line));
+        }
+    }
+
+    #[test]
     fn rejects_malformed_and_unknown_lines() {
         assert_eq!(parse(b"AT+QIOTUPDATE=9"), Command::Malformed);
         assert_eq!(parse(b"AT+QIOTOTARD=1"), Command::Malformed);
         assert_eq!(parse(b"AT+QIOTOTARD=-1,5"), Command::Malformed);
         assert_eq!(parse(b"AT+QIOTOTARD=0,0"), Command::Malformed);
         assert_eq!(parse(br#"AT+QIOTMCUVER=STM32,"1""#), Command::Malformed);
+        assert_eq!(parse(br#"AT+QIOTMCUVER="","1""#), Command::Malformed);
         assert_eq!(parse(b"AT+CSQ"), Command::Unknown);
         assert_eq!(parse(b"hello"), Command::Unknown);
         assert_eq!(parse(&[0xFF, 0xFE]), Command::Unknown);

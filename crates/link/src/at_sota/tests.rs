@@ -353,3 +353,226 @@ fn a_plan_asked_for_again_keeps_what_the_mcu_has_read() {
     said(&mut m, "AT+QIOTOTARD=1024,1024");
     assert_eq!(said(&mut m, "AT+QIOTUPDATE=2"), "\r\nERROR\r\n");
 }
+
+#[test]
+fn each_housekeeping_command_gets_its_reply() {
+    let mut m = Module::new(Config::default());
+    // ATI names the module, as a Quectel module does.
+    assert_eq!(
+        said(&mut m, "ATI"),
+        "ATI\r\r\nQuectel\r\nSOTA console\r\nRevision: sota-link\r\n\r\nOK\r\n"
+    );
+    // ATE1 (and a bare ATE) turn the echo back on after ATE0.
+    for on in ["ATE1", "ATE"] {
+        said(&mut m, "ATE0");
+        assert_eq!(said(&mut m, "AT"), "\r\nOK\r\n", "echo off");
+        assert_eq!(said(&mut m, on), "\r\nOK\r\n", "{on} itself is not echoed");
+        assert_eq!(said(&mut m, "AT"), "AT\r\r\nOK\r\n", "echo on after {on}");
+    }
+    said(&mut m, "ATE0");
+    // The test form of AT+QIOTOTAREQ lists its modes and asks for no plan.
+    assert_eq!(
+        said(&mut m, "AT+QIOTOTAREQ=?"),
+        "\r\n+QIOTOTAREQ: (0,1)\r\n\r\nOK\r\n"
+    );
+    assert_eq!(events(&mut m), vec![]);
+}
+
+#[test]
+fn the_mcu_versions_are_listed_as_reported() {
+    let mut m = Module::new(Config::default());
+    said(&mut m, "ATE0");
+    assert_eq!(said(&mut m, "AT+QIOTMCUVER?"), "\r\nOK\r\n", "none yet");
+    said(&mut m, r#"AT+QIOTMCUVER="STM32","1_0_0""#);
+    said(&mut m, r#"AT+QIOTMCUVER="BLE","3_0_0""#);
+    // A component reported again keeps its place with the new version.
+    said(&mut m, r#"AT+QIOTMCUVER="STM32","1_1_0""#);
+    assert_eq!(
+        said(&mut m, "AT+QIOTMCUVER?"),
+        "\r\n+QIOTMCUVER: \"STM32\",\"1_1_0\"\r\n+QIOTMCUVER: \"BLE\",\"3_0_0\"\r\n\r\nOK\r\n"
+    );
+    assert_eq!(m.version_of("STM32"), Some("1_1_0"));
+    assert_eq!(m.version_of("ESP32"), None);
+}
+
+#[test]
+fn a_line_longer_than_the_limit_is_refused_and_the_next_line_works() {
+    let mut m = Module::new(Config::default());
+    said(&mut m, "ATE0");
+    // A real command padded (with spaces the parser trims) to exactly MAX_LINE bytes is
+    // taken; one byte more and the whole line is refused, whatever it says.
+    let padded = |len: usize| {
+        let command = r#"AT+QIOTMCUVER="STM32","1_0_0""#;
+        format!("{command}{}", " ".repeat(len - command.len()))
+    };
+    assert_eq!(said(&mut m, &padded(MAX_LINE)), "\r\nOK\r\n");
+    events(&mut m);
+    let too_long = padded(MAX_LINE + 1).replace("1_0_0", "9_9_9");
+    assert_eq!(said(&mut m, &too_long), "\r\nERROR\r\n");
+    assert_eq!(
+        events(&mut m),
+        vec![],
+        "nothing of the long line was executed"
+    );
+    assert_eq!(m.version_of("STM32"), Some("1_0_0"));
+    // The module recovers: the next line is a line of its own.
+    assert_eq!(said(&mut m, "AT"), "\r\nOK\r\n");
+    assert_eq!(
+        said(&mut m, r#"AT+QIOTMCUVER="STM32","2_0_0""#),
+        "\r\nOK\r\n"
+    );
+    assert_eq!(m.version_of("STM32"), Some("2_0_0"));
+}
+
+#[test]
+fn an_mcu_that_never_reports_its_version_after_updating_times_out_with_10706() {
+    let mut m = Module::new(Config::default());
+    to_piece_ready(&mut m, 10);
+    said(&mut m, "AT+QIOTOTARD=0,10");
+    said(&mut m, "AT+QIOTUPDATE=3");
+    events(&mut m);
+    let limit = Duration::from_secs(20 * 60);
+    // The read timeout no longer applies once the MCU updates: only the update timeout.
+    assert_eq!(m.poll_timeout(), Some(limit));
+    m.handle_timeout(limit - Duration::from_millis(1));
+    assert!(!m.is_done());
+    assert_eq!(out(&mut m), "");
+    m.handle_timeout(limit);
+    assert_eq!(out(&mut m), "\r\n+QIOTEVT: 7,10706\r\n");
+    assert!(m.is_done());
+    assert_eq!(m.poll_timeout(), None);
+    assert_eq!(
+        events(&mut m),
+        vec![Event::Failed(Error::UpdateTimeout(limit))]
+    );
+}
+
+#[test]
+fn refusing_is_only_for_an_offered_plan() {
+    let mut m = Module::new(Config::default());
+    said(&mut m, "ATE0");
+    assert_eq!(said(&mut m, "AT+QIOTUPDATE=0"), "\r\nERROR\r\n", "no plan");
+    to_piece_ready(&mut m, 10);
+    events(&mut m);
+    assert_eq!(
+        said(&mut m, "AT+QIOTUPDATE=0"),
+        "\r\nERROR\r\n",
+        "too late: the plan was confirmed"
+    );
+    assert_eq!(events(&mut m), vec![]);
+    assert!(!m.plan_ended());
+}
+
+#[test]
+fn lines_may_end_in_cr_lf_and_the_lf_is_no_part_of_the_next_line() {
+    let mut m = Module::new(Config::default());
+    said(&mut m, "ATE0");
+    m.handle_input(T0, b"AT\r\n");
+    assert_eq!(out(&mut m), "\r\nOK\r\n");
+    // A blank line (CR LF alone) is no command.
+    m.handle_input(T0, b"\r\n");
+    assert_eq!(out(&mut m), "");
+    // The LF before a line of the longest length does not push it over the limit.
+    let command = r#"AT+QIOTMCUVER="STM32","1_0_0""#;
+    let longest = format!("{command}{}", " ".repeat(MAX_LINE - command.len()));
+    m.handle_input(T0, format!("{longest}\r\n").as_bytes());
+    assert_eq!(out(&mut m), "\r\nOK\r\n");
+    assert_eq!(m.version_of("STM32"), Some("1_0_0"));
+}
+
+#[test]
+fn the_plan_offered_last_is_kept_until_the_next_one() {
+    let mut m = Module::new(Config::default());
+    said(&mut m, "ATE0");
+    assert_eq!(m.plan(), None);
+    assert!(!m.plan_ended(), "no plan, so none ended");
+    m.offer_plan(plan());
+    assert_eq!(m.plan(), Some(&plan()));
+    assert!(!m.plan_ended());
+    said(&mut m, "AT+QIOTUPDATE=0");
+    assert_eq!(
+        m.plan(),
+        Some(&plan()),
+        "still the plan the result is about"
+    );
+    assert!(m.plan_ended());
+}
+
+#[test]
+fn another_plan_or_a_plan_that_ended_starts_the_reading_over() {
+    // What the MCU has read is kept only for the same plan offered again while it is in
+    // progress (a lost URC); here it has read the first half of the held piece.
+    let other_plan = Plan {
+        target_version: "3_0_0".into(),
+        ..plan()
+    };
+    for (why, next) in [("another plan", other_plan), ("the same plan", plan())] {
+        let mut m = holding_first_piece();
+        said(&mut m, "AT+QIOTOTARD=0,1024");
+        if why == "the same plan" {
+            // ... after it ended (here stopped by the caller).
+            m.stop("cancelled".into());
+            assert!(m.plan_ended());
+        }
+        m.offer_plan(next);
+        said(&mut m, "AT+QIOTUPDATE=1");
+        m.start_download(info(3000), T0);
+        m.piece_ready(0, vec![7; 2048], T0);
+        said(&mut m, "AT+QIOTOTARD=1024,1024");
+        assert_eq!(
+            said(&mut m, "AT+QIOTUPDATE=2"),
+            "\r\nERROR\r\n",
+            "{why}: bytes 0..1024 must be read again"
+        );
+    }
+}
+
+#[test]
+fn the_last_piece_ends_with_update_not_with_a_request_for_more() {
+    let mut m = Module::new(Config::default());
+    to_piece_ready(&mut m, 10);
+    said(&mut m, "AT+QIOTOTARD=0,10");
+    events(&mut m);
+    assert_eq!(
+        said(&mut m, "AT+QIOTUPDATE=2"),
+        "\r\nERROR\r\n",
+        "there is no piece after the last"
+    );
+    assert_eq!(events(&mut m), vec![]);
+    assert_eq!(
+        said(&mut m, "AT+QIOTUPDATE=3"),
+        "\r\nOK\r\n\r\n+QIOTEVT: 7,10704\r\n"
+    );
+}
+
+#[test]
+fn a_piece_that_was_taken_can_no_longer_be_read() {
+    let mut m = holding_first_piece();
+    said(&mut m, "AT+QIOTOTARD=0,1024");
+    said(&mut m, "AT+QIOTOTARD=1024,1024");
+    assert_eq!(said(&mut m, "AT+QIOTUPDATE=2"), "\r\nOK\r\n");
+    // Until the next piece is ready, no read is served, not even of the old piece.
+    assert_eq!(said(&mut m, "AT+QIOTOTARD=0,16"), "\r\nERROR\r\n");
+    assert_eq!(said(&mut m, "AT+QIOTOTARD=2048,16"), "\r\nERROR\r\n");
+}
+
+#[test]
+fn while_a_piece_is_fetched_10702_repeats_every_interval() {
+    let mut m = Module::new(Config::default());
+    said(&mut m, "ATE0");
+    m.offer_plan(plan());
+    said(&mut m, "AT+QIOTUPDATE=1");
+    m.start_download(info(10), T0);
+    out(&mut m);
+    for k in 1..=3 {
+        let due = Duration::from_secs(5 * k);
+        assert_eq!(m.poll_timeout(), Some(due));
+        m.handle_timeout(due - Duration::from_millis(1));
+        assert_eq!(out(&mut m), "", "early at {k}");
+        m.handle_timeout(due);
+        assert_eq!(out(&mut m), "\r\n+QIOTEVT: 7,10702\r\n", "at {due:?}");
+    }
+    // Once the piece is ready, the MCU's read timeout takes over.
+    m.piece_ready(0, vec![7; 10], Duration::from_secs(16));
+    assert_eq!(m.poll_timeout(), Some(Duration::from_secs(76)));
+}

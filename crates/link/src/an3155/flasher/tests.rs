@@ -305,3 +305,372 @@ fn erase_pages_above_255_are_refused() {
         }))
     );
 }
+
+/// ACKs the erase command and returns the page-list frame that follows it.
+fn erase_list(f: &mut Flasher, code: u8) -> Vec<u8> {
+    assert_eq!(sent(f), command(code).to_vec());
+    f.handle_input(T0, &[ACK]);
+    sent(f)
+}
+
+#[test]
+fn mass_erase_sends_the_whole_flash_code_of_the_offered_erase_command() {
+    let mass = Options {
+        mass_erase: true,
+        ..Options::default()
+    };
+    for (erase, whole_flash) in [
+        (cmd::ERASE, vec![0xFF, 0x00]),
+        (cmd::EXTENDED_ERASE, vec![0xFF, 0xFF, 0x00]),
+    ] {
+        // 3000 bytes over three 1 KiB pages: still one erase of everything.
+        let mut f = Flasher::new(&[0x11; 3000], mass.clone(), Config::default(), T0).unwrap();
+        identify(&mut f, erase, 0x410);
+        assert_eq!(
+            erase_list(&mut f, erase),
+            whole_flash,
+            "erase 0x{erase:02X}"
+        );
+        // A mass erase of a large part takes long: it gets its own wait.
+        assert_eq!(f.poll_timeout(), Some(Config::default().mass_erase_timeout));
+        f.handle_input(T0, &[ACK]);
+        assert_eq!(sent(&mut f), command(cmd::WRITE).to_vec());
+        let ev = events(&mut f);
+        assert!(
+            ev.ends_with(&[
+                Event::Progress(Progress {
+                    phase: Phase::Erasing,
+                    done: 0,
+                    total: 1
+                }),
+                Event::Progress(Progress {
+                    phase: Phase::Erasing,
+                    done: 1,
+                    total: 1
+                }),
+                Event::Progress(Progress {
+                    phase: Phase::Writing,
+                    done: 0,
+                    total: 3000
+                }),
+            ]),
+            "{ev:?}"
+        );
+    }
+}
+
+#[test]
+fn mass_erase_needs_no_page_size_for_an_unknown_chip() {
+    let mass = Options {
+        mass_erase: true,
+        ..Options::default()
+    };
+    // Its flash is taken to reach to the end of the address space.
+    let mut f = Flasher::new(&[0x11; 3000], mass, Config::default(), T0).unwrap();
+    identify(&mut f, cmd::EXTENDED_ERASE, 0x999);
+    match events(&mut f).first() {
+        Some(Event::Identified {
+            pid: 0x999, chip, ..
+        }) => {
+            assert_eq!(chip.name, "STM32 (mass erase)")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        erase_list(&mut f, cmd::EXTENDED_ERASE),
+        vec![0xFF, 0xFF, 0x00]
+    );
+}
+
+#[test]
+fn page_erase_covers_exactly_the_pages_the_image_touches() {
+    // 1 KiB pages (0x410). An image that ends on a page boundary erases no page after it;
+    // one byte more (padded to a word) needs the next page too.
+    for (address, len, pages) in [
+        (0x0800_0000, 4, vec![0]),
+        (0x0800_0000, 1024, vec![0]),
+        (0x0800_0000, 1025, vec![0, 1]),
+        (0x0800_0000, 2048, vec![0, 1]),
+        (0x0800_0000, 2049, vec![0, 1, 2]),
+        (0x0800_0400, 1024, vec![1]),
+        (0x0800_03FC, 8, vec![0, 1]),
+    ] {
+        let options = Options {
+            address,
+            ..Options::default()
+        };
+        let mut f = Flasher::new(&vec![0x5A; len], options, Config::default(), T0).unwrap();
+        identify(&mut f, cmd::ERASE, 0x410);
+        assert_eq!(
+            erase_list(&mut f, cmd::ERASE),
+            erase_pages(&pages),
+            "{len} B at 0x{address:08X}"
+        );
+        f.handle_input(T0, &[ACK]);
+        let ev = events(&mut f);
+        assert!(
+            ev.contains(&Event::Progress(Progress {
+                phase: Phase::Erasing,
+                done: pages.len() as u64,
+                total: pages.len() as u64
+            })),
+            "{len} B at 0x{address:08X}: {ev:?}"
+        );
+    }
+}
+
+#[test]
+fn an_image_may_end_exactly_at_the_end_of_flash_but_not_past_it() {
+    // 0x410: 128 KiB of flash from 0x0800_0000, so the last page starts at 0x0801_FC00.
+    let last_page = Options {
+        address: 0x0801_FC00,
+        ..Options::default()
+    };
+    let mut f = Flasher::new(&[0x5A; 1024], last_page.clone(), Config::default(), T0).unwrap();
+    identify(&mut f, cmd::ERASE, 0x410);
+    assert_eq!(erase_list(&mut f, cmd::ERASE), erase_pages(&[127]));
+    let mut f = Flasher::new(&[0x5A; 1025], last_page, Config::default(), T0).unwrap();
+    identify(&mut f, cmd::ERASE, 0x410);
+    assert_eq!(
+        events(&mut f).last(),
+        Some(&Event::Failed(Error::DoesNotFit {
+            start: 0x0801_FC00,
+            end: 0x0802_0004,
+            chip: "STM32F10xxx medium-density".into(),
+            flash_start: 0x0800_0000,
+            flash_end: 0x0802_0000
+        }))
+    );
+    assert!(sent(&mut f).is_empty(), "nothing may be erased");
+}
+
+#[test]
+fn a_silent_bootloader_is_realigned_with_three_lone_syncs_then_asked_again() {
+    let mut f = Flasher::new(&[0x11; 4], Options::default(), Config::default(), T0).unwrap();
+    identify(&mut f, cmd::ERASE, 0x410);
+    assert_eq!(sent(&mut f), command(cmd::ERASE).to_vec());
+    // No answer: a lone 0x7F goes out at once (the bootloader is as idle as it will get),
+    // then two more, one a second; then the command itself is tried again.
+    for t in 1..=3 {
+        f.handle_timeout(Duration::from_secs(t));
+        assert_eq!(sent(&mut f), vec![SYNC], "second {t}");
+        assert_eq!(f.poll_timeout(), Some(Duration::from_secs(t + 1)));
+    }
+    f.handle_timeout(Duration::from_secs(4));
+    assert_eq!(sent(&mut f), command(cmd::ERASE).to_vec());
+    assert!(!f.is_done());
+}
+
+#[test]
+fn a_realigning_sync_is_answered_by_ack_or_nack_and_nothing_else() {
+    let mut f = Flasher::new(&[0x11; 4], Options::default(), Config::default(), T0).unwrap();
+    identify(&mut f, cmd::ERASE, 0x410);
+    assert_eq!(sent(&mut f), command(cmd::ERASE).to_vec());
+    f.handle_timeout(Duration::from_secs(1));
+    assert_eq!(sent(&mut f), vec![SYNC]);
+    // Line noise is not an answer.
+    f.handle_input(Duration::from_secs(1), &[0x00, 0x55]);
+    assert!(sent(&mut f).is_empty());
+    // An ACK (the bootloader had reset and took 0x7F for its sync) realigns, as a NACK does.
+    f.handle_input(Duration::from_secs(1), &[ACK]);
+    assert_eq!(sent(&mut f), command(cmd::ERASE).to_vec());
+}
+
+/// Answers one Read Memory with `data`, checking the frames the flasher sends.
+fn read_back(f: &mut Flasher, data: &[u8]) {
+    assert_eq!(sent(f), command(cmd::READ).to_vec());
+    f.handle_input(T0, &[ACK]);
+    assert_eq!(sent(f).len(), 5, "an address frame");
+    f.handle_input(T0, &[ACK]);
+    assert_eq!(sent(f), read_length(data.len()).to_vec());
+    f.handle_input(T0, &[ACK]);
+    f.handle_input(T0, data);
+}
+
+#[test]
+fn a_read_back_that_differs_differently_each_time_is_a_mismatch_after_six_reads() {
+    let mut f = Flasher::new(&[0x11; 4], Options::default(), Config::default(), T0).unwrap();
+    identify(&mut f, cmd::ERASE, 0x410);
+    for _ in 0..5 {
+        sent(&mut f);
+        f.handle_input(T0, &[ACK]); // erase (2) and write (3)
+    }
+    // Noise that never repeats itself: no two reads agree, so none confirms the other.
+    for read in 1..=6u8 {
+        read_back(&mut f, &[0x11, 0x11, 0x11, 0x11 ^ read]);
+        assert!(!f.is_done(), "read {read}");
+    }
+    // Six reads are the limit: the block is taken as wrong, and its page erased again.
+    assert_eq!(sent(&mut f), command(cmd::ERASE).to_vec());
+}
+
+#[test]
+fn a_page_size_given_for_a_known_chip_replaces_the_table_s() {
+    // 0x410 has 1 KiB pages; told 2 KiB, 2048 bytes are one page.
+    let options = Options {
+        page_size: Some(2048),
+        ..Options::default()
+    };
+    let mut f = Flasher::new(&[0x5A; 2048], options, Config::default(), T0).unwrap();
+    identify(&mut f, cmd::ERASE, 0x410);
+    match events(&mut f).first() {
+        Some(Event::Identified { chip, .. }) => {
+            assert_eq!(
+                (chip.name, chip.page_size),
+                ("STM32F10xxx medium-density", 2048)
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(erase_list(&mut f, cmd::ERASE), erase_pages(&[0]));
+}
+
+#[test]
+fn the_progress_of_each_phase_counts_its_own_bytes() {
+    // 600 bytes: blocks of 256, 256 and 88 bytes, the second all 0xFF (not written).
+    let mut image = vec![0x5A; 600];
+    image[256..512].fill(0xFF);
+    let mut f = Flasher::new(&image, Options::default(), Config::default(), T0).unwrap();
+    identify(&mut f, cmd::ERASE, 0x410);
+    for _ in 0..2 + 3 * 2 {
+        sent(&mut f);
+        f.handle_input(T0, &[ACK]); // erase (2 frames), two writes (3 frames each)
+    }
+    for chunk in image.chunks(256) {
+        read_back(&mut f, chunk);
+    }
+    let progress: Vec<(Phase, u64, u64)> = events(&mut f)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Progress(p) => Some((p.phase, p.done, p.total)),
+            _ => None,
+        })
+        .collect();
+    use Phase::*;
+    assert_eq!(
+        progress,
+        [
+            (Erasing, 0, 1),
+            (Erasing, 1, 1),
+            (Writing, 0, 344),
+            (Writing, 256, 344),
+            (Writing, 344, 344),
+            (Verifying, 0, 600),
+            (Verifying, 256, 600),
+            (Verifying, 512, 600),
+            (Verifying, 600, 600),
+        ]
+    );
+    assert!(f.is_done());
+}
+
+/// Flashes `len` bytes at `at` on 1 KiB pages (0x410) with every read of block `bad`
+/// wrong (the same way), then checks that the repair erases `repaired_pages` and rewrites
+/// and reads back the blocks at `rewritten` (offsets from `at`), and only those.
+fn repair(at: u32, len: usize, bad: usize, pages: &[u8], repaired_pages: &[u8], rewritten: &[u32]) {
+    let image = vec![0x5A; len];
+    let options = Options {
+        address: at,
+        ..Options::default()
+    };
+    let mut f = Flasher::new(&image, options, Config::default(), T0).unwrap();
+    identify(&mut f, cmd::ERASE, 0x410);
+    assert_eq!(erase_list(&mut f, cmd::ERASE), erase_pages(pages));
+    f.handle_input(T0, &[ACK]);
+    let blocks = len.div_ceil(256);
+    for _ in 0..blocks * 3 {
+        sent(&mut f);
+        f.handle_input(T0, &[ACK]); // a write is three frames
+    }
+    for (block, chunk) in image.chunks(256).enumerate() {
+        if block == bad {
+            let wrong = [&[0x00][..], &chunk[1..]].concat();
+            read_back(&mut f, &wrong);
+            read_back(&mut f, &wrong); // the same again: the flash is wrong
+        } else {
+            read_back(&mut f, chunk);
+        }
+    }
+    assert_eq!(erase_list(&mut f, cmd::ERASE), erase_pages(repaired_pages));
+    f.handle_input(T0, &[ACK]);
+    let mut addresses = Vec::new();
+    for _ in rewritten {
+        assert_eq!(sent(&mut f), command(cmd::WRITE).to_vec());
+        f.handle_input(T0, &[ACK]);
+        addresses.push(sent(&mut f));
+        f.handle_input(T0, &[ACK]);
+        sent(&mut f);
+        f.handle_input(T0, &[ACK]);
+    }
+    let want: Vec<Vec<u8>> = rewritten.iter().map(|o| address(at + o).to_vec()).collect();
+    assert_eq!(addresses, want);
+    for _ in rewritten {
+        read_back(&mut f, &[0x5A; 256]);
+    }
+    assert_eq!(
+        events(&mut f).last(),
+        Some(&Event::Finished {
+            written: (len + 256 * rewritten.len()) as u64,
+            skipped: 0
+        })
+    );
+}
+
+#[test]
+fn a_repair_rewrites_the_blocks_of_the_erased_page_and_no_others() {
+    // Block 4 is the first of page 1; block 3 ends exactly where page 1 starts and is left
+    // alone.
+    repair(
+        0x0800_0000,
+        2048,
+        4,
+        &[0, 1],
+        &[1],
+        &[0x400, 0x500, 0x600, 0x700],
+    );
+    // A block that straddles pages 0 and 1 is rewritten when page 1 alone is erased, since
+    // its tail was wiped.
+    repair(0x0800_0380, 512, 1, &[0, 1], &[1], &[0, 0x100]);
+}
+
+#[test]
+fn flash_that_stays_wrong_is_repaired_three_times_then_reported() {
+    let mut f = Flasher::new(&[0x11; 4], Options::default(), Config::default(), T0).unwrap();
+    identify(&mut f, cmd::ERASE, 0x410);
+    // The first write and three erase-and-rewrite rounds; each reads back wrong, twice.
+    for round in 0..4 {
+        assert_eq!(
+            erase_list(&mut f, cmd::ERASE),
+            erase_pages(&[0]),
+            "round {round}"
+        );
+        f.handle_input(T0, &[ACK]);
+        for _ in 0..3 {
+            sent(&mut f);
+            f.handle_input(T0, &[ACK]);
+        }
+        assert!(!f.is_done(), "gave up before round {round} was read back");
+        read_back(&mut f, &[0x11, 0x11, 0x11, 0x00]);
+        read_back(&mut f, &[0x11, 0x11, 0x11, 0x00]);
+    }
+    assert!(f.is_done());
+    assert!(sent(&mut f).is_empty(), "no fifth round");
+    assert_eq!(
+        events(&mut f).last(),
+        Some(&Event::Failed(Error::VerifyFailed(0x0800_0000)))
+    );
+}
+
+#[test]
+fn a_wake_up_before_the_deadline_changes_nothing() {
+    let mut f = Flasher::new(&[0x11; 4], Options::default(), Config::default(), T0).unwrap();
+    assert_eq!(sent(&mut f), vec![SYNC]);
+    f.handle_timeout(Duration::from_millis(999));
+    assert!(sent(&mut f).is_empty(), "the sync was resent early");
+    f.handle_input(Duration::from_millis(999), &[ACK]);
+    assert_eq!(sent(&mut f), command(cmd::GET).to_vec());
+    assert_eq!(f.poll_timeout(), Some(Duration::from_millis(1999)));
+    f.handle_timeout(Duration::from_millis(1998));
+    assert!(sent(&mut f).is_empty(), "Get was given up early");
+    assert!(events(&mut f).is_empty());
+}
