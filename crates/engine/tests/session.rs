@@ -177,13 +177,49 @@ fn refused_with(readings: Readings, source: &str, want: Refusal) {
         readings,
         override_reason: None,
     });
-    assert_eq!(s.codes(), [3]);
+    let reports = reports(&s.cmds());
+    assert_eq!(reports, [(3, format!("refused: {want}"))]);
     assert!(s.events().contains(&UiEvent::Refused {
         component: "STM32".into(),
         reasons: vec![want.clone()]
     }));
     assert_eq!(s.outcome(), &Outcome::Failed(Failure::Refused(vec![want])));
     assert!(s.s.is_finished());
+}
+
+/// The status reports among `cmds`: code and message.
+fn reports(cmds: &[Command]) -> Vec<(u8, String)> {
+    cmds.iter()
+        .filter_map(|c| match c {
+            Command::Report(r) => Some((r.status.code(), r.message.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_refusal_report_names_every_reason() {
+    let mut s = S::new();
+    s.ok(Event::Plans(vec![plan("STM32", 10)]));
+    s.cmds();
+    s.ok(Event::Readings {
+        readings: Readings {
+            battery: 29,
+            signal_dbm: -114,
+            ..good_readings()
+        },
+        override_reason: None,
+    });
+    assert_eq!(
+        reports(&s.cmds()),
+        [(
+            3,
+            "refused: battery 29 % is below the plan's minimum of 30 % — charge the device; \
+             signal -114 dBm is weaker than the plan's minimum of -113 dBm — move to better \
+             coverage"
+                .to_string()
+        )]
+    );
 }
 
 #[test]
@@ -604,6 +640,23 @@ fn mismatch(corrupt: impl Fn(&mut FirmwareInfo), kind: DigestKind) {
         panic!("{:?}", s.outcome())
     };
     assert_eq!(m.iter().map(|m| m.kind).collect::<Vec<_>>(), [kind]);
+    // The report tells the technician which digest differed, and both values.
+    let name = match kind {
+        DigestKind::Md5 => "MD5",
+        DigestKind::Crc32 => "CRC32",
+        DigestKind::Sha256 => "SHA-256",
+    };
+    let (expected, got) = (&m[0].expected, &m[0].got);
+    assert_eq!(
+        reports(&cmds).last().map(|r| r.1.as_str()),
+        Some(
+            format!(
+                "downloaded image does not match: {name} expected {expected} got {got}; \
+                 nothing was sent to the MCU"
+            )
+            .as_str()
+        )
+    );
     let reports: Vec<u8> = cmds
         .iter()
         .filter_map(|c| {
@@ -1081,20 +1134,37 @@ fn stored_bytes_are_taken_only_while_downloading_or_transferring() {
     let mut awaiting_version = S::updating(&img);
     awaiting_version.ok(Event::McuUpdateDone);
     awaiting_version.cmds();
-    for (mut s, state) in [
-        (S::new(), StateKind::Idle),
-        (offered, StateKind::Offered),
-        (S::accepted(150), StateKind::AwaitingInfo),
-        (S::updating(&img), StateKind::Updating),
-        (awaiting_version, StateKind::AwaitingVersion),
+    for (mut s, state, while_) in [
+        (S::new(), StateKind::Idle, "idle"),
+        (offered, StateKind::Offered, "waiting for readings"),
+        (
+            S::accepted(150),
+            StateKind::AwaitingInfo,
+            "waiting for firmware info",
+        ),
+        (
+            S::updating(&img),
+            StateKind::Updating,
+            "the MCU is updating",
+        ),
+        (
+            awaiting_version,
+            StateKind::AwaitingVersion,
+            "waiting for the MCU's version",
+        ),
     ] {
         assert_eq!(s.s.state(), state);
+        let rejected = s.ev(stored()).unwrap_err();
         assert_eq!(
-            s.ev(stored()),
-            Err(Rejected::Unexpected {
+            rejected,
+            Rejected::Unexpected {
                 event: "stored bytes",
                 state
-            })
+            }
+        );
+        assert_eq!(
+            rejected.to_string(),
+            format!("stored bytes is not expected while {while_}")
         );
         assert_eq!(s.s.state(), state, "a rejected event changes nothing");
         assert!(s.cmds().is_empty());
