@@ -8,7 +8,7 @@
 //! every commit, which a 100 MiB download committed per chunk cannot afford.)
 
 use idb::builder::{DatabaseBuilder, ObjectStoreBuilder};
-use idb::{Database, KeyRange, Query, TransactionMode};
+use idb::{Database, KeyRange, ObjectStore, Query, Transaction, TransactionMode};
 use js_sys::{Array, Uint8Array};
 use wasm_bindgen::JsValue;
 
@@ -46,6 +46,34 @@ fn offset_of(key: &JsValue) -> Option<u64> {
 }
 
 impl Storage {
+    /// A transaction over `names` and their object stores, in that order.
+    fn begin(
+        &self,
+        names: &[&str],
+        mode: TransactionMode,
+        what: &str,
+    ) -> Result<(Transaction, Vec<ObjectStore>), String> {
+        let tx = self
+            .db
+            .transaction(names, mode)
+            .map_err(|e| failed(what, e))?;
+        let stores = names
+            .iter()
+            .map(|n| tx.object_store(n).map_err(|e| failed(what, e)))
+            .collect::<Result<_, _>>()?;
+        Ok((tx, stores))
+    }
+
+    /// Commits `tx`; true when it was committed (not aborted).
+    async fn commit(tx: Transaction, what: &str) -> Result<bool, String> {
+        let done = tx
+            .commit()
+            .map_err(|e| failed(what, e))?
+            .await
+            .map_err(|e| failed(what, e))?;
+        Ok(done.is_committed())
+    }
+
     /// Opens (or creates) the database.
     pub async fn open() -> Result<Storage, String> {
         let db = DatabaseBuilder::new(DATABASE)
@@ -66,12 +94,8 @@ impl Storage {
 
     /// Bytes stored of `image` (0 if none).
     pub async fn stored(&self, image: &str) -> Result<u64, String> {
-        let tx = self
-            .db
-            .transaction(&[LENGTHS], TransactionMode::ReadOnly)
-            .map_err(|e| failed("a read", e))?;
-        let store = tx.object_store(LENGTHS).map_err(|e| failed("a read", e))?;
-        let value = store
+        let (_tx, stores) = self.begin(&[LENGTHS], TransactionMode::ReadOnly, "a read")?;
+        let value = stores[0]
             .get(Query::Key(JsValue::from_str(image)))
             .map_err(|e| failed("a read", e))?
             .await
@@ -93,12 +117,8 @@ impl Storage {
                 "browser storage: append at {offset}, but {stored} bytes of {image} are stored"
             ));
         }
-        let tx = self
-            .db
-            .transaction(&[CHUNKS, LENGTHS], TransactionMode::ReadWrite)
-            .map_err(|e| failed("a write", e))?;
-        let chunks = tx.object_store(CHUNKS).map_err(|e| failed("a write", e))?;
-        let lengths = tx.object_store(LENGTHS).map_err(|e| failed("a write", e))?;
+        let (tx, stores) = self.begin(&[CHUNKS, LENGTHS], TransactionMode::ReadWrite, "a write")?;
+        let (chunks, lengths) = (&stores[0], &stores[1]);
         let data = Uint8Array::from(bytes);
         chunks
             .put(&data, Some(&key(image, offset)))
@@ -107,12 +127,7 @@ impl Storage {
         lengths
             .put(&end, Some(&JsValue::from_str(image)))
             .map_err(|e| failed("a write", e))?;
-        let done = tx
-            .commit()
-            .map_err(|e| failed("a write", e))?
-            .await
-            .map_err(|e| failed("a write", e))?;
-        if !done.is_committed() {
+        if !Self::commit(tx, "a write").await? {
             return Err(
                 "browser storage: a write was not committed (is the disk full or the quota used up?)"
                     .into(),
@@ -130,11 +145,8 @@ impl Storage {
                 "browser storage: bytes {offset}..{end} of {image} asked for, {stored} stored"
             ));
         }
-        let tx = self
-            .db
-            .transaction(&[CHUNKS], TransactionMode::ReadOnly)
-            .map_err(|e| failed("a read", e))?;
-        let chunks = tx.object_store(CHUNKS).map_err(|e| failed("a read", e))?;
+        let (_tx, stores) = self.begin(&[CHUNKS], TransactionMode::ReadOnly, "a read")?;
+        let chunks = &stores[0];
         let from = offset.saturating_sub(MAX_CHUNK - 1);
         let keys = chunks
             .get_all_keys(Some(range(image, from, end)?), None)
@@ -169,51 +181,34 @@ impl Storage {
 
     /// Forgets `image`.
     pub async fn discard(&self, image: &str) -> Result<(), String> {
-        let tx = self
-            .db
-            .transaction(&[CHUNKS, LENGTHS], TransactionMode::ReadWrite)
-            .map_err(|e| failed("a delete", e))?;
-        let chunks = tx.object_store(CHUNKS).map_err(|e| failed("a delete", e))?;
-        let lengths = tx
-            .object_store(LENGTHS)
-            .map_err(|e| failed("a delete", e))?;
+        let (tx, stores) =
+            self.begin(&[CHUNKS, LENGTHS], TransactionMode::ReadWrite, "a delete")?;
+        let (chunks, lengths) = (&stores[0], &stores[1]);
         chunks
             .delete(range(image, 0, 1 << 53)?)
             .map_err(|e| failed("a delete", e))?;
         lengths
             .delete(Query::Key(JsValue::from_str(image)))
             .map_err(|e| failed("a delete", e))?;
-        tx.commit()
-            .map_err(|e| failed("a delete", e))?
-            .await
-            .map_err(|e| failed("a delete", e))?;
+        Self::commit(tx, "a delete").await?;
         Ok(())
     }
 
     /// Keeps a small named record (JSON text).
     pub async fn put_record(&self, name: &str, text: &str) -> Result<(), String> {
-        let tx = self
-            .db
-            .transaction(&[RECORDS], TransactionMode::ReadWrite)
-            .map_err(|e| failed("a write", e))?;
-        let records = tx.object_store(RECORDS).map_err(|e| failed("a write", e))?;
+        let (tx, stores) = self.begin(&[RECORDS], TransactionMode::ReadWrite, "a write")?;
+        let records = &stores[0];
         records
             .put(&JsValue::from_str(text), Some(&JsValue::from_str(name)))
             .map_err(|e| failed("a write", e))?;
-        tx.commit()
-            .map_err(|e| failed("a write", e))?
-            .await
-            .map_err(|e| failed("a write", e))?;
+        Self::commit(tx, "a write").await?;
         Ok(())
     }
 
     /// The named record, if kept.
     pub async fn record(&self, name: &str) -> Result<Option<String>, String> {
-        let tx = self
-            .db
-            .transaction(&[RECORDS], TransactionMode::ReadOnly)
-            .map_err(|e| failed("a read", e))?;
-        let records = tx.object_store(RECORDS).map_err(|e| failed("a read", e))?;
+        let (_tx, stores) = self.begin(&[RECORDS], TransactionMode::ReadOnly, "a read")?;
+        let records = &stores[0];
         let value = records
             .get(Query::Key(JsValue::from_str(name)))
             .map_err(|e| failed("a read", e))?
@@ -224,20 +219,12 @@ impl Storage {
 
     /// Forgets the named record.
     pub async fn delete_record(&self, name: &str) -> Result<(), String> {
-        let tx = self
-            .db
-            .transaction(&[RECORDS], TransactionMode::ReadWrite)
-            .map_err(|e| failed("a delete", e))?;
-        let records = tx
-            .object_store(RECORDS)
-            .map_err(|e| failed("a delete", e))?;
+        let (tx, stores) = self.begin(&[RECORDS], TransactionMode::ReadWrite, "a delete")?;
+        let records = &stores[0];
         records
             .delete(Query::Key(JsValue::from_str(name)))
             .map_err(|e| failed("a delete", e))?;
-        tx.commit()
-            .map_err(|e| failed("a delete", e))?
-            .await
-            .map_err(|e| failed("a delete", e))?;
+        Self::commit(tx, "a delete").await?;
         Ok(())
     }
 }
