@@ -324,19 +324,6 @@ pub async fn advance_on(
     Ok(Some(Advance::Moved))
 }
 
-/// The upgrades of a device that ended (plan id, identity): never offered again.
-pub async fn ended(pool: &SqlitePool, device_id: i64) -> Result<Vec<(i64, String)>, ApiError> {
-    let rows = sqlx::query(
-        "SELECT plan_id, identity FROM upgrades WHERE device_id = ? AND outcome != 'pending'",
-    )
-    .bind(device_id)
-    .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("plan_id")?, r.try_get("identity")?)))
-        .collect()
-}
-
 /// A device's pending upgrades of one component that reached `updating`
 /// (plan id): a version report may end them.
 pub async fn updating(

@@ -57,6 +57,8 @@ pub struct AppState {
     /// Registered devices' row ids (product, device) by device: rows are never
     /// deleted nor renumbered, so a device is looked up once.
     pub known: std::sync::Mutex<std::collections::HashMap<sota_protocol::DeviceId, (i64, i64)>>,
+    /// Versions reported but not yet committed (a request right behind sees them).
+    pub reported: std::sync::Arc<crate::channel::reported::Reported>,
 }
 
 impl AppState {
@@ -83,6 +85,7 @@ impl AppState {
             active_plans: Default::default(),
             writes: crate::channel::writes::Writes::start(pool.clone()),
             known: Default::default(),
+            reported: Default::default(),
             pool,
         }
     }

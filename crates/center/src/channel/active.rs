@@ -79,19 +79,6 @@ impl ActivePlans {
         Ok(self.cached().entry(id).or_insert(loaded).clone())
     }
 
-    /// A product's active plans now, oldest first (the order they are offered in).
-    pub async fn of_product(
-        &self,
-        pool: &SqlitePool,
-        product_id: i64,
-    ) -> Result<Vec<Arc<ActivePlan>>, ApiError> {
-        let mut out = Vec::new();
-        for id in plan::active_ids(pool, product_id).await? {
-            out.push(self.get(pool, id).await?);
-        }
-        Ok(out)
-    }
-
     /// Forget the plans that are no longer active.
     pub fn retain(&self, active: &HashSet<i64>) {
         self.cached().retain(|id, _| active.contains(id));

@@ -3,20 +3,22 @@
 //!
 //! Three kinds of task, none of which waits on another in a cycle:
 //!
-//! - **The event loop** moves packets. It hands each device message to the
-//!   worker that owns the device (with an external broker, after the device's
-//!   rate limit, [`super::limit`]; the embedded broker checks it before the
-//!   message is routed). It never waits for a worker: a message for a worker
-//!   whose queue is full is answered "busy, retry" instead, so the center keeps
-//!   reading and the broker does not drop messages because the center fell behind.
-//! - **[`WORKERS`] workers** handle messages: a device always goes to the same
-//!   worker (a hash of its id), so each device's messages are handled in
-//!   arrival order, while different devices are handled concurrently and a
-//!   slow or flooding device holds up only its own worker's queue.
+//! - **The event loop** moves packets. It puts each device message on the
+//!   device's lane (with an external broker, after the device's rate limit,
+//!   [`super::limit`]; the embedded broker checks it before the message is
+//!   routed). It never waits for a lane: a message that finds too much in
+//!   hand is answered "busy, retry" instead, so the center keeps reading and
+//!   the broker does not drop messages because the center fell behind.
+//! - **One lane per device** handles its messages: the first message of a
+//!   device with nothing in hand starts a task that handles that device's
+//!   messages in arrival order and ends when none is left. Different devices
+//!   never wait for each other (a device whose write waits for the disk holds
+//!   up only itself), and an idle device costs nothing. A device with
+//!   [`LANE_QUEUE`] messages waiting, or a center with [`IN_HAND`] messages in
+//!   hand, is answered "busy, retry" instead.
 //! - **The sender** publishes answers, and pushes only when no answer waits,
 //!   so a push to a whole fleet does not delay the answer to a request.
 
-use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,10 +35,13 @@ use crate::api::AppState;
 
 /// Requests (publishes, subscribes) waiting for the event loop.
 const QUEUE: usize = 1024;
-/// Workers handling device messages concurrently (each device on one of them).
-pub const WORKERS: usize = 64;
-/// Messages waiting for one worker; beyond this the device is answered "busy".
-const WORKER_QUEUE: usize = 1024;
+/// Messages one device may have waiting; beyond this it is answered "busy"
+/// (above the rate limit's default burst, so only a device flooding past an
+/// external broker, or the limit turned off, meets it).
+pub const LANE_QUEUE: usize = 64;
+/// Messages the center may have in hand at once, all devices together;
+/// beyond this every device is answered "busy" until some are handled.
+pub const IN_HAND: usize = 65_536;
 
 /// A message for a device's `down` topic, serialized.
 type Outgoing = (String, Bytes);
@@ -106,14 +111,13 @@ impl Throttled {
     }
 }
 
-/// The event loop's side: rate limit (external broker), then the device's worker.
+/// The event loop's side: rate limit (external broker), then the device's lane.
 struct Dispatch {
     state: Arc<AppState>,
     outbox: Outbox,
     /// The rate limit, when the broker does not apply it.
     guard: Option<Arc<RateGuard>>,
-    workers: Vec<mpsc::Sender<(DeviceId, Bytes)>>,
-    hasher: std::collections::hash_map::RandomState,
+    lanes: Arc<Lanes>,
     busy: Throttled,
     external: bool,
 }
@@ -132,43 +136,123 @@ impl Dispatch {
                 return;
             }
         }
-        let worker = (self.hasher.hash_one(&from) % self.workers.len() as u64) as usize;
-        match self.workers[worker].try_send((from, payload)) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full((from, _))) => {
-                if let Some(n) = self.busy.hit(Instant::now()) {
-                    tracing::warn!(device = %from, refused = n, "the center is busy ({WORKER_QUEUE} messages wait for this device's worker); messages answered with \"retry\" errors");
-                }
-                let message = "the center is busy and did not handle this message; send it again in a few seconds".to_string();
-                self.outbox
-                    .answer(&from, &Down::error(ErrorCode::Busy, message));
+        let Err(from) = self.lanes.take(&self.state, &self.outbox, from, payload) else {
+            return;
+        };
+        if let Some(n) = self.busy.hit(Instant::now()) {
+            tracing::warn!(device = %from, refused = n, "the center is busy (this device has {LANE_QUEUE} messages waiting, or the center {IN_HAND}); messages answered with \"retry\" errors");
+        }
+        let message =
+            "the center is busy and did not handle this message; send it again in a few seconds"
+                .to_string();
+        self.outbox
+            .answer(&from, &Down::error(ErrorCode::Busy, message));
+    }
+}
+
+/// The devices with messages in hand, each with its waiting messages.
+#[derive(Debug, Default)]
+struct Lanes {
+    waiting: std::sync::Mutex<LaneMap>,
+}
+
+#[derive(Debug, Default)]
+struct LaneMap {
+    lanes: std::collections::HashMap<DeviceId, std::collections::VecDeque<Bytes>>,
+    in_hand: usize,
+}
+
+impl Lanes {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LaneMap> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queue `payload` on `from`'s lane, starting the lane if it was idle;
+    /// `Err(from)` when the device or the center has too much in hand.
+    fn take(
+        self: &Arc<Self>,
+        state: &Arc<AppState>,
+        outbox: &Outbox,
+        from: DeviceId,
+        payload: Bytes,
+    ) -> Result<(), DeviceId> {
+        let mut map = self.lock();
+        if map.in_hand >= IN_HAND {
+            return Err(from);
+        }
+        match map.lanes.get_mut(&from) {
+            Some(queue) if queue.len() >= LANE_QUEUE => return Err(from),
+            Some(queue) => queue.push_back(payload),
+            None => {
+                // The lane's task takes this message first; the entry stays
+                // (empty) while it runs, so later messages queue behind it.
+                map.lanes.insert(from.clone(), Default::default());
+                tokio::spawn(lane(
+                    self.clone(),
+                    state.clone(),
+                    outbox.clone(),
+                    from,
+                    payload,
+                ));
             }
-            Err(mpsc::error::TrySendError::Closed((from, _))) => {
-                tracing::error!(device = %from, "the device's worker has stopped; message dropped");
-            }
+        }
+        map.in_hand += 1;
+        Ok(())
+    }
+
+    /// `from`'s next message, or `None` (and the lane closed) when none waits.
+    /// One message is done either way.
+    fn next(&self, from: &DeviceId) -> Option<Bytes> {
+        let mut map = self.lock();
+        map.in_hand -= 1;
+        let next = map.lanes.get_mut(from).and_then(|q| q.pop_front());
+        if next.is_none() {
+            map.lanes.remove(from);
+        }
+        next
+    }
+}
+
+/// Handle `from`'s messages, `first` first, until none waits.
+async fn lane(
+    lanes: Arc<Lanes>,
+    state: Arc<AppState>,
+    outbox: Outbox,
+    from: DeviceId,
+    first: Bytes,
+) {
+    let mut payload = first;
+    loop {
+        handle(&state, &outbox, &from, &payload).await;
+        match lanes.next(&from) {
+            Some(next) => payload = next,
+            None => return,
         }
     }
 }
 
-/// Handle one worker's messages until the event loop stops.
-async fn work(state: Arc<AppState>, outbox: Outbox, mut rx: mpsc::Receiver<(DeviceId, Bytes)>) {
-    while let Some((from, payload)) = rx.recv().await {
-        let handled = std::panic::AssertUnwindSafe(messages::handle(&state, &from, &payload))
-            .catch_unwind()
-            .await;
-        match handled {
-            Ok((answer, after)) => {
-                if let Some(answer) = answer {
-                    outbox.answer(&from, &answer);
-                }
-                // Before this device's next message: what the answer left to write.
-                messages::finish(&state, &from, after).await;
+/// Handle one device message: answer it, then write what the answer left.
+async fn handle(state: &AppState, outbox: &Outbox, from: &DeviceId, payload: &[u8]) {
+    let handled = std::panic::AssertUnwindSafe(messages::handle(state, from, payload))
+        .catch_unwind()
+        .await;
+    match handled {
+        Ok((answer, after)) => {
+            if let Some(answer) = answer {
+                outbox.answer(from, &answer);
             }
-            Err(_) => {
-                tracing::error!(device = %from, "handling a channel message panicked (a bug)");
-                let message = "the center hit an internal fault; this is a bug; retry later";
-                outbox.answer(&from, &Down::error(ErrorCode::Internal, message));
+            // Before this device's next message: what the answer left to write.
+            let finished = std::panic::AssertUnwindSafe(messages::finish(state, from, after))
+                .catch_unwind()
+                .await;
+            if finished.is_err() {
+                tracing::error!(device = %from, "recording after an answer panicked (a bug)");
             }
+        }
+        Err(_) => {
+            tracing::error!(device = %from, "handling a channel message panicked (a bug)");
+            let message = "the center hit an internal fault; this is a bug; retry later";
+            outbox.answer(from, &Down::error(ErrorCode::Internal, message));
         }
     }
 }
@@ -223,18 +307,11 @@ pub fn spawn(
     let (outbox, answers, pushes) = Outbox::new();
     let _ = state.outbox.set(outbox.clone());
     tokio::spawn(send_all(client.clone(), answers, pushes));
-    let mut workers = Vec::with_capacity(WORKERS);
-    for _ in 0..WORKERS {
-        let (tx, rx) = mpsc::channel(WORKER_QUEUE);
-        tokio::spawn(work(state.clone(), outbox.clone(), rx));
-        workers.push(tx);
-    }
     let mut dispatch = Dispatch {
         state,
         outbox,
         guard: external.then_some(guard),
-        workers,
-        hasher: Default::default(),
+        lanes: Default::default(),
         busy: Throttled::default(),
         external,
     };

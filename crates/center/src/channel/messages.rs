@@ -9,7 +9,7 @@ use sota_protocol::{
 use sqlx::Row;
 
 use super::credentials::{self, RegisterError};
-use super::{offers, verify};
+use super::{offers, verify, view};
 use crate::api::AppState;
 use crate::device::{self, DeviceReport};
 use crate::error::ApiError;
@@ -77,27 +77,13 @@ async fn register(
         .await
 }
 
-/// A device's components and their versions.
-async fn components(
-    state: &AppState,
-    device_id: i64,
-) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
-    let rows = sqlx::query("SELECT identity, version FROM device_components WHERE device_id = ?")
-        .bind(device_id)
-        .fetch_all(&state.pool)
-        .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect()
-}
-
 fn refuse(from: &DeviceId, code: ErrorCode, message: String) -> Option<Down> {
     tracing::warn!(device = %from, ?code, "channel message refused: {message}");
     Some(Down::error(code, message))
 }
 
 /// What is written once the answer is on its way: the device's next message
-/// is handled only after it (the same worker handles it), and a request's
+/// is handled only after it (its lane handles it), and a request's
 /// answer does not wait for a disk flush.
 #[derive(Debug, Default)]
 pub enum After {
@@ -185,20 +171,15 @@ async fn dispatch(
             Ok(None)
         }
         Up::Request => {
-            let components = components(state, dev.device_id).await?;
+            let view = view::read(state, dev.product_id, dev.device_id).await?;
             // A verification job goes first: it is what the operator is waiting for.
-            let mut plans = verify::offers(state, dev.device_id).await?;
+            let mut plans = if view.verification_pending {
+                verify::offers(state, dev.device_id).await?
+            } else {
+                Vec::new()
+            };
             let jobs = plans.len();
-            plans.extend(
-                offers::for_device(
-                    state,
-                    dev.product_id,
-                    dev.device_id,
-                    &from.device,
-                    &components,
-                )
-                .await?,
-            );
+            plans.extend(offers::for_device(state, dev.product_id, &from.device, &view).await?);
             plans.truncate(sota_engine::MAX_PLANS);
             // The offers are recorded once the answer is on its way.
             *after = After::Offered(
@@ -289,21 +270,8 @@ async fn pushed(
     dev: &Known,
     key: &Key,
 ) -> Result<bool, ApiError> {
-    let components = components(state, dev.device_id).await?;
-    let ended: Vec<(i64, String)> = upgrade::ended(&state.pool, dev.device_id).await?;
-    let plans = state
-        .active_plans
-        .of_product(&state.pool, dev.product_id)
-        .await?;
-    let mut picks = Vec::new();
-    super::active::decide(
-        &plans,
-        dev.product_id,
-        &from.device,
-        |identity| components.get(identity).map(String::as_str),
-        |plan_id, identity| ended.iter().any(|(p, i)| *p == plan_id && i == identity),
-        &mut picks,
-    );
+    let view = view::read(state, dev.product_id, dev.device_id).await?;
+    let (plans, picks) = offers::decided(state, dev.product_id, &from.device, &view).await?;
     let offered = picks.iter().any(|&(p, c)| {
         plans[p].id() == key.plan_id && plans[p].rules.components[c].identity == key.identity
     });
@@ -364,7 +332,21 @@ async fn versions(
             .map(|c| (c.comp_no.clone(), c.version.clone()))
             .collect(),
     };
-    register(state, dev, &from.device, &report).await?;
+    // Not awaited: a request right behind sees the versions through `reported`.
+    let generation = state.reported.hold(dev.device_id, &report.components);
+    let (product_id, device_id, device_key) = (dev.product_id, dev.device_id, from.device.clone());
+    let (reported, from) = (state.reported.clone(), from.clone());
+    state.writes.queue(
+        move |conn| {
+            Box::pin(async move { device::register_on(conn, product_id, &device_key, &report).await })
+        },
+        move |result| {
+            reported.settled(device_id, generation);
+            if let Err(e) = result {
+                tracing::error!(device = %from, "reported versions not recorded (the device reports them again when it reconnects): {}", e.message);
+            }
+        },
+    );
     // QuecThing's rule: an upgrade succeeds when the device then reports the target version.
     for c in components {
         verify::versions(state, dev.device_id, &c.comp_no, &c.version).await?;

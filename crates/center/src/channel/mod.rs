@@ -7,7 +7,7 @@
 //! packages into the protocol's offers and firmware info, `active` holds the
 //! active plans and decides what a device is offered, `presence` knows who is
 //! connected, `push` sends plans every 10 minutes (reading devices through
-//! `scan`), `writes` group-commits the channel's writes. Topics and messages
+//! `scan`), `reported` holds versions not yet on disk, `view` reads what a plan request needs in one statement, `writes` group-commits the channel's writes. Topics and messages
 //! are `sota-protocol`'s.
 
 pub mod active;
@@ -20,6 +20,8 @@ pub mod mosquitto;
 pub mod offers;
 pub mod presence;
 pub mod push;
+pub mod reported;
 pub mod scan;
 pub mod verify;
+pub mod view;
 pub mod writes;

@@ -10,18 +10,20 @@
 //! delivers the package file its `file_position` names; the others stay
 //! downloadable by link.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use sota_engine::{
     ComponentType as EngineComponentType, DownloadMode, FirmwareInfo, Plan as EnginePlan,
 };
 use sota_protocol::{Delivery, Firmware, PlanOffer, UpgradeMode as WireMode};
 
+use super::active::ActivePlan;
+use super::view::RequestView;
 use crate::api::AppState;
 use crate::error::ApiError;
 use crate::package::{ComponentType, Package, PackageType};
 use crate::plan::{self, PlanState, Strategy, UpgradeMode};
-use crate::upgrade;
 
 /// The center's component type as the engine names it.
 pub fn engine_component_type(t: ComponentType) -> EngineComponentType {
@@ -86,31 +88,42 @@ pub fn delivery(p: &plan::Plan) -> Delivery {
 }
 
 /// The offers for a device now (see [`super::active::decide`]); the caller
-/// records them ([`upgrade::offered_all`]) once they are sent.
+/// records them ([`crate::upgrade::offered_all`]) once they are sent.
 pub async fn for_device(
     state: &AppState,
     product_id: i64,
-    device_id: i64,
     device_key: &str,
-    components: &BTreeMap<String, String>,
+    view: &RequestView,
 ) -> Result<Vec<PlanOffer>, ApiError> {
-    let pool = &state.pool;
-    let ended: HashSet<(i64, String)> =
-        upgrade::ended(pool, device_id).await?.into_iter().collect();
-    let plans = state.active_plans.of_product(pool, product_id).await?;
+    let (plans, picks) = decided(state, product_id, device_key, view).await?;
+    Ok(picks
+        .iter()
+        .map(|&(p, c)| plans[p].offers[c].clone())
+        .collect())
+}
+
+/// The product's active plans and what [`super::active::decide`] picks from
+/// them for this device.
+pub async fn decided(
+    state: &AppState,
+    product_id: i64,
+    device_key: &str,
+    view: &RequestView,
+) -> Result<(Vec<Arc<ActivePlan>>, Vec<(usize, usize)>), ApiError> {
+    let mut plans = Vec::with_capacity(view.active_plans.len());
+    for &id in &view.active_plans {
+        plans.push(state.active_plans.get(&state.pool, id).await?);
+    }
     let mut picks = Vec::new();
     super::active::decide(
         &plans,
         product_id,
         device_key,
-        |identity| components.get(identity).map(String::as_str),
-        |plan_id, identity| ended.contains(&(plan_id, identity.to_string())),
+        |identity| view.components.get(identity).map(String::as_str),
+        |plan_id, identity| view.ended.contains(&(plan_id, identity.to_string())),
         &mut picks,
     );
-    Ok(picks
-        .iter()
-        .map(|&(p, c)| plans[p].offers[c].clone())
-        .collect())
+    Ok((plans, picks))
 }
 
 /// The firmware message for an accepted plan component, with a link signed

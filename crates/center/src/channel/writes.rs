@@ -2,9 +2,9 @@
 //!
 //! SQLite takes one writer at a time, and every commit waits for the disk
 //! (`synchronous=FULL`): one transaction per device message caps the channel
-//! at a few hundred messages a second however many workers handle them, and
+//! at a few hundred messages a second however many lanes handle them, and
 //! a connection that finds the database locked sleeps (1, 2, 5, 10 … ms)
-//! before it tries again. So the channel's workers (and the broker's login
+//! before it tries again. So the device lanes (and the broker's login
 //! hook) hand their writes to one writer task instead: it takes every write
 //! waiting, runs them in order in one transaction (each in its own savepoint,
 //! so one failing write leaves the others), commits once, and only then tells
@@ -50,24 +50,60 @@ impl Writes {
             + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<T, ApiError>>();
-        let job: Job = Box::new(move |conn| {
-            Box::pin(async move {
-                let result = write(conn).await;
-                let ok = result.is_ok();
-                let deliver: Deliver = Box::new(move |commit: Result<(), ApiError>| {
-                    let _ = tx.send(commit.and(result));
-                });
-                (ok, deliver)
-            })
+        self.queue(write, move |result| {
+            let _ = tx.send(result);
         });
-        self.jobs
-            .send(job)
-            .map_err(|_| ApiError::internal("the channel's database writer has stopped"))?;
         rx.await.map_err(|_| {
             ApiError::internal(
                 "the write was not done (the database refused the batch; see the center's log)",
             )
         })?
+    }
+
+    /// Queue `write` now, behind every write queued before it, without waiting:
+    /// `done` hears its result once committed — or an error if it never runs.
+    pub fn queue<T, F>(&self, write: F, done: impl FnOnce(Result<T, ApiError>) + Send + 'static)
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, ApiError>>
+            + Send
+            + 'static,
+    {
+        let done = Once(Some(done), std::marker::PhantomData);
+        let job: Job = Box::new(move |conn| {
+            Box::pin(async move {
+                let result = write(conn).await;
+                let ok = result.is_ok();
+                let deliver: Deliver = Box::new(move |commit: Result<(), ApiError>| {
+                    done.call(commit.and(result));
+                });
+                (ok, deliver)
+            })
+        });
+        // A stopped writer drops the job, and with it `done`, which reports that.
+        let _ = self.jobs.send(job);
+    }
+}
+
+/// A result callback that is called exactly once: with the result, or with
+/// "not done" when it is dropped uncalled (a write skipped or never run).
+struct Once<T, F: FnOnce(Result<T, ApiError>)>(Option<F>, std::marker::PhantomData<fn(T)>);
+
+impl<T, F: FnOnce(Result<T, ApiError>)> Once<T, F> {
+    fn call(mut self, result: Result<T, ApiError>) {
+        if let Some(f) = self.0.take() {
+            f(result);
+        }
+    }
+}
+
+impl<T, F: FnOnce(Result<T, ApiError>)> Drop for Once<T, F> {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f(Err(ApiError::internal(
+                "the write was not done (the database refused the batch, or the writer stopped; see the center's log)",
+            )));
+        }
     }
 }
 
