@@ -111,7 +111,8 @@ pub async fn bench_download(
     size: f64,
     sha256: String,
 ) -> Result<js_sys::Array, JsValue> {
-    use crate::adapters::{clock, http, storage::Storage};
+    use crate::adapters::storage::{self, Storage};
+    use crate::adapters::{clock, http};
     let err = |e: String| JsValue::from_str(&e);
     let size = size as u64;
     let storage = Storage::open().await.map_err(err)?;
@@ -121,14 +122,24 @@ pub async fn bench_download(
     let mut peak = wasm_memory_bytes();
     let start = clock::now();
     let mut offset = 0;
+    let mut etag = None;
+    let mut appender = storage::Appender::new(storage.clone(), image, 0);
+    let mut download = http::Download::default();
     while offset < size {
         let end = (offset + sota_flow::io::CHUNK).min(size);
-        let bytes = http::fetch_range(&url, offset, end).await.map_err(err)?;
+        // The same requests as an upgrade's download (`If-Range` after the first).
+        let chunk = download
+            .range(&url, offset, end, etag.as_deref())
+            .await
+            .map_err(err)?;
+        etag = etag.or(chunk.etag);
+        let bytes = chunk.bytes;
         digester.update(&bytes);
-        storage.append(image, offset, &bytes).await.map_err(err)?;
+        appender.push(&bytes).await.map_err(err)?;
         offset = end;
         peak = peak.max(wasm_memory_bytes());
     }
+    appender.flush().await.map_err(err)?;
     let ms = clock::now().saturating_sub(start).as_secs_f64() * 1e3;
     let ok = digester.finish().sha256 == sha256;
     storage.discard(image).await.map_err(err)?;

@@ -3,7 +3,7 @@
 //! firmware over HTTP into browser storage. Like [`crate::run`], it carries out and shows;
 //! `CenterLink`, the engine and the MQTT client decide.
 
-use crate::adapters::storage::Storage;
+use crate::adapters::storage::{Appender, Storage};
 use crate::adapters::{http, mqtt};
 use crate::model::{CenterLinkState, Model};
 use core::time::Duration;
@@ -11,8 +11,8 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use sota_flow::io::Driver;
 use sota_flow::{CenterLink, CenterNotice, Io};
-use sota_protocol::client::{ClientEvent, Options};
-use sota_protocol::{decode_down, DeviceId, ErrorCode};
+use sota_protocol::client::{ClientEvent, MessageId, Options};
+use sota_protocol::{decode_down, DeviceId, ErrorCode, Up};
 
 /// What the technician enters to reach the center (remembered in the page).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,8 +29,28 @@ pub struct CenterSettings {
     pub product_secret: String,
 }
 
-/// The key the settings are remembered under.
+/// The key the settings used last are remembered under (the default for a new board).
 pub const SETTINGS_KEY: &str = "sota-console.center";
+
+/// Where a board's settings are remembered: per USB device kind (vendor:product), the only
+/// identity Web Serial gives a port. Boards of one kind share it, so the device key stays in
+/// plain view to be checked.
+fn port_settings_key(usb: (u16, u16)) -> String {
+    format!("{SETTINGS_KEY}.{:04x}:{:04x}", usb.0, usb.1)
+}
+
+/// Remembers `settings` as the last used and, with a USB identity, for that board.
+pub fn remember_settings(usb: Option<(u16, u16)>, settings: &CenterSettings) {
+    crate::adapters::page::remember(SETTINGS_KEY, settings);
+    if let Some(usb) = usb {
+        crate::adapters::page::remember(&port_settings_key(usb), settings);
+    }
+}
+
+/// The settings remembered for this board, if any.
+pub fn recall_settings(usb: (u16, u16)) -> Option<CenterSettings> {
+    crate::adapters::page::recall(&port_settings_key(usb))
+}
 
 impl CenterSettings {
     /// The device's identity, or what is wrong with the keys.
@@ -50,6 +70,20 @@ pub struct CenterSession {
     settings: CenterSettings,
     registering: bool,
     connected_once: bool,
+    /// The `ETag` of each download, from its first chunk (sent back as `If-Range`).
+    etags: std::collections::HashMap<String, String>,
+    /// The download in progress (one response read chunk by chunk).
+    download: http::Download,
+    /// Downloaded bytes on their way into storage.
+    appender: Option<Appender>,
+    /// Reports published and not yet confirmed by the broker, oldest first, as JSON; kept
+    /// in browser storage too, so a reload or a crash does not lose them.
+    unconfirmed: Vec<(MessageId, String)>,
+}
+
+/// The storage record of a device's unconfirmed reports.
+fn outbox_record(id: &DeviceId) -> String {
+    format!("outbox/{id}")
 }
 
 /// The storage key of a component's image: one per device and component.
@@ -71,12 +105,23 @@ impl CenterSession {
             );
         };
         let storage = Storage::open().await?;
+        let earlier: Vec<String> = match storage.record(&outbox_record(&id)).await {
+            Ok(Some(text)) => serde_json::from_str(&text).unwrap_or_default(),
+            _ => Vec::new(),
+        };
         let mut options = Options::device(&id, secret);
         // Chrome wakes a hidden tab's timers about once a minute: a longer keep-alive keeps
         // the broker from dropping a console left in the background.
         options.keep_alive = Duration::from_secs(90);
         let url = mqtt::resolve(&settings.address)?;
         let mqtt = mqtt::Mqtt::connect(&url, options)?;
+        // Reports an earlier page could not deliver go first, in their order.
+        let mut unconfirmed = Vec::with_capacity(earlier.len());
+        for json in earlier {
+            if let Ok(message) = mqtt.publish(&id.up(), json.clone()) {
+                unconfirmed.push((message, json));
+            }
+        }
         let mut link = CenterLink::asking_for_manual_plans();
         if registering {
             link.register(settings.product_secret.trim());
@@ -89,6 +134,10 @@ impl CenterSession {
             settings,
             registering,
             connected_once: false,
+            etags: Default::default(),
+            download: Default::default(),
+            appender: None,
+            unconfirmed,
         })
     }
 
@@ -112,28 +161,55 @@ impl CenterSession {
         match io {
             Io::Fetch {
                 url, start, end, ..
-            } => match http::fetch_range(&url, start, end).await {
-                Ok(bytes) if bytes.len() as u64 == end - start => up.fetched(start, bytes, now()),
-                Ok(bytes) => up.fetch_failed(
-                    format!(
-                        "the download ended at byte {} of {end}",
-                        start + bytes.len() as u64
+            } => {
+                // A download from 0 starts afresh: whatever file the URL names now.
+                if start == 0 {
+                    self.etags.remove(&url);
+                }
+                let etag = self.etags.get(&url).map(String::as_str);
+                match self.download.range(&url, start, end, etag).await {
+                    Ok(chunk) if chunk.bytes.len() as u64 == end - start => {
+                        if let Some(etag) = chunk.etag {
+                            self.etags.entry(url).or_insert(etag);
+                        }
+                        up.fetched(start, chunk.bytes, now())
+                    }
+                    Ok(chunk) => up.fetch_failed(
+                        format!(
+                            "the download ended at byte {} of {end}",
+                            start + chunk.bytes.len() as u64
+                        ),
+                        now(),
                     ),
-                    now(),
-                ),
-                Err(e) => up.fetch_failed(e, now()),
-            },
+                    Err(e) => up.fetch_failed(e, now()),
+                }
+            }
             Io::Store {
                 component,
                 offset,
                 bytes,
             } => {
                 let key = image_key(&self.id, &component);
-                if offset == 0 {
-                    // A new download: whatever an older one left is stale.
-                    let _ = self.storage.discard(&key).await;
+                let follows = self
+                    .appender
+                    .as_ref()
+                    .is_some_and(|a| a.image() == key && a.end() == offset);
+                if !follows {
+                    if self.write_held().await.is_err() {
+                        return up.store_lost(now());
+                    }
+                    if offset == 0 {
+                        // A new download: whatever an older one left is stale.
+                        let _ = self.storage.discard(&key).await;
+                    }
+                    self.appender = Some(Appender::new(self.storage.clone(), &key, offset));
                 }
-                if self.storage.append(&key, offset, &bytes).await.is_err() {
+                let pushed = match self.appender.as_mut() {
+                    Some(a) => a.push(&bytes).await,
+                    None => Err("no image is open".into()),
+                };
+                if pushed.is_err() {
+                    self.appender = None;
                     up.store_lost(now());
                 }
             }
@@ -142,6 +218,9 @@ impl CenterSession {
                 offset,
                 len,
             } => {
+                if self.write_held().await.is_err() {
+                    return up.store_lost(now());
+                }
                 match self
                     .storage
                     .read(&image_key(&self.id, &component), offset, len)
@@ -152,6 +231,7 @@ impl CenterSession {
                 }
             }
             Io::Discard { component } => {
+                self.appender = None;
                 let _ = self.storage.discard(&image_key(&self.id, &component)).await;
             }
             // The center's requests never reach here (`take` keeps them).
@@ -161,12 +241,32 @@ impl CenterSession {
 
     /// Sends what the link wants to say and shows what it noticed.
     pub fn flush(&mut self, model: Model) {
+        let mut reports = false;
         while let Some(message) = self.link.poll_up() {
             model.log("center", format!("→ {}", message.summary()));
-            if let Err(e) = self.mqtt.publish_up(&message) {
-                model.log(
+            match self.mqtt.publish_up(&message) {
+                // Reports are kept until confirmed; a request or versions is asked anew.
+                Ok(id) if matches!(message, Up::Status(_) | Up::Refuse { .. }) => {
+                    let json = String::from_utf8(message.to_json()).unwrap_or_default();
+                    self.unconfirmed.push((id, json));
+                    reports = true;
+                }
+                Ok(_) => {}
+                Err(e) => model.log(
                     "error",
                     format!("a message for the center was dropped: {e:?}"),
+                ),
+            }
+        }
+        if reports {
+            self.keep_unconfirmed();
+            if model.center.get_untracked() != CenterLinkState::Connected {
+                model.log(
+                    "center",
+                    format!(
+                        "{} report(s) wait for the center, kept in this browser",
+                        self.unconfirmed.len()
+                    ),
                 );
             }
         }
@@ -182,7 +282,7 @@ impl CenterSession {
                 CenterNotice::Registered { device_secret } => {
                     self.settings.device_secret = device_secret;
                     self.settings.product_secret.clear();
-                    crate::adapters::page::remember(SETTINGS_KEY, &self.settings);
+                    remember_settings(model.usb_id.get_untracked(), &self.settings);
                     model.center_settings.set(self.settings.clone());
                     model.log(
                         "step",
@@ -204,6 +304,48 @@ impl CenterSession {
                 CenterNotice::Ignored(what) => model.log("center", format!("ignored: {what}")),
             }
         }
+    }
+
+    /// Writes the downloaded bytes still held; after an error the image is not appended to.
+    async fn write_held(&mut self) -> Result<(), String> {
+        match self.appender.as_mut() {
+            Some(a) => {
+                let written = a.flush().await;
+                if written.is_err() {
+                    self.appender = None;
+                }
+                written
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The broker confirmed message `id`: a report it was is no longer kept.
+    pub fn confirmed(&mut self, id: MessageId) {
+        let before = self.unconfirmed.len();
+        self.unconfirmed.retain(|(m, _)| *m != id);
+        if self.unconfirmed.len() != before {
+            self.keep_unconfirmed();
+        }
+    }
+
+    /// Writes the unconfirmed reports to browser storage (in the background; IndexedDB runs
+    /// write transactions on one store in the order they were opened).
+    fn keep_unconfirmed(&self) {
+        let storage = self.storage.clone();
+        let name = outbox_record(&self.id);
+        let kept: Vec<&str> = self.unconfirmed.iter().map(|(_, j)| j.as_str()).collect();
+        let text = serde_json::to_string(&kept).unwrap_or_else(|_| "[]".into());
+        leptos::task::spawn_local(async move {
+            let written = if text == "[]" {
+                storage.delete_record(&name).await
+            } else {
+                storage.put_record(&name, &text).await
+            };
+            if let Err(e) = written {
+                web_sys::console::warn_1(&format!("unconfirmed reports not kept: {e}").into());
+            }
+        });
     }
 
     /// The next MQTT event.
@@ -247,6 +389,15 @@ impl CenterSession {
                             self.mqtt.url, self.id
                         ),
                     );
+                    if !self.unconfirmed.is_empty() {
+                        model.log(
+                            "center",
+                            format!(
+                                "{} report(s) an earlier page could not deliver are sent first",
+                                self.unconfirmed.len()
+                            ),
+                        );
+                    }
                 }
                 self.connected_once = true;
             }
@@ -288,16 +439,28 @@ impl CenterSession {
                     format!("the center refused the subscription to {topic}"),
                 );
             }
-            ClientEvent::Delivered(_) | ClientEvent::Reconnect => {}
+            ClientEvent::Delivered(id) => self.confirmed(id),
+            ClientEvent::Reconnect => {}
         }
         None
     }
 
-    /// The technician accepts the held plans.
-    pub fn approve<D: Driver + ?Sized>(&mut self, up: &mut D, now: Duration, model: Model) {
-        self.link.approve(up, now);
+    /// The technician accepts the held plans; `note` (why a failed strategy check is
+    /// overridden, or empty) goes with each accept into the center's log.
+    pub fn approve<D: Driver + ?Sized>(
+        &mut self,
+        note: &str,
+        up: &mut D,
+        now: Duration,
+        model: Model,
+    ) {
+        self.link.approve_noting(note, up, now);
         model.offers_held.set(false);
-        model.log("step", "plan accepted by the technician");
+        if note.is_empty() {
+            model.log("step", "plan accepted by the technician");
+        } else {
+            model.log("step", format!("plan accepted: {note}"));
+        }
     }
 
     /// The technician refuses the held plans.

@@ -134,6 +134,14 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("refuse", "Refuse", "拒绝"),
     ("refuse_reason", "Reason", "原因"),
     ("need_reason", "Say why the plan is refused: the center logs it.", "请填写拒绝原因：平台会记录。"),
+    ("readings", "Readings on site", "现场读数"),
+    ("readings_hint", "Optional. Enter what you measure to check the plan's limits here; a field left empty is checked by the MCU when it confirms the plan.", "可选。填写现场测量值以核对计划要求；留空的项由 MCU 确认计划时自行检查。"),
+    ("battery_now", "Battery (%)", "电量 (%)"),
+    ("signal_now", "Signal (dBm)", "信号 (dBm)"),
+    ("free_flash_now", "Free flash (KiB)", "可用闪存 (KiB)"),
+    ("override_reason", "Why go ahead anyway (sent to the center)", "仍然升级的原因（发送给平台）"),
+    ("need_override", "A reading misses the plan's limits: say why you go ahead anyway, or refuse the plan.", "读数未满足计划要求：请填写仍然升级的原因，或拒绝该计划。"),
+    ("accept_anyway", "Accept anyway", "仍然接受"),
 ];
 
 /// The text for `key` in `lang`; the key itself if missing (visible, never a panic).

@@ -15,6 +15,7 @@ pub mod file_check;
 pub mod i18n;
 pub mod model;
 pub mod pages;
+pub mod readings;
 pub mod run;
 
 pub use app::App;

@@ -36,8 +36,9 @@ pub enum Control {
     Reconnect(Port),
     /// AT: take plans from the center instead of a local file.
     FromCenter(CenterSettings),
-    /// Accept the plans the center offered in manual mode.
-    Approve,
+    /// Accept the plans the center offered in manual mode, with a remark for the center's
+    /// log (why a failed strategy check is overridden; empty when none was).
+    Approve(String),
     /// Refuse them, with the reason the center logs.
     Refuse(String),
 }
@@ -258,19 +259,69 @@ impl Runner {
         page::guard_unload(false);
     }
 
-    /// Lets the center's last messages (the final status) reach the broker, then closes.
+    /// Lets the center's last messages (the final status) reach the broker, then closes. While
+    /// the center is unreachable they wait, and the MQTT client sends them when it is back,
+    /// as long as the page stays open and the technician does not disconnect.
     async fn settle(&mut self, center: Option<CenterSession>) {
         let Some(mut c) = center else { return };
         c.flush(self.model);
-        let until = clock::now() + Duration::from_secs(5);
-        while c.queued() > 0 && clock::now() < until {
-            let event = c.recv().fuse();
-            let tick = sleep(Duration::from_millis(100)).fuse();
-            pin_mut!(event, tick);
-            select! {
-                e = event => if e.is_none() { break },
-                _ = tick => {},
+        let mut until = clock::now() + Duration::from_secs(5);
+        let mut waiting = false;
+        while c.queued() > 0 {
+            let lost = matches!(self.model.center.get_untracked(), CenterLinkState::Lost(_));
+            if !lost && clock::now() >= until {
+                break;
             }
+            if lost && !waiting {
+                waiting = true;
+                page::guard_unload(true);
+                self.model.log(
+                    "center",
+                    format!(
+                        "{} report(s) wait for the center and are sent when it is back: keep this page open (they are kept in this browser too, and sent the next time this device connects to the center)",
+                        c.queued()
+                    ),
+                );
+            }
+            let woke = {
+                let event = c.recv().fuse();
+                let control = self.controls.next().fuse();
+                let tick = sleep(Duration::from_millis(100)).fuse();
+                pin_mut!(event, control, tick);
+                select! {
+                    e = event => Wake::Center(e),
+                    k = control => Wake::Control(k),
+                    _ = tick => Wake::Timer,
+                }
+            };
+            match woke {
+                Wake::Center(None | Some(ClientEvent::Refused { .. }))
+                | Wake::Control(None | Some(Control::Disconnect)) => break,
+                Wake::Center(Some(ClientEvent::Connected)) => {
+                    until = clock::now() + Duration::from_secs(5);
+                    self.model.center.set(CenterLinkState::Connected);
+                    self.model.log(
+                        "center",
+                        format!("reconnected; sending {} waiting report(s)", c.queued()),
+                    );
+                }
+                Wake::Center(Some(ClientEvent::Lost { reason, .. })) => {
+                    self.model.center.set(CenterLinkState::Lost(reason));
+                }
+                Wake::Center(Some(ClientEvent::Delivered(id))) => c.confirmed(id),
+                _ => {}
+            }
+        }
+        // Confirmations that arrived with the last one.
+        while let Some(event) = c.try_recv() {
+            if let ClientEvent::Delivered(id) = event {
+                c.confirmed(id);
+            }
+        }
+        page::guard_unload(false);
+        if waiting && c.queued() == 0 {
+            self.model
+                .log("center", "the center confirmed the waiting report(s)");
         }
         if c.queued() > 0 {
             self.model.log(
@@ -365,6 +416,7 @@ impl Runner {
         loop {
             self.transmit(&mut up);
             let file = chosen.as_ref().map(|c| c.0.file.clone());
+            let mut finished = None;
             while let Some(io) = up.poll_io() {
                 let t = self.now();
                 if matches!(io, Io::NeedPlans { .. }) {
@@ -375,7 +427,20 @@ impl Runner {
                         // The center's business: the link turned it into a message.
                         None => continue,
                         Some(io) => {
+                            // A download takes many chunks: each is shown and reported
+                            // as it lands, not all at once when the last one did.
+                            let fetch = matches!(io, Io::Fetch { .. });
+                            if fetch {
+                                c.flush(model);
+                                self.show(up.state());
+                            }
                             c.carry_out(io, &mut up, || self.now()).await;
+                            if fetch {
+                                while let Some(notice) = up.poll_notice() {
+                                    finished = self.at_notice(notice).or(finished);
+                                }
+                                self.show(up.state());
+                            }
                             continue;
                         }
                     },
@@ -446,7 +511,6 @@ impl Runner {
             if plans_wanted && chosen.is_none() && center.is_none() {
                 model.mcu_waiting.set(true);
             }
-            let mut finished = None;
             while let Some(notice) = up.poll_notice() {
                 if let Some(ending) = self.at_notice(notice) {
                     finished = Some(ending);
@@ -534,9 +598,9 @@ impl Runner {
                         }
                     }
                 }
-                Wake::Control(Some(Control::Approve)) => {
+                Wake::Control(Some(Control::Approve(note))) => {
                     if let Some(c) = center.as_mut() {
-                        c.approve(&mut up, self.now(), model);
+                        c.approve(&note, &mut up, self.now(), model);
                     }
                 }
                 Wake::Control(Some(Control::Refuse(reason))) => {
@@ -617,6 +681,16 @@ impl Runner {
             Notice::Engine(UiEvent::Progress { stage, percent, .. }) => {
                 model.log("step", format!("{stage:?}: {percent} %"))
             }
+            Notice::Engine(UiEvent::DownloadRetry {
+                component,
+                failures,
+                allowed,
+                resume_at,
+                reason,
+            }) => model.log(
+                "step",
+                format!("{component}: the download broke off ({reason}); resuming at byte {resume_at} (failure {failures} of {allowed} allowed)"),
+            ),
             Notice::Engine(UiEvent::Refused { reasons, .. }) => {
                 for r in reasons {
                     model.log("error", format!("refused: {r}"));

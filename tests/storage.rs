@@ -86,3 +86,32 @@ async fn images_are_kept_apart_and_records_round_trip() {
     s.delete_record("session").await.unwrap();
     assert_eq!(s.record("session").await.unwrap(), None);
 }
+
+#[wasm_bindgen_test]
+async fn an_appender_writes_whole_pieces_and_the_rest_on_flush() {
+    use sota_console::adapters::storage::Appender;
+    let image = "test-image-appender";
+    let whole = bytes(3 * MAX_CHUNK as usize + 5_000, 9);
+    let s = Storage::open().await.unwrap();
+    s.discard(image).await.unwrap();
+    let mut a = Appender::new(s.clone(), image, 0);
+    for piece in whole.chunks(65_536) {
+        a.push(piece).await.unwrap();
+    }
+    assert_eq!(a.end(), whole.len() as u64);
+    // Whole pieces are written as they fill; the tail waits for the flush.
+    let before = s.stored(image).await.unwrap();
+    assert_eq!(before, 3 * MAX_CHUNK, "written before the flush");
+    a.flush().await.unwrap();
+    assert_eq!(s.stored(image).await.unwrap(), whole.len() as u64);
+    assert!(s.read(image, 0, whole.len() as u64).await.unwrap() == whole);
+    // A chunk of a full piece or more goes straight through, after what is held.
+    let mut b = Appender::new(s.clone(), image, whole.len() as u64);
+    b.push(&[1, 2, 3]).await.unwrap();
+    b.push(&bytes(MAX_CHUNK as usize, 4)).await.unwrap();
+    assert_eq!(
+        s.stored(image).await.unwrap(),
+        whole.len() as u64 + 3 + MAX_CHUNK
+    );
+    s.discard(image).await.unwrap();
+}

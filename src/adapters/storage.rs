@@ -20,9 +20,10 @@ const RECORDS: &str = "records";
 /// holding its first byte.
 pub const MAX_CHUNK: u64 = 1 << 20;
 
-/// The console's database.
+/// The console's database (a handle: clones share the connection).
+#[derive(Clone)]
 pub struct Storage {
-    db: Database,
+    db: std::rc::Rc<Database>,
 }
 
 fn failed(what: &str, e: impl std::fmt::Display) -> String {
@@ -89,7 +90,9 @@ impl Storage {
                     e,
                 )
             })?;
-        Ok(Storage { db })
+        Ok(Storage {
+            db: std::rc::Rc::new(db),
+        })
     }
 
     /// Bytes stored of `image` (0 if none).
@@ -225,6 +228,64 @@ impl Storage {
             .delete(Query::Key(JsValue::from_str(name)))
             .map_err(|e| failed("a delete", e))?;
         Self::commit(tx, "a delete").await?;
+        Ok(())
+    }
+}
+
+/// Appends to one image in pieces of up to [`MAX_CHUNK`]: a download arrives in 64 KiB chunks,
+/// and one IndexedDB transaction per chunk cost more than the network. Bytes not yet written
+/// are at most one piece; [`Appender::flush`] writes them (before reading the image back).
+pub struct Appender {
+    storage: Storage,
+    image: String,
+    /// Where `held` starts in the image.
+    offset: u64,
+    held: Vec<u8>,
+}
+
+impl Appender {
+    /// Appends to `image` of `storage`, from `offset` (its stored length).
+    pub fn new(storage: Storage, image: &str, offset: u64) -> Self {
+        Appender {
+            storage,
+            image: image.to_string(),
+            offset,
+            held: Vec::new(),
+        }
+    }
+
+    /// The image it appends to.
+    pub fn image(&self) -> &str {
+        &self.image
+    }
+
+    /// Where the next bytes go.
+    pub fn end(&self) -> u64 {
+        self.offset + self.held.len() as u64
+    }
+
+    /// Takes `bytes` for offset [`Appender::end`]; writes a full piece.
+    pub async fn push(&mut self, bytes: &[u8]) -> Result<(), String> {
+        if self.held.len() as u64 + bytes.len() as u64 > MAX_CHUNK {
+            self.flush().await?;
+        }
+        if bytes.len() as u64 >= MAX_CHUNK {
+            self.storage.append(&self.image, self.offset, bytes).await?;
+            self.offset += bytes.len() as u64;
+            return Ok(());
+        }
+        self.held.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Writes what is held.
+    pub async fn flush(&mut self) -> Result<(), String> {
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        let held = std::mem::take(&mut self.held);
+        self.storage.append(&self.image, self.offset, &held).await?;
+        self.offset += held.len() as u64;
         Ok(())
     }
 }

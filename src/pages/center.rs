@@ -2,8 +2,7 @@
 //! offers with their limits and upgrade text, and Accept or Refuse for a manual plan.
 
 use super::{model, send, tr};
-use crate::adapters::page;
-use crate::center::{CenterSettings, SETTINGS_KEY};
+use crate::center::{remember_settings, CenterSettings};
 use crate::i18n::{t, Lang};
 use crate::model::{CenterLinkState, Link, Protocol};
 use crate::run::Control;
@@ -68,6 +67,17 @@ pub fn CenterPanel() -> impl IntoView {
     let m = model();
     let s = m.center_settings;
     let reason = RwSignal::new(String::new());
+    let typed = RwSignal::new(crate::readings::Typed::default());
+    let override_reason = RwSignal::new(String::new());
+    // Every held plan's limits the typed readings miss; Err: a field that does not parse.
+    let unmet = move || -> Result<Vec<sota_engine::Refusal>, String> {
+        let typed = typed.get();
+        let mut all = Vec::new();
+        for o in m.offers.get() {
+            all.extend(crate::readings::unmet(&o, &typed)?);
+        }
+        Ok(all)
+    };
     let problem = RwSignal::new(None::<String>);
     let field = move |get: fn(&CenterSettings) -> String, set: fn(&mut CenterSettings, String)| {
         (
@@ -96,10 +106,54 @@ pub fn CenterPanel() -> impl IntoView {
             return problem.set(Some(t(lang, "need_secret").into()));
         }
         problem.set(None);
-        page::remember(SETTINGS_KEY, &settings);
+        remember_settings(m.usb_id.get_untracked(), &settings);
         m.offers.set(Vec::new());
         send(Control::FromCenter(settings));
     };
+    let accept = move |_| {
+        let lang = m.lang.get_untracked();
+        let note = match unmet() {
+            Err(e) => return problem.set(Some(e)),
+            Ok(missed) if missed.is_empty() => String::new(),
+            Ok(missed) => {
+                let why = override_reason.get_untracked();
+                if why.trim().is_empty() {
+                    return problem.set(Some(t(lang, "need_override").into()));
+                }
+                crate::readings::override_note(&missed, &why)
+            }
+        };
+        problem.set(None);
+        send(Control::Approve(note));
+    };
+    let reading = move |get: fn(&crate::readings::Typed) -> String,
+                        set: fn(&mut crate::readings::Typed, String)| {
+        (
+            move || typed.with(get),
+            move |ev| typed.update(|r| set(r, event_target_value(&ev))),
+        )
+    };
+    let (battery, on_battery) = reading(|r| r.battery.clone(), |r, v| r.battery = v);
+    let (signal, on_signal) = reading(|r| r.signal.clone(), |r, v| r.signal = v);
+    let (free_kib, on_free_kib) = reading(|r| r.free_kib.clone(), |r, v| r.free_kib = v);
+    let verdicts = move || {
+        let typed = typed.get();
+        if typed.is_empty() {
+            return None;
+        }
+        let mut lines = Vec::new();
+        for o in m.offers.get() {
+            match crate::readings::verdicts(&o, &typed) {
+                Ok(v) => lines.extend(
+                    v.into_iter()
+                        .map(|(ok, text)| (ok, format!("{}: {text}", o.comp_no))),
+                ),
+                Err(e) => return Some(vec![(false, e)]),
+            }
+        }
+        Some(lines)
+    };
+    let overriding = move || unmet().is_ok_and(|u| !u.is_empty());
     let refuse = move |_| {
         let why = reason.get_untracked().trim().to_string();
         if why.is_empty() {
@@ -150,7 +204,8 @@ pub fn CenterPanel() -> impl IntoView {
                     </button>
                 </div>
                 {move || state().map(|(class, text)| view! { <p id="center-state" class=class role="status">{text}</p> })}
-                {move || problem.get().map(|p| view! { <p id="center-problem" class="status error" role="alert">{p}</p> })}
+                // Next to the buttons that caused it: connecting, or deciding on a held plan.
+                {move || problem.get().filter(|_| !m.offers_held.get()).map(|p| view! { <p id="center-problem" class="status error" role="alert">{p}</p> })}
                 <Show when=move || !m.offers.get().is_empty()>
                     <h3>{tr("offered")}</h3>
                     <ul id="offers" class="offers">
@@ -159,13 +214,42 @@ pub fn CenterPanel() -> impl IntoView {
                 </Show>
                 <Show when=move || m.offers_held.get()>
                     <p class="notice" role="status">{tr("decide")}</p>
+                    <h3>{tr("readings")}</h3>
+                    <p class="hint">{tr("readings_hint")}</p>
+                    <div class="fields">
+                        <label>{tr("battery_now")}
+                            <input id="reading-battery" inputmode="numeric" autocomplete="off" prop:value=battery on:input=on_battery />
+                        </label>
+                        <label>{tr("signal_now")}
+                            <input id="reading-signal" inputmode="numeric" autocomplete="off" prop:value=signal on:input=on_signal />
+                        </label>
+                        <label>{tr("free_flash_now")}
+                            <input id="reading-flash" inputmode="numeric" autocomplete="off" prop:value=free_kib on:input=on_free_kib />
+                        </label>
+                    </div>
+                    {move || verdicts().map(|lines| view! {
+                        <ul id="verdicts" class="verdicts">
+                            {lines.into_iter().map(|(ok, text)| view! {
+                                <li class=if ok { "pass" } else { "fail" }>{if ok { "✓ " } else { "✗ " }}{text}</li>
+                            }).collect_view()}
+                        </ul>
+                    })}
+                    <Show when=overriding>
+                        <label class="inline">{tr("override_reason")}
+                            <input id="override-reason" prop:value=move || override_reason.get()
+                                on:input=move |ev| override_reason.set(event_target_value(&ev)) />
+                        </label>
+                    </Show>
                     <div class="actions">
-                        <button type="button" id="plan-accept" class="primary" on:click=move |_| send(Control::Approve)>{tr("accept")}</button>
+                        <button type="button" id="plan-accept" class="primary" on:click=accept>
+                            {move || if overriding() { tr("accept_anyway")() } else { tr("accept")() }}
+                        </button>
                         <label class="inline">{tr("refuse_reason")}
                             <input id="refuse-reason" prop:value=move || reason.get() on:input=move |ev| reason.set(event_target_value(&ev)) />
                         </label>
                         <button type="button" id="plan-refuse" class="danger" on:click=refuse>{tr("refuse")}</button>
                     </div>
+                    {move || problem.get().map(|p| view! { <p id="center-problem" class="status error" role="alert">{p}</p> })}
                 </Show>
             </section>
         </Show>

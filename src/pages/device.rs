@@ -105,6 +105,10 @@ fn connect(simulated: bool) {
                 Ok(p) => {
                     let id = serial::usb_id(&p);
                     m.usb_id.set(id);
+                    // This board's center settings, if it was connected before.
+                    if let Some(remembered) = id.and_then(crate::center::recall_settings) {
+                        m.center_settings.set(remembered);
+                    }
                     let opened = serial::open(p, &settings).await;
                     if opened.is_ok() {
                         let r = Remembered {

@@ -5,97 +5,21 @@
 //   center's monitoring shows "update ok" and the whole log;
 // - a manual plan: its text is shown, Refuse reports the reason; Accept upgrades.
 // Usage: node tests/e2e/center.mjs <dist> <out-dir> <sota binary> <sota-center binary>
-import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
-import { spawn, execFileSync } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { readFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
 import { launch } from './browser.mjs';
-import { installFakeSerial, bridge } from './fake-serial.mjs';
+import { tally, startCenter, scenarios, device as deviceOf, resultOf } from './center-lib.mjs';
 
 const [dist = 'dist', out = 'target/e2e', sota = 'target/debug/sota', centerBin = 'target/debug/sota-center'] = process.argv.slice(2);
-let passed = 0, failed = 0;
-function check(name, ok, detail) {
-  if (ok) { passed++; console.log(`ok   ${name}`); } else { failed++; console.log(`FAIL ${name}: ${detail}`); }
-}
+const t = tally();
+const check = t.check;
 
-const tmp = mkdtempSync(join(tmpdir(), 'sota-e2e-center-'));
-const data = join(tmp, 'data');
-const token = execFileSync(centerBin, ['token', 'create', '--name', 'e2e', '--data-dir', data]).toString().trim();
-
-// The center, with the console on its own origin.
-const center = spawn(centerBin, [
-  'serve', '--listen', '127.0.0.1:0', '--mqtt-listen', '127.0.0.1:0', '--mqtt-ws-listen', '127.0.0.1:0',
-  '--data-dir', data, '--console-dir', dist,
-], { env: { ...process.env, RUST_LOG: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'] });
-const base = await new Promise((ok, fail) => {
-  const timer = setTimeout(() => fail(new Error('sota-center printed no address within 60 s')), 60000);
-  createInterface({ input: center.stdout }).on('line', (line) => {
-    const m = line.match(/^sota-center listening on (\S+)/);
-    if (m) { clearTimeout(timer); ok(m[1]); }
-  });
-  center.on('exit', (code) => fail(new Error(`sota-center exited (${code})`)));
-});
-
-async function api(method, path, body) {
-  const res = await fetch(`${base}/api/v1${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body && !(body instanceof FormData) ? { 'content-type': 'application/json' } : {}) },
-    body: body instanceof FormData ? body : body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
-
-async function outcome(planId, device, timeout = 30000) {
-  const until = Date.now() + timeout;
-  for (;;) {
-    const devices = await api('GET', `/plans/${planId}/devices`);
-    const c = devices.find((d) => d.device_key === device)?.components?.[0];
-    if (c && c.outcome !== 'pending') return c;
-    if (Date.now() > until) return c ?? null;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
+const { tmp, center, base, api, outcome } = await startCenter(centerBin, dist);
 const { context, close } = await launch();
-
-async function scenario(name, fn) {
-  const errors = [];
-  const page = await context.newPage();
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  page.on('pageerror', (e) => errors.push(String(e)));
-  await page.addInitScript(installFakeSerial);
-  try {
-    await page.goto(base + '/');
-    await page.getByRole('button', { name: 'Connect device' }).waitFor({ timeout: 30000 });
-    await fn(page);
-    check(`${name}: no console errors`, errors.length === 0, errors.join(' | '));
-  } catch (e) {
-    check(name, false, e.stack ?? String(e));
-    await page.screenshot({ path: join(out, `center-${name}-failure.png`), fullPage: true }).catch(() => {});
-  } finally {
-    await page.close();
-  }
-}
+const scenario = scenarios(context, base, out, check);
 
 /// Connects the fake port to an AT MCU at `version` and fills in the center's fields.
-async function device(page, key, version, secret, output) {
-  const link = await bridge(page, sota, ['simulate', '--protocol', 'at', '--stdio', '--firmware-version', version, '--output', output]);
-  await page.getByRole('button', { name: 'Connect device' }).click();
-  await page.waitForFunction((v) => document.querySelector('#reported')?.textContent.includes(`STM32 ${v}`), version, { timeout: 20000 });
-  await page.fill('#center-product', 'demo-product');
-  await page.fill('#center-device', key);
-  await page.fill('#center-device-secret', '');
-  await page.fill('#center-product-secret', secret);
-  return link;
-}
-
-async function resultOf(page, timeout = 60000) {
-  await page.waitForSelector('#result', { timeout });
-  return { cls: await page.getAttribute('#result', 'class'), text: (await page.textContent('#result-text')).trim() };
-}
+const device = (page, key, version, secret, output) => deviceOf(page, sota, key, version, secret, output);
 
 try {
   const product = await api('GET', '/products/demo-product');
@@ -123,6 +47,18 @@ try {
     const statuses = (await api('GET', `/plans/${demoPlan}/log`)).filter((e) => e.device_key === 'field-1').map((e) => e.status);
     check('demo: the whole log reached the center', [1, 2, 4, 5, 8, 9, 11].every((s) => statuses.includes(s)), JSON.stringify(statuses));
     const remembered = await page.evaluate(() => JSON.parse(localStorage.getItem('sota-console.center')));
+    const outbox = await page.evaluate(() => new Promise((resolve, reject) => {
+      const open = indexedDB.open('sota-console');
+      open.onerror = () => reject(open.error);
+      open.onsuccess = () => {
+        const get = open.result.transaction('records').objectStore('records').getAllKeys();
+        get.onsuccess = () => resolve(get.result.filter((k) => String(k).startsWith('outbox/')));
+        get.onerror = () => reject(get.error);
+      };
+    }));
+    check('demo: no report is left waiting in browser storage once the center confirmed all', outbox.length === 0, JSON.stringify(outbox));
+    const board = await page.evaluate(() => JSON.parse(localStorage.getItem('sota-console.center.0483:5740')));
+    check('demo: the settings are remembered for this board (USB 0483:5740)', board?.device === 'field-1' && board?.device_secret.length === 32, JSON.stringify(board && { ...board, device_secret: board.device_secret.length }));
     check('demo: the issued device secret is kept, the product secret dropped', remembered.device_secret.length === 32 && remembered.product_secret === '', JSON.stringify({ ...remembered, device_secret: remembered.device_secret.length }));
   });
 
@@ -174,7 +110,17 @@ try {
     const link = await device(page, 'field-3', '1_0_1', secret, output);
     await page.getByRole('button', { name: 'Get plans from the center' }).click();
     await page.waitForSelector('#plan-accept', { timeout: 20000 });
-    await page.getByRole('button', { name: 'Accept' }).click();
+    // Readings on site: the battery misses the plan's 20 %, the signal meets its -110 dBm.
+    await page.fill('#reading-battery', '15');
+    await page.fill('#reading-signal', '-80');
+    const verdicts = await page.textContent('#verdicts');
+    check('manual: each typed reading passes or fails against the plan', verdicts.includes('✗') && verdicts.includes('battery 15 %') && verdicts.includes('✓') && verdicts.includes('signal -80 dBm meets'), verdicts);
+    await page.getByRole('button', { name: 'Accept anyway' }).click();
+    const problem = await page.textContent('#center-problem');
+    check('manual: overriding a failed check needs a reason', problem.includes('say why you go ahead anyway'), problem);
+    await page.fill('#override-reason', 'on mains power during the update');
+    await page.screenshot({ path: join(out, 'console-center-override.png'), fullPage: true });
+    await page.getByRole('button', { name: 'Accept anyway' }).click();
     const r = await resultOf(page, 90000);
     check('manual: accepted plan succeeds', r.cls.includes('ok') && r.text.includes('STM32 1_0_2'), JSON.stringify(r));
     await link.stop();
@@ -182,6 +128,10 @@ try {
     check('manual: byte-exact image', got.equals(fw), `${got.length} bytes`);
     const c = await outcome(plan.id, 'field-3');
     check('manual: monitoring shows update ok', c?.outcome === 'succeeded', JSON.stringify(c));
+    const accepted = (await api('GET', `/plans/${plan.id}/log`)).find((e) => e.device_key === 'field-3' && e.status === 2);
+    check('manual: the override and its reason are in the center\'s log', accepted?.message.includes('overridden by the technician (battery 15 %') && accepted?.message.includes('on mains power during the update'), JSON.stringify(accepted));
+    const log = await page.textContent('#log');
+    check('manual: the console log has the override', log.includes('plan accepted: strategy check overridden'), log.slice(0, 300));
   });
 
   await scenario('wrong-secret', async (page) => {
@@ -206,5 +156,5 @@ try {
   center.kill();
   rmSync(tmp, { recursive: true, force: true });
 }
-console.log(`e2e: ${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+console.log(`e2e: ${t.passed} passed, ${t.failed} failed`);
+process.exit(t.failed === 0 ? 0 : 1);

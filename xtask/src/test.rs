@@ -389,6 +389,17 @@ fn end_to_end(t: &mut Tally) -> Result {
             "target/debug/sota-center",
         ]),
         |l| t.see(l),
+    )?;
+    // Its faults: a download cut mid-way, the broker away mid-transfer, a tampered file.
+    run::tee(
+        cmd("node").args([
+            "tests/e2e/center-faults.mjs",
+            "dist",
+            "target/e2e",
+            "target/debug/sota",
+            "target/debug/sota-center",
+        ]),
+        |l| t.see(l),
     )
 }
 

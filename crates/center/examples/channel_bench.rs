@@ -445,11 +445,7 @@ impl Device {
         };
         conn.send(&status(Status::Plan)).await?;
         let t = Instant::now();
-        conn.send(&Up::Accept {
-            plan_id: self.plan_id,
-            comp_no: COMPONENT.into(),
-        })
-        .await?;
+        conn.send(&Up::accept(self.plan_id, COMPONENT)).await?;
         match conn.recv().await? {
             Down::Firmware(_) => {}
             other => return Err(format!("accept answered with {other:?}")),

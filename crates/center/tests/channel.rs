@@ -151,10 +151,12 @@ async fn registration_request_accept_download_statuses_success_and_monitoring() 
     );
 
     dev.status(f.plan_id, Status::Plan, None, None).await;
+    // Accepted over a failed strategy check: the technician's reason goes into the log.
     let Down::Firmware(fw) = dev
         .ask(&Up::Accept {
             plan_id: f.plan_id,
             comp_no: "STM32".into(),
+            message: "override: on mains power".into(),
         })
         .await
     else {
@@ -242,6 +244,19 @@ async fn registration_request_accept_download_statuses_success_and_monitoring() 
         [0, 1, 2, 4, 5, 5, 8, 9, 11],
         "duplicates and late reports add nothing"
     );
+    let (_, log) = f.center.get(&format!("/plans/{}/log", f.plan_id)).await;
+    let accepted = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["status"] == 2)
+        .expect("an accepted entry");
+    assert!(
+        accepted["message"].as_str().is_some_and(
+            |m| m.starts_with("accepted (override: on mains power); firmware link expires")
+        ),
+        "{accepted}"
+    );
     let sources = f.log_statuses("dev-1").await;
     assert_eq!(
         (sources[0].1.as_str(), sources.last().unwrap().1.as_str()),
@@ -299,11 +314,7 @@ async fn success_and_failure_are_decided_by_the_reported_version() {
     }
     for dev in [&mut wrong, &mut right] {
         assert!(matches!(
-            dev.ask(&Up::Accept {
-                plan_id: f.plan_id,
-                comp_no: "STM32".into()
-            })
-            .await,
+            dev.ask(&Up::accept(f.plan_id, "STM32")).await,
             Down::Firmware(_)
         ));
         dev.status(f.plan_id, Status::Updating, None, None).await;
@@ -390,14 +401,7 @@ async fn hostile_messages_are_answered_with_errors_and_the_center_goes_on() {
             format!(r#"{{"type":"request","pad":"{}"}}"#, "x".repeat(20_000)).into_bytes(),
             ErrorCode::TooLarge,
         ),
-        (
-            Up::Accept {
-                plan_id: 999,
-                comp_no: "STM32".into(),
-            }
-            .to_json(),
-            ErrorCode::UnknownPlan,
-        ),
+        (Up::accept(999, "STM32").to_json(), ErrorCode::UnknownPlan),
         (
             Up::Status(StatusReport {
                 plan_id: f.plan_id,
@@ -592,12 +596,7 @@ async fn pushes_on_ten_minute_boundaries_inside_the_push_period_only() {
 
     // Once accepted, the upgrade goes on by itself: no more pushes.
     assert!(matches!(
-        waiting
-            .ask(&Up::Accept {
-                plan_id: f.plan_id,
-                comp_no: "STM32".into()
-            })
-            .await,
+        waiting.ask(&Up::accept(f.plan_id, "STM32")).await,
         Down::Firmware(_)
     ));
     let r = push("2026-01-01T19:20:00Z").await;
@@ -642,13 +641,7 @@ async fn verification_jobs_run_over_the_channel_and_end_by_version() {
             ),
             (1, -job_id, "2_0_0")
         );
-        let Down::Firmware(fw) = dev
-            .ask(&Up::Accept {
-                plan_id: -job_id,
-                comp_no: "STM32".into(),
-            })
-            .await
-        else {
+        let Down::Firmware(fw) = dev.ask(&Up::accept(-job_id, "STM32")).await else {
             panic!("no firmware for the job")
         };
         assert_eq!(fw.plan_id, -job_id);
@@ -920,13 +913,7 @@ async fn a_plan_component_delivers_the_file_it_names() {
         (module.comp_type, module.size),
         (sota_protocol::CompType::Module, 250)
     );
-    let Down::Firmware(fw) = dev
-        .ask(&Up::Accept {
-            plan_id,
-            comp_no: "MOD".into(),
-        })
-        .await
-    else {
+    let Down::Firmware(fw) = dev.ask(&Up::accept(plan_id, "MOD")).await else {
         panic!("no firmware")
     };
     assert_eq!(fw.size, 250);

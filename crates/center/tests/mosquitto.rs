@@ -163,13 +163,7 @@ async fn the_channel_runs_through_mosquitto() {
         offered.iter().map(|o| o.plan_id).collect::<Vec<_>>(),
         [seeded.plan_id]
     );
-    let Down::Firmware(fw) = one
-        .ask(&Up::Accept {
-            plan_id: seeded.plan_id,
-            comp_no: "STM32".into(),
-        })
-        .await
-    else {
+    let Down::Firmware(fw) = one.ask(&Up::accept(seeded.plan_id, "STM32")).await else {
         panic!("no firmware info")
     };
     assert_eq!(

@@ -62,6 +62,8 @@ pub struct CenterLink {
     offers: Vec<PlanOffer>,
     /// The component whose firmware info was asked for and not yet given.
     awaiting_info: Option<String>,
+    /// Said with every `accept` of the plans approved last (the technician's override reason).
+    approval_note: String,
     up: VecDeque<Up>,
     notices: VecDeque<CenterNotice>,
 }
@@ -82,6 +84,7 @@ impl CenterLink {
             held: Vec::new(),
             offers: Vec::new(),
             awaiting_info: None,
+            approval_note: String::new(),
             up: VecDeque::new(),
             notices: VecDeque::new(),
         }
@@ -103,8 +106,15 @@ impl CenterLink {
 
     /// The technician accepts the held plans: they go to the flow.
     pub fn approve<D: Driver + ?Sized>(&mut self, flow: &mut D, now: Duration) {
+        self.approve_noting("", flow, now);
+    }
+
+    /// The technician accepts the held plans with a remark — why a failed strategy check is
+    /// overridden — that each plan's `accept` carries into the center's upgrade log.
+    pub fn approve_noting<D: Driver + ?Sized>(&mut self, note: &str, flow: &mut D, now: Duration) {
         let plans = std::mem::take(&mut self.held);
         if !plans.is_empty() {
+            self.approval_note = bounded(note.trim());
             self.hand_over(plans, flow, now);
         }
     }
@@ -214,6 +224,8 @@ impl CenterLink {
             self.held = plans;
             return;
         }
+        // Nobody approved these: no remark of an earlier approval applies.
+        self.approval_note.clear();
         self.hand_over(plans, flow, now);
     }
 
@@ -267,6 +279,7 @@ impl CenterLink {
             Some(plan_id) => self.up.push_back(Up::Accept {
                 plan_id,
                 comp_no: component.to_string(),
+                message: self.approval_note.clone(),
             }),
             None => self.notices.push_back(CenterNotice::Ignored(format!(
                 "the session accepted a plan for {component} that the center did not offer"

@@ -408,3 +408,407 @@ impl Handler {
         let _ = session.handle(Event::StoreLost, stamp(now));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The handler between a session and an adapter: chunking, partial and wrong answers,
+    //! refeeds after a restart, pieces; and `serve` as the synchronous adapter.
+
+    use super::*;
+    use sota_engine::{
+        ComponentType, Config, Digester, DownloadMode, FirmwareInfo, Plan, Readings, StateKind,
+    };
+    use sota_sim::test_image;
+
+    const T0: Duration = Duration::ZERO;
+
+    fn plan(size: u64) -> Plan {
+        Plan {
+            identity: "STM32".into(),
+            component_type: ComponentType::Mcu,
+            source_version: String::new(),
+            target_version: "2_0_0".into(),
+            min_battery: 30,
+            min_signal_dbm: -113,
+            space_needed: size,
+            package_size: size,
+            download_retries: None,
+        }
+    }
+
+    fn info(image: &[u8]) -> FirmwareInfo {
+        let d = Digester::digest(image);
+        FirmwareInfo {
+            identity: "STM32".into(),
+            version: "2_0_0".into(),
+            md5: d.md5,
+            crc32: d.crc32,
+            sha256: d.sha256,
+            url: "fw.bin".into(),
+            size: image.len() as u64,
+            mode: DownloadMode::ConsoleDownloads,
+        }
+    }
+
+    /// A session and its handler, as a flow holds them: every command goes to the handler.
+    struct Rig {
+        session: Session,
+        handler: Handler,
+    }
+
+    impl Rig {
+        /// Downloading `image`: the session's first `Fetch` is handled, its requests drained.
+        fn downloading(image: &[u8]) -> Rig {
+            let config = Config {
+                piece_size: 100,
+                ..Config::default()
+            };
+            let mut rig = Rig {
+                session: Session::new(config, Vec::new()),
+                handler: Handler::default(),
+            };
+            let size = image.len() as u64;
+            let t = stamp(T0);
+            rig.session
+                .handle(Event::Plans(vec![plan(size)]), t)
+                .unwrap();
+            let readings = Readings {
+                battery: 80,
+                signal_dbm: -80,
+                free_flash: size,
+            };
+            let readings = Event::Readings {
+                readings,
+                override_reason: None,
+            };
+            rig.session.handle(readings, t).unwrap();
+            rig.session
+                .handle(Event::FirmwareInfo(info(image)), t)
+                .unwrap();
+            assert_eq!(rig.session.state(), StateKind::Downloading);
+            rig
+        }
+
+        /// Verified and transferring, the first piece's read drained.
+        fn transferring(image: &[u8]) -> Rig {
+            let mut rig = Rig::downloading(image);
+            let mut ios = rig.ios();
+            while let Some((start, end)) = fetches(&ios).first().copied() {
+                ios = rig.fetched(start, &image[start as usize..end as usize]);
+            }
+            assert_eq!(rig.session.state(), StateKind::Transferring);
+            // The first piece goes to the MCU.
+            let first = &image[..100];
+            assert_eq!(reads(&ios), [(0, 100)]);
+            let piece = rig
+                .handler
+                .read_done(&mut rig.session, 0, first.to_vec(), T0);
+            assert_eq!(piece, Some((0, 100, first.to_vec())));
+            rig
+        }
+
+        /// Hands the session's commands to the handler and returns its requests.
+        fn ios(&mut self) -> Vec<Io> {
+            while let Some(command) = self.session.poll_command() {
+                assert!(matches!(self.handler.command(command), Left::Nothing));
+            }
+            std::iter::from_fn(|| self.handler.poll_io()).collect()
+        }
+
+        fn fetched(&mut self, offset: u64, bytes: &[u8]) -> Vec<Io> {
+            let bytes = bytes.to_vec();
+            self.handler.fetched(&mut self.session, offset, bytes, T0);
+            self.ios()
+        }
+
+        fn read_done(&mut self, offset: u64, bytes: &[u8], now: Duration) -> Vec<Io> {
+            let bytes = bytes.to_vec();
+            let piece = self
+                .handler
+                .read_done(&mut self.session, offset, bytes, now);
+            assert_eq!(piece, None, "a refeed chunk is no piece");
+            self.ios()
+        }
+    }
+
+    fn fetches(ios: &[Io]) -> Vec<(u64, u64)> {
+        ios.iter()
+            .filter_map(|io| match io {
+                Io::Fetch { start, end, .. } => Some((*start, *end)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn reads(ios: &[Io]) -> Vec<(u64, u64)> {
+        ios.iter()
+            .filter_map(|io| match io {
+                Io::Read { offset, len, .. } => Some((*offset, *len)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn stores(ios: &[Io]) -> Vec<(u64, usize)> {
+        ios.iter()
+            .filter_map(|io| match io {
+                Io::Store { offset, bytes, .. } => Some((*offset, bytes.len())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_download_is_asked_for_in_chunks_of_64_kib() {
+        let image = test_image(150_000, 1);
+        let mut rig = Rig::downloading(&image);
+        assert_eq!(CHUNK, 65_536);
+        assert_eq!(fetches(&rig.ios()), [(0, 65_536)]);
+        let after = rig.fetched(0, &image[..65_536]);
+        assert_eq!(fetches(&after), [(65_536, 131_072)]);
+        assert_eq!(stores(&after), [(0, 65_536)]);
+        assert_eq!(
+            fetches(&rig.fetched(65_536, &image[65_536..131_072])),
+            [(131_072, 150_000)]
+        );
+        let last = rig.fetched(131_072, &image[131_072..]);
+        assert!(fetches(&last).is_empty(), "{last:?}");
+        assert_eq!(rig.session.state(), StateKind::Transferring);
+        assert_eq!(reads(&last), [(0, 100)], "the first piece is read back");
+    }
+
+    #[test]
+    fn a_chunk_answered_in_parts_is_taken_and_the_next_asked_for_once_it_is_complete() {
+        let image = test_image(70_000, 2);
+        let mut rig = Rig::downloading(&image);
+        assert_eq!(fetches(&rig.ios()), [(0, 65_536)]);
+        assert!(fetches(&rig.fetched(0, &image[..1_000])).is_empty());
+        assert!(fetches(&rig.fetched(1_000, &image[1_000..40_000])).is_empty());
+        assert_eq!(rig.session.download_offset(), Some(40_000));
+        let after = rig.fetched(40_000, &image[40_000..65_536]);
+        assert_eq!(fetches(&after), [(65_536, 70_000)]);
+        assert_eq!(rig.session.download_offset(), Some(65_536));
+    }
+
+    #[test]
+    fn a_part_at_the_wrong_offset_empty_or_past_the_chunk_fails_the_download_there() {
+        let image = test_image(70_000, 3);
+        // Each wrong answer is a failed download: the session asks again from its offset.
+        let wrong: [(u64, &[u8]); 4] = [
+            (2_000, &image[2_000..3_000]),
+            (999, &image[999..1_500]),
+            (1_000, &[]),
+            (1_000, &image[1_000..65_537]),
+        ];
+        for (offset, bytes) in wrong {
+            let mut rig = Rig::downloading(&image);
+            rig.ios();
+            rig.fetched(0, &image[..1_000]);
+            let again = rig.fetched(offset, bytes);
+            assert_eq!(
+                fetches(&again),
+                [(1_000, 66_536)],
+                "answer at {offset}, {} bytes",
+                bytes.len()
+            );
+            assert_eq!(rig.session.download_offset(), Some(1_000));
+        }
+        // The last byte of a chunk is still in it.
+        let mut rig = Rig::downloading(&image);
+        rig.ios();
+        rig.fetched(0, &image[..1_000]);
+        assert_eq!(
+            fetches(&rig.fetched(1_000, &image[1_000..65_536])),
+            [(65_536, 70_000)]
+        );
+    }
+
+    #[test]
+    fn a_part_the_session_refuses_ends_the_download_on_the_handlers_side() {
+        let image = test_image(70_000, 4);
+        let mut rig = Rig::downloading(&image);
+        assert_eq!(fetches(&rig.ios()), [(0, 65_536)]);
+        // The session holds 10 bytes the handler did not pass on: it refuses the handler's
+        // part at 0, so the handler stops feeding this download.
+        let t = stamp(T0);
+        let first = Event::Downloaded {
+            offset: 0,
+            bytes: image[..10].to_vec(),
+        };
+        rig.session.handle(first, t).unwrap();
+        assert_eq!(stores(&rig.ios()), [(0, 10)]);
+        assert!(rig.fetched(0, &image[..1_000]).is_empty());
+        assert!(rig.fetched(1_000, &image[1_000..2_000]).is_empty());
+        assert_eq!(
+            rig.session.download_offset(),
+            Some(10),
+            "a later part is dropped too"
+        );
+        // The session asks again itself when its wait runs out; a late failure of the
+        // handler's download is no failure of the session's.
+        rig.handler
+            .fetch_failed(&mut rig.session, "late".into(), T0);
+        assert!(
+            rig.ios().is_empty(),
+            "no failure is reported for a download that ended"
+        );
+    }
+
+    #[test]
+    fn after_the_last_part_late_answers_change_nothing() {
+        let image = test_image(1_000, 5);
+        let mut rig = Rig::downloading(&image);
+        rig.ios();
+        rig.fetched(0, &image);
+        assert_eq!(rig.session.state(), StateKind::Transferring);
+        rig.ios();
+        assert!(rig.fetched(0, &image).is_empty());
+        rig.handler
+            .fetch_failed(&mut rig.session, "late".into(), T0);
+        assert!(rig.ios().is_empty());
+        assert_eq!(rig.session.state(), StateKind::Transferring);
+    }
+
+    #[test]
+    fn a_restart_refeeds_the_stored_image_in_chunks_then_offers_the_piece() {
+        let image = test_image(70_000, 6);
+        let mut rig = Rig::transferring(&image);
+        rig.session.resume(stamp(T0));
+        assert_eq!(reads(&rig.ios()), [(0, 65_536)]);
+        let next = rig.read_done(0, &image[..65_536], T0);
+        assert_eq!(reads(&next), [(65_536, 4_464)]);
+        let piece = rig.read_done(65_536, &image[65_536..], T0);
+        assert_eq!(
+            reads(&piece),
+            [(0, 100)],
+            "rechecked: the piece is read for the MCU"
+        );
+        let got = rig
+            .handler
+            .read_done(&mut rig.session, 0, image[..100].to_vec(), T0);
+        assert_eq!(got, Some((0, 100, image[..100].to_vec())));
+    }
+
+    #[test]
+    fn a_second_restart_during_a_refeed_starts_it_over() {
+        let image = test_image(70_000, 7);
+        let mut rig = Rig::transferring(&image);
+        rig.session.resume(stamp(T0));
+        assert_eq!(reads(&rig.ios()), [(0, 65_536)]);
+        rig.session.resume(stamp(T0));
+        assert_eq!(reads(&rig.ios()), [(0, 65_536)]);
+        // The newer refeed goes on past its first chunk.
+        assert_eq!(
+            reads(&rig.read_done(0, &image[..65_536], T0)),
+            [(65_536, 4_464)]
+        );
+    }
+
+    #[test]
+    fn a_refeed_chunk_that_comes_after_the_session_gave_up_asks_for_no_more() {
+        let image = test_image(70_000, 8);
+        let mut rig = Rig::transferring(&image);
+        rig.session.resume(stamp(T0));
+        assert_eq!(reads(&rig.ios()), [(0, 65_536)]);
+        // Long after the MCU's wait for the piece ended.
+        let late = Duration::from_secs(3600);
+        let after = rig.read_done(0, &image[..65_536], late);
+        assert!(reads(&after).is_empty(), "{after:?}");
+        assert!(
+            after.iter().any(|io| matches!(io, Io::Discard { .. })),
+            "{after:?}"
+        );
+        assert!(rig.session.is_finished());
+    }
+
+    #[test]
+    fn a_piece_read_back_at_another_offset_or_length_is_not_handed_out() {
+        let image = test_image(1_000, 9);
+        for (offset, len) in [(100, 99), (101, 100), (100, 101)] {
+            let mut rig = Rig::transferring(&image);
+            let taken = Event::McuTookPiece {
+                offset: 0,
+                len: 100,
+            };
+            rig.session.handle(taken, stamp(T0)).unwrap();
+            assert_eq!(reads(&rig.ios()), [(100, 100)]);
+            let bytes = image[offset..offset + len].to_vec();
+            let got = rig
+                .handler
+                .read_done(&mut rig.session, offset as u64, bytes, T0);
+            assert_eq!(got, None, "{offset}, {len}");
+        }
+    }
+
+    #[test]
+    fn the_memory_store_keeps_what_was_appended_in_order() {
+        let mut store = MemoryStore::default();
+        assert_eq!(store.image("STM32"), None);
+        store.append("STM32", 0, b"abc").unwrap();
+        store.append("STM32", 3, b"de").unwrap();
+        assert!(store.append("STM32", 7, b"x").is_err());
+        assert_eq!(store.image("STM32"), Some(&b"abcde"[..]));
+        assert_eq!(store.read("STM32", 1, 3).unwrap(), b"bcd");
+        assert!(store.read("STM32", 4, 2).is_err());
+        store.discard("STM32");
+        assert_eq!(store.image("STM32"), None);
+    }
+
+    /// A driver that records what `serve` answered.
+    #[derive(Default)]
+    struct Answers {
+        asked: VecDeque<Io>,
+        fetched: Vec<(u64, usize)>,
+        failed: Vec<String>,
+    }
+
+    impl Driver for Answers {
+        fn poll_io(&mut self) -> Option<Io> {
+            self.asked.pop_front()
+        }
+        fn fetched(&mut self, offset: u64, bytes: Vec<u8>, _: Duration) {
+            self.fetched.push((offset, bytes.len()));
+        }
+        fn fetch_failed(&mut self, reason: String, _: Duration) {
+            self.failed.push(reason);
+        }
+        fn read_done(&mut self, _: u64, _: Vec<u8>, _: Duration) {}
+        fn store_lost(&mut self, _: Duration) {}
+        fn provide_plans(&mut self, _: Vec<Plan>, _: Duration) {}
+        fn provide_info(&mut self, _: FirmwareInfo, _: Duration) {}
+    }
+
+    struct File(Vec<u8>);
+
+    impl Source for File {
+        fn read(&mut self, _: &str, start: u64, end: u64) -> Result<Vec<u8>, String> {
+            let end = end.min(self.0.len() as u64);
+            Ok(self.0[start as usize..end as usize].to_vec())
+        }
+    }
+
+    #[test]
+    fn serve_passes_whole_ranges_on_and_fails_a_range_the_file_cannot_fill() {
+        let fetch = |start, end| Io::Fetch {
+            component: "STM32".into(),
+            url: "fw.bin".into(),
+            start,
+            end,
+        };
+        let mut driver = Answers::default();
+        driver.asked.extend([fetch(100, 300), fetch(300, 600)]);
+        let mut store = MemoryStore::default();
+        serve(
+            &mut driver,
+            &mut File(vec![7; 500]),
+            &mut store,
+            T0,
+            |_, io| panic!("{io:?} is source work"),
+        );
+        assert_eq!(driver.fetched, [(100, 200)]);
+        assert_eq!(
+            driver.failed,
+            ["the image ends at byte 500 but 600 bytes were expected"]
+        );
+    }
+}

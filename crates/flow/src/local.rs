@@ -122,4 +122,12 @@ mod tests {
         assert!(l.plan().is_full());
         assert_eq!(l.plan().package_size, 8);
     }
+
+    #[test]
+    fn a_local_plan_asks_for_no_battery_and_the_weakest_signal_the_module_reports() {
+        let plan = local(ExpectedDigests::default()).plan();
+        // 0 % and -113 dBm (the AT+CSQ floor): every bench board meets them.
+        assert_eq!((plan.min_battery, plan.min_signal_dbm), (0, -113));
+        assert_eq!(plan.space_needed, 8);
+    }
 }

@@ -8,7 +8,7 @@ use sota_engine::{
     Session,
 };
 use sota_flow::io::Driver;
-use sota_flow::{AtUpgrade, Io};
+use sota_flow::{AtUpgrade, Io, Notice, Step};
 use sota_link::at_sota::Config;
 use sota_link::Endpoint;
 
@@ -66,9 +66,8 @@ fn ios(u: &mut AtUpgrade) -> Vec<Io> {
     std::iter::from_fn(|| u.poll_io()).collect()
 }
 
-/// Up to the MCU's confirmation and the firmware info; returns the URCs sent after the info
-/// and the range the session fetches.
-fn confirmed(u: &mut AtUpgrade, file: &[u8], sha256: Option<&str>) -> (String, u64, u64) {
+/// Up to the MCU's confirmation, when the session asks for the firmware info.
+fn asked_for_info(u: &mut AtUpgrade, file: &[u8]) {
     say(u, "ATE0");
     say(u, r#"AT+QIOTMCUVER="STM32","1_0_0""#);
     assert!(
@@ -104,6 +103,12 @@ fn confirmed(u: &mut AtUpgrade, file: &[u8], sha256: Option<&str>) -> (String, u
         !wanted.iter().any(|io| matches!(io, Io::Fetch { .. })),
         "no download before the info"
     );
+}
+
+/// Up to the MCU's confirmation and the firmware info; returns the URCs sent after the info
+/// and the range the session fetches.
+fn confirmed(u: &mut AtUpgrade, file: &[u8], sha256: Option<&str>) -> (String, u64, u64) {
+    asked_for_info(u, file);
     u.provide_info(info(file, sha256), T0).unwrap();
     let urcs = sent(u);
     let fetch = ios(u).into_iter().find_map(|io| match io {
@@ -162,6 +167,12 @@ fn verified_pieces_go_out_and_the_version_report_ends_it() {
     u.read_done(0, file[..8].to_vec(), T0);
     assert_eq!(sent(&mut u), "\r\n+QIOTEVT: 7,10703,\"STM32\",10,0,8\r\n");
     assert!(say(&mut u, "AT+QIOTOTARD=0,8").contains("01234567"));
+    let writing = u.state();
+    assert_eq!(
+        (writing.step, writing.done, writing.total),
+        (Step::Writing, 8, 10),
+        "the MCU's reads are the progress"
+    );
     assert_eq!(say(&mut u, "AT+QIOTUPDATE=2"), "\r\nOK\r\n");
     assert!(ios(&mut u).iter().any(|io| matches!(
         io,
@@ -181,6 +192,7 @@ fn verified_pieces_go_out_and_the_version_report_ends_it() {
         say(&mut u, "AT+QIOTUPDATE=3"),
         "\r\nOK\r\n\r\n+QIOTEVT: 7,10704\r\n"
     );
+    assert_eq!(u.state().step, Step::Updating);
     assert!(!u.is_done());
     assert_eq!(
         say(&mut u, r#"AT+QIOTMCUVER="STM32","2_0_0""#),
@@ -276,4 +288,124 @@ fn cancel_tells_the_mcu_the_update_failed() {
     u.cancel("cancelled by the technician");
     assert_eq!(sent(&mut u), "\r\n+QIOTEVT: 7,10706\r\n");
     assert_eq!(u.state().step, sota_flow::Step::Failed);
+}
+
+#[test]
+fn nothing_is_done_before_the_mcu_asked_for_a_plan() {
+    let mut u = upgrade();
+    assert!(!u.is_done());
+    say(&mut u, "ATE0");
+    say(&mut u, r#"AT+QIOTMCUVER="STM32","1_0_0""#);
+    assert!(!u.is_finished() && !u.is_done());
+}
+
+#[test]
+fn the_verifying_step_counts_the_bytes_the_session_checked() {
+    let file = b"0123456789".to_vec();
+    let mut u = upgrade();
+    confirmed(&mut u, &file, None);
+    let start = u.state();
+    assert_eq!(
+        (start.step, start.done, start.total),
+        (Step::Verifying, 0, 10)
+    );
+    u.fetched(0, file[..5].to_vec(), T0);
+    let half = u.state();
+    assert_eq!((half.step, half.done, half.total), (Step::Verifying, 5, 10));
+}
+
+#[test]
+fn while_the_session_downloads_10702_goes_out_every_5_s_from_its_deadline_on() {
+    let file = b"0123456789".to_vec();
+    let mut u = upgrade();
+    confirmed(&mut u, &file, None);
+    let five = Duration::from_secs(5);
+    assert_eq!(u.poll_timeout(), Some(five));
+    u.handle_timeout(five - Duration::from_millis(1));
+    assert_eq!(sent(&mut u), "");
+    u.handle_timeout(five);
+    assert_eq!(sent(&mut u), "\r\n+QIOTEVT: 7,10702\r\n");
+    assert_eq!(u.poll_timeout(), Some(2 * five));
+}
+
+#[test]
+fn a_plan_the_mcu_asks_for_and_confirms_again_resumes_where_the_session_is() {
+    let file = b"0123456789".to_vec();
+    let mut u = upgrade();
+    confirmed(&mut u, &file, None);
+    // While downloading: the same plan, then the same firmware again.
+    let again = say(&mut u, "AT+QIOTOTAREQ=1");
+    assert!(
+        again.ends_with("+QIOTEVT: 7,10700,\"STM32\",\"\",\"2_0_0\",30,-113,10\r\n"),
+        "{again}"
+    );
+    let confirmed_again = say(&mut u, "AT+QIOTUPDATE=1");
+    assert!(
+        confirmed_again.contains("+QIOTEVT: 7,10701,\"STM32\",10,"),
+        "{confirmed_again}"
+    );
+    // While transferring: the piece on offer is read and offered again.
+    u.fetched(0, file.clone(), T0);
+    ios(&mut u);
+    u.read_done(0, file[..8].to_vec(), T0);
+    assert_eq!(sent(&mut u), "\r\n+QIOTEVT: 7,10703,\"STM32\",10,0,8\r\n");
+    say(&mut u, "AT+QIOTOTAREQ=1");
+    let confirmed_again = say(&mut u, "AT+QIOTUPDATE=1");
+    assert!(
+        confirmed_again.contains("+QIOTEVT: 7,10701,\"STM32\",10,"),
+        "{confirmed_again}"
+    );
+    let reads: Vec<(u64, u64)> = ios(&mut u)
+        .iter()
+        .filter_map(|io| match io {
+            Io::Read { offset, len, .. } => Some((*offset, *len)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reads, [(0, 8)]);
+    u.read_done(0, file[..8].to_vec(), T0);
+    assert_eq!(sent(&mut u), "\r\n+QIOTEVT: 7,10703,\"STM32\",10,0,8\r\n");
+    assert!(say(&mut u, "AT+QIOTOTARD=0,8").contains("01234567"));
+}
+
+#[test]
+fn a_refusal_of_a_plan_the_session_no_longer_offers_does_not_reach_it() {
+    let file = b"0123456789".to_vec();
+    let mut u = upgrade();
+    confirmed(&mut u, &file, None);
+    std::iter::from_fn(|| u.poll_notice()).for_each(drop);
+    say(&mut u, "AT+QIOTOTAREQ=1");
+    assert_eq!(say(&mut u, "AT+QIOTUPDATE=0"), "\r\nOK\r\n");
+    let notices: Vec<Notice> = std::iter::from_fn(|| u.poll_notice()).collect();
+    assert!(
+        notices
+            .iter()
+            .any(|n| matches!(n, Notice::Link(sota_link::at_sota::Event::Refused { .. }))),
+        "{notices:?}"
+    );
+    assert!(
+        !notices.iter().any(|n| matches!(n, Notice::Rejected(_))),
+        "{notices:?}"
+    );
+    assert_eq!(
+        u.session().state(),
+        sota_engine::session::StateKind::Downloading
+    );
+}
+
+#[test]
+fn firmware_the_mcu_must_download_itself_ends_the_plan_with_10706() {
+    let file = b"0123456789".to_vec();
+    let mut u = upgrade();
+    asked_for_info(&mut u, &file);
+    let mcu_downloads = FirmwareInfo {
+        mode: DownloadMode::McuDownloads,
+        ..info(&file, None)
+    };
+    u.provide_info(mcu_downloads, T0).unwrap();
+    assert_eq!(sent(&mut u), "\r\n+QIOTEVT: 7,10706\r\n");
+    assert!(
+        !ios(&mut u).iter().any(|io| matches!(io, Io::Fetch { .. })),
+        "nothing is downloaded"
+    );
 }

@@ -195,13 +195,7 @@ fn a_whole_upgrade_speaks_the_protocol_and_reports_every_status() {
         .iter()
         .filter(|u| u.kind() == "accept")
         .collect();
-    assert_eq!(
-        accepts,
-        [&Up::Accept {
-            plan_id: PLAN_ID,
-            comp_no: "STM32".into()
-        }]
-    );
+    assert_eq!(accepts, [&Up::accept(PLAN_ID, "STM32")]);
     let statuses = device.statuses();
     let codes: Vec<u8> = statuses.iter().map(|s| s.0).collect();
     let downloading: Vec<u8> = statuses
@@ -336,13 +330,7 @@ fn a_reconnect_repeats_only_what_is_unanswered() {
         .take(Io::NeedFirmwareInfo { plan: plan("", 9) })
         .is_none());
     let accept = drain(&mut link);
-    assert_eq!(
-        accept,
-        [Up::Accept {
-            plan_id: PLAN_ID,
-            comp_no: "STM32".into()
-        }]
-    );
+    assert_eq!(accept, [Up::accept(PLAN_ID, "STM32")]);
     link.reconnected();
     assert_eq!(drain(&mut link), accept, "the unanswered accept again");
 
@@ -553,4 +541,39 @@ fn manual_plans_wait_for_the_technician_and_a_refusal_is_reported_with_the_reaso
         now,
     );
     assert_eq!(flow.plans.len(), 1);
+}
+
+#[test]
+fn an_approval_with_a_remark_sends_it_with_the_accept() {
+    let manual = || {
+        let mut o = offer("", 9);
+        o.mode = UpgradeMode::Manual;
+        o
+    };
+    let now = Duration::ZERO;
+    let mut link = CenterLink::asking_for_manual_plans();
+    let mut flow = Recorder::default();
+    link.handle_down(
+        Down::Plans {
+            plans: vec![manual()],
+        },
+        &mut flow,
+        now,
+    );
+    link.approve_noting(
+        "  strategy overridden by the technician: on mains power  ",
+        &mut flow,
+        now,
+    );
+    assert!(link
+        .take(Io::NeedFirmwareInfo { plan: plan("", 9) })
+        .is_none());
+    assert_eq!(
+        drain(&mut link),
+        [Up::Accept {
+            plan_id: PLAN_ID,
+            comp_no: "STM32".into(),
+            message: "strategy overridden by the technician: on mains power".into(),
+        }]
+    );
 }

@@ -242,3 +242,38 @@ fn cancelling_the_rom_bootloader_sends_nothing_more() {
     assert!(out.is_empty());
     assert!(flash.is_done());
 }
+
+#[test]
+fn a_silent_rom_bootloader_fails_the_flash_when_its_waits_run_out() {
+    let image = test_image(2048, 6);
+    let config = an3155::Config::default();
+    let mut flash = Flash::an3155(
+        &local(&image, ExpectedDigests::default()),
+        &image,
+        an3155::Options::default(),
+        config.clone(),
+        Duration::ZERO,
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    flash.poll_transmit(&mut out);
+    assert_eq!(out, [0x7F]);
+    // The first wait is the sync byte's answer; nothing happens before it.
+    assert_eq!(flash.poll_timeout(), Some(config.response_timeout));
+    flash.handle_timeout(config.response_timeout - Duration::from_millis(1));
+    assert_eq!(flash.poll_notice(), None);
+    // Every wait runs out: the flasher tries the sync again, then gives up.
+    let mut waits = 0;
+    while let Some(t) = flash.poll_timeout() {
+        waits += 1;
+        assert!(waits <= 100, "the flash never gave up");
+        flash.handle_timeout(t);
+    }
+    assert!(waits > 1, "the sync was tried again");
+    assert!(flash.is_done());
+    assert_eq!(flash.state().step, Step::Failed);
+    assert!(
+        matches!(flash.poll_notice(), Some(FlashNotice::Failed(why)) if why.contains("sync byte")),
+        "a failure naming the sync"
+    );
+}

@@ -222,9 +222,11 @@ fn check_up(kind: &str, up: &Up) -> Result<(), DecodeError> {
         Up::Accept {
             plan_id: id,
             comp_no,
+            message: text,
         } => {
             plan_id(kind, *id)?;
-            token(kind, "compNo", comp_no)
+            token(kind, "compNo", comp_no)?;
+            message(kind, text)
         }
         Up::Refuse {
             plan_id: id,
@@ -351,13 +353,7 @@ mod tests {
         assert_eq!(Job::from_plan_id(i64::MIN), None);
         assert_eq!(Job::Verification(7).plan_id(), -7);
         let up = decode_up(br#"{"type":"accept","planId":-3,"compNo":"A"}"#, &me()).unwrap();
-        assert_eq!(
-            up,
-            Up::Accept {
-                plan_id: -3,
-                comp_no: "A".into()
-            }
-        );
+        assert_eq!(up, Up::accept(-3, "A"));
     }
 
     #[test]

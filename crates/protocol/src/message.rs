@@ -40,6 +40,10 @@ pub enum Up {
         plan_id: i64,
         /// The component.
         comp_no: String,
+        /// Why, when the device accepts despite a failed strategy check (the technician's
+        /// override reason), for the upgrade log; empty (and left out) otherwise.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        message: String,
     },
     /// Refuse a plan's component, saying why.
     Refuse {
@@ -297,6 +301,15 @@ pub enum ErrorCode {
 }
 
 impl Up {
+    /// Accept `comp_no` of plan `plan_id`, with no remark.
+    pub fn accept(plan_id: i64, comp_no: impl Into<String>) -> Up {
+        Up::Accept {
+            plan_id,
+            comp_no: comp_no.into(),
+            message: String::new(),
+        }
+    }
+
     /// The message as JSON bytes.
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("messages have string keys only and always serialize")
@@ -314,7 +327,16 @@ impl Up {
                 format!("versions {}", list.join(", "))
             }
             Up::Request => "request plans".into(),
-            Up::Accept { plan_id, comp_no } => format!("accept plan {plan_id} for {comp_no}"),
+            Up::Accept {
+                plan_id,
+                comp_no,
+                message,
+            } if message.is_empty() => format!("accept plan {plan_id} for {comp_no}"),
+            Up::Accept {
+                plan_id,
+                comp_no,
+                message,
+            } => format!("accept plan {plan_id} for {comp_no}: {message}"),
             Up::Refuse {
                 plan_id,
                 comp_no,

@@ -37,7 +37,7 @@ fn up() -> impl Strategy<Value = Up> {
                 .map(|(comp_no, version)| ComponentVersion { comp_no, version })
                 .collect(),
         }),
-        (plan_id(), token()).prop_map(|(plan_id, comp_no)| Up::Accept { plan_id, comp_no }),
+        (plan_id(), token()).prop_map(|(plan_id, comp_no)| Up::accept(plan_id, comp_no)),
         (plan_id(), token(), ".{0,200}").prop_map(|(plan_id, comp_no, message)| Up::Refuse {
             plan_id,
             comp_no,
@@ -105,7 +105,9 @@ fn check_rules(up: &Up) {
                 .iter()
                 .all(|c| is_token(&c.comp_no) && is_token(&c.version)));
         }
-        Up::Accept { plan_id, comp_no }
+        Up::Accept {
+            plan_id, comp_no, ..
+        }
         | Up::Refuse {
             plan_id, comp_no, ..
         } => {

@@ -194,7 +194,11 @@ async fn dispatch(
             );
             Ok(Some(Down::Plans { plans }))
         }
-        Up::Accept { plan_id, comp_no } => {
+        Up::Accept {
+            plan_id,
+            comp_no,
+            message,
+        } => {
             let key = Key {
                 plan_id,
                 device_id: dev.device_id,
@@ -226,7 +230,11 @@ async fn dispatch(
                 status: Status::Accepted,
                 percent: None,
                 source: Source::Device,
-                message: format!("accepted; firmware link expires {expires}"),
+                message: if message.is_empty() {
+                    format!("accepted; firmware link expires {expires}")
+                } else {
+                    format!("accepted ({message}); firmware link expires {expires}")
+                },
             };
             move_upgrade(state, &key, &step).await?;
             Ok(Some(Down::Firmware(firmware)))
@@ -441,7 +449,9 @@ async fn verification_job(
     up: &Up,
 ) -> Result<Option<Option<Down>>, ApiError> {
     let (plan_id, comp_no) = match up {
-        Up::Accept { plan_id, comp_no }
+        Up::Accept {
+            plan_id, comp_no, ..
+        }
         | Up::Refuse {
             plan_id, comp_no, ..
         } => (*plan_id, comp_no),

@@ -4,14 +4,14 @@
 //! must see the versions, but waiting for their commit (a disk flush) before
 //! handling it made every request wait for the disk. So a versions report is
 //! queued for the group commit without waiting, kept here until it is
-//! committed, and a plan request reads the database *and* this overlay. A
+//! committed, and a plan request lays these over what it reads from the database. A
 //! report that fails to commit is dropped from here and logged; the device
 //! reports its versions again on its next connection.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-/// Per device row id: the overlay's generation and the versions in flight.
+/// Per device row id: the latest report's generation and the versions in flight.
 #[derive(Debug, Default)]
 pub struct Reported(Mutex<Overlays>);
 
@@ -40,7 +40,7 @@ impl Reported {
         generation
     }
 
-    /// The write of `generation` is committed (or failed): drop the overlay,
+    /// The write of `generation` is committed (or failed): drop what is held,
     /// unless a later report of the same device is still in flight.
     pub fn settled(&self, device_id: i64, generation: u64) {
         let mut o = self.lock();
@@ -52,11 +52,13 @@ impl Reported {
         }
     }
 
-    /// Lay the versions in flight for `device_id` over `components` (read from the database).
-    pub fn overlay(&self, device_id: i64, components: &mut BTreeMap<String, String>) {
-        if let Some((_, held)) = self.lock().devices.get(&device_id) {
-            components.extend(held.iter().map(|(k, v)| (k.clone(), v.clone())));
-        }
+    /// The versions in flight for `device_id` (lay them over what the database says).
+    pub fn held(&self, device_id: i64) -> BTreeMap<String, String> {
+        self.lock()
+            .devices
+            .get(&device_id)
+            .map(|(_, held)| held.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -72,23 +74,13 @@ mod tests {
     }
 
     #[test]
-    fn a_report_in_flight_overrides_the_database_until_it_settles() {
+    fn a_report_is_held_until_its_write_settles() {
         let r = Reported::default();
         let g = r.hold(7, &versions(&[("mcu", "2")]));
-        let mut read = versions(&[("mcu", "1"), ("ble", "5")]);
-        r.overlay(7, &mut read);
-        assert_eq!(read, versions(&[("mcu", "2"), ("ble", "5")]));
-        let mut other = versions(&[("mcu", "1")]);
-        r.overlay(8, &mut other);
-        assert_eq!(
-            other,
-            versions(&[("mcu", "1")]),
-            "another device is untouched"
-        );
+        assert_eq!(r.held(7), versions(&[("mcu", "2")]));
+        assert!(r.held(8).is_empty(), "another device has nothing held");
         r.settled(7, g);
-        let mut read = versions(&[("mcu", "1")]);
-        r.overlay(7, &mut read);
-        assert_eq!(read, versions(&[("mcu", "1")]));
+        assert!(r.held(7).is_empty());
     }
 
     #[test]
@@ -97,12 +89,8 @@ mod tests {
         let first = r.hold(7, &versions(&[("mcu", "2")]));
         let second = r.hold(7, &versions(&[("mcu", "3"), ("ble", "6")]));
         r.settled(7, first);
-        let mut read = BTreeMap::new();
-        r.overlay(7, &mut read);
-        assert_eq!(read, versions(&[("mcu", "3"), ("ble", "6")]));
+        assert_eq!(r.held(7), versions(&[("mcu", "3"), ("ble", "6")]));
         r.settled(7, second);
-        let mut read = BTreeMap::new();
-        r.overlay(7, &mut read);
-        assert!(read.is_empty());
+        assert!(r.held(7).is_empty());
     }
 }

@@ -49,6 +49,10 @@ pub async fn read(
     product_id: i64,
     device_id: i64,
 ) -> Result<RequestView, ApiError> {
+    // The versions in flight are taken *before* the read: a write that commits between the
+    // two is then in the read, and one that has not is in `held` (taken after, a commit
+    // between read and take would be in neither).
+    let held = state.reported.held(device_id);
     let rows = sqlx::query(QUERY)
         .bind(device_id)
         .bind(product_id)
@@ -74,6 +78,6 @@ pub async fn read(
             }
         }
     }
-    state.reported.overlay(device_id, &mut view.components);
+    view.components.extend(held);
     Ok(view)
 }

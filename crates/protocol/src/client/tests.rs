@@ -384,7 +384,10 @@ fn reconnects_back_off_from_1_s_doubling_to_30_s_and_reset_after_a_connack() {
 
 #[test]
 fn no_connack_in_time_is_a_lost_connection_and_so_is_a_transport_that_never_opens() {
+    let just_before = |at: Duration| at - Duration::from_millis(1);
     let mut c = Client::device(&dev(), "s", t(0));
+    c.handle_timeout(just_before(t(10)));
+    assert!(events(&mut c).is_empty(), "still within the wait");
     c.handle_timeout(t(10));
     let got = events(&mut c);
     assert!(lost(&got).unwrap().0.contains("did not open within 10 s"));
@@ -393,6 +396,8 @@ fn no_connack_in_time_is_a_lost_connection_and_so_is_a_transport_that_never_open
     c.transport_opened(t(11));
     sent(&mut c);
     assert_eq!(c.poll_timeout(), Some(t(21)));
+    c.handle_timeout(just_before(t(21)));
+    assert!(events(&mut c).is_empty(), "still within the wait");
     c.handle_timeout(t(21));
     let got = events(&mut c);
     assert!(lost(&got).unwrap().0.contains("CONNACK"));
@@ -563,4 +568,101 @@ fn packet_ids_skip_those_still_waiting() {
         c.handle_input(&puback(p.pkid), t(0));
     }
     assert_eq!(c.queued(), 1);
+}
+
+#[test]
+fn the_largest_center_message_is_taken_by_default() {
+    let mut c = connected(t(0));
+    let largest = vec![b'x'; MAX_DOWN_BYTES];
+    c.handle_input(
+        &publish(
+            "sota/demo-product/dev-1/down",
+            QoS::AtLeastOnce,
+            4,
+            &largest,
+        ),
+        t(0),
+    );
+    let got = events(&mut c);
+    assert!(
+        matches!(&got[..], [ClientEvent::Message { payload, .. }] if payload.len() == MAX_DOWN_BYTES),
+        "{:?}",
+        got.iter()
+            .map(|e| format!("{e:?}").chars().take(80).collect::<String>())
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_user_name_or_a_password_alone_is_still_sent() {
+    for (username, password) in [("u", ""), ("", "p")] {
+        let mut c = Client::new(Options::new("c", username, password), t(0));
+        c.transport_opened(t(0));
+        let [Packet::Connect(connect)] = &sent(&mut c)[..] else {
+            panic!("one CONNECT")
+        };
+        let login = connect.login.as_ref().expect("a login");
+        assert_eq!(
+            (login.username.as_str(), login.password.as_str()),
+            (username, password)
+        );
+    }
+}
+
+#[test]
+fn a_topic_may_be_65535_bytes_long_and_not_one_more() {
+    let mut c = Client::new(Options::new("c", "u", "p"), t(0));
+    let longest = "t".repeat(65_535);
+    assert!(c.publish(&longest, b"x".to_vec()).is_ok());
+    assert_eq!(
+        c.publish(&format!("{longest}t"), b"x".to_vec()),
+        Err(PublishError::Invalid(
+            "a topic is 1 to 65,535 bytes, not 65536".into()
+        ))
+    );
+    assert_eq!(c.queued(), 1);
+}
+
+#[test]
+fn message_ids_count_up_from_1() {
+    let mut c = connected(t(0));
+    let ids: Vec<MessageId> = (0..3)
+        .map(|_| c.publish_up(&Up::Request).unwrap())
+        .collect();
+    assert_eq!(ids, [MessageId(1), MessageId(2), MessageId(3)]);
+}
+
+#[test]
+fn a_publish_while_the_subscribe_waits_takes_another_packet_id() {
+    let mut c = Client::device(&dev(), "s", t(0));
+    c.transport_opened(t(0));
+    sent(&mut c);
+    c.handle_input(&connack(v4::ConnectReturnCode::Success), t(0));
+    let [Packet::Subscribe(s)] = &sent(&mut c)[..] else {
+        panic!("one SUBSCRIBE")
+    };
+    c.publish_up(&Up::Request).unwrap();
+    let [Packet::Publish(p)] = &sent(&mut c)[..] else {
+        panic!("one PUBLISH")
+    };
+    assert_ne!(
+        p.pkid, s.pkid,
+        "the SUBACK and the PUBACK must not be confused"
+    );
+    // The SUBACK still answers the SUBSCRIBE, the PUBACK the message.
+    c.handle_input(
+        &suback(s.pkid, vec![v4::SubscribeReasonCode::Failure]),
+        t(0),
+    );
+    c.handle_input(&puback(p.pkid), t(0));
+    let got = events(&mut c);
+    assert_eq!(
+        got[1..],
+        [
+            ClientEvent::SubscriptionRefused {
+                topic: "sota/demo-product/dev-1/down".into()
+            },
+            ClientEvent::Delivered(MessageId(1))
+        ]
+    );
 }
