@@ -254,6 +254,9 @@ impl Runner {
         };
         self.model.log(kind, text);
         self.model.ending.set(Some(ending));
+        // The result says what was installed; the offer is over either way.
+        self.model.offers.set(Vec::new());
+        self.model.offers_held.set(false);
         self.model.running.set(false);
         page::keep_awake(false);
         page::guard_unload(false);
