@@ -90,6 +90,7 @@ impl Mqtt {
         let (events_tx, events) = unbounded();
         let mut task = Task {
             client: Rc::clone(&client),
+            subprotocol: page_url().map_or(true, |own| own != url),
             url: url.clone(),
             wake: wake.clone(),
             events: events_tx,
@@ -191,6 +192,11 @@ impl Drop for Socket {
 struct Task {
     client: Rc<RefCell<Client>>,
     url: String,
+    /// Whether to ask for the `mqtt` subprotocol: yes for a broker's own address, no for
+    /// the center that served the page. Its `/mqtt` bridge needs none, and Trunk's dev proxy
+    /// (`cargo xtask serve`) drops the server's subprotocol answer, after which Chrome
+    /// refuses a socket whose offered subprotocol was not chosen.
+    subprotocol: bool,
     wake: UnboundedSender<Wake>,
     events: UnboundedSender<ClientEvent>,
     socket: Option<Socket>,
@@ -214,7 +220,12 @@ impl Task {
     }
 
     fn new_socket(&self, generation: u64) -> Result<Socket, String> {
-        let ws = WebSocket::new_with_str(&self.url, SUBPROTOCOL).map_err(|e| {
+        let ws = if self.subprotocol {
+            WebSocket::new_with_str(&self.url, SUBPROTOCOL)
+        } else {
+            WebSocket::new(&self.url)
+        }
+        .map_err(|e| {
             e.dyn_ref::<js_sys::Error>()
                 .map(|e| String::from(e.message()))
                 .unwrap_or_else(|| format!("{e:?}"))

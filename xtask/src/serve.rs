@@ -22,11 +22,17 @@ pub fn run(args: &[String]) -> Result {
     let center_addr = run::flag(args, "--center").unwrap_or("127.0.0.1:8081");
     setup::console()?;
     run::status(cmd("cargo").args(["build", "--quiet", "-p", "sota-center"]))?;
+    // Download links name the console's origin: the page fetches them through Trunk's proxy
+    // (a link to the center's own port would be another origin, which the browser refuses),
+    // and any other client reaches the center through the same proxy.
+    let public_url = format!("http://127.0.0.1:{port}");
     let child = Command::new("target/debug/sota-center")
         .args([
             "serve",
             "--listen",
             center_addr,
+            "--public-url",
+            &public_url,
             "--data-dir",
             ".data/center",
         ])
