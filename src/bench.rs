@@ -122,18 +122,12 @@ pub async fn bench_download(
     let mut peak = wasm_memory_bytes();
     let start = clock::now();
     let mut offset = 0;
-    let mut etag = None;
     let mut appender = storage::Appender::new(storage.clone(), image, 0);
     let mut download = http::Download::default();
     while offset < size {
         let end = (offset + sota_flow::io::CHUNK).min(size);
         // The same requests as an upgrade's download (`If-Range` after the first).
-        let chunk = download
-            .range(&url, offset, end, etag.as_deref())
-            .await
-            .map_err(err)?;
-        etag = etag.or(chunk.etag);
-        let bytes = chunk.bytes;
+        let bytes = download.range(&url, offset, end).await.map_err(err)?;
         digester.update(&bytes);
         appender.push(&bytes).await.map_err(err)?;
         offset = end;

@@ -70,8 +70,6 @@ pub struct CenterSession {
     settings: CenterSettings,
     registering: bool,
     connected_once: bool,
-    /// The `ETag` of each download, from its first chunk (sent back as `If-Range`).
-    etags: std::collections::HashMap<String, String>,
     /// The download in progress (one response read chunk by chunk).
     download: http::Download,
     /// Downloaded bytes on their way into storage.
@@ -134,7 +132,6 @@ impl CenterSession {
             settings,
             registering,
             connected_once: false,
-            etags: Default::default(),
             download: Default::default(),
             appender: None,
             unconfirmed,
@@ -161,29 +158,17 @@ impl CenterSession {
         match io {
             Io::Fetch {
                 url, start, end, ..
-            } => {
-                // A download from 0 starts afresh: whatever file the URL names now.
-                if start == 0 {
-                    self.etags.remove(&url);
-                }
-                let etag = self.etags.get(&url).map(String::as_str);
-                match self.download.range(&url, start, end, etag).await {
-                    Ok(chunk) if chunk.bytes.len() as u64 == end - start => {
-                        if let Some(etag) = chunk.etag {
-                            self.etags.entry(url).or_insert(etag);
-                        }
-                        up.fetched(start, chunk.bytes, now())
-                    }
-                    Ok(chunk) => up.fetch_failed(
-                        format!(
-                            "the download ended at byte {} of {end}",
-                            start + chunk.bytes.len() as u64
-                        ),
-                        now(),
+            } => match self.download.range(&url, start, end).await {
+                Ok(bytes) if bytes.len() as u64 == end - start => up.fetched(start, bytes, now()),
+                Ok(bytes) => up.fetch_failed(
+                    format!(
+                        "the download ended at byte {} of {end}",
+                        start + bytes.len() as u64
                     ),
-                    Err(e) => up.fetch_failed(e, now()),
-                }
-            }
+                    now(),
+                ),
+                Err(e) => up.fetch_failed(e, now()),
+            },
             Io::Store {
                 component,
                 offset,

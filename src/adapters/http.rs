@@ -21,14 +21,6 @@ fn js_message(e: wasm_bindgen::JsValue) -> String {
         .unwrap_or_else(|| format!("{e:?}"))
 }
 
-/// One chunk of a download and the file's validator (`ETag`), when the server gave one.
-pub struct Chunk {
-    /// The bytes asked for.
-    pub bytes: Vec<u8>,
-    /// The server's `ETag` for the file.
-    pub etag: Option<String>,
-}
-
 /// An open response body, positioned at `at`.
 struct Body {
     url: String,
@@ -36,7 +28,6 @@ struct Body {
     at: u64,
     /// Bytes read from the network past what was asked for so far.
     spare: Vec<u8>,
-    etag: Option<String>,
 }
 
 impl Drop for Body {
@@ -50,6 +41,8 @@ impl Drop for Body {
 #[derive(Default)]
 pub struct Download {
     body: Option<Body>,
+    /// The URL downloaded and the `ETag` of its first answer, sent back as `If-Range`.
+    validator: Option<(String, String)>,
 }
 
 /// Opens `url` from `start` to its end (`If-Range: etag` when given).
@@ -92,22 +85,26 @@ async fn open(url: &str, start: u64, etag: Option<&str>) -> Result<Response, Str
 }
 
 impl Download {
-    /// Bytes `start..end` of `url`; with `etag` (from an earlier chunk), only if the file is
-    /// still the one that `ETag` names. A short result means the body ended early.
-    pub async fn range(
-        &mut self,
-        url: &str,
-        start: u64,
-        end: u64,
-        etag: Option<&str>,
-    ) -> Result<Chunk, String> {
+    /// Bytes `start..end` of `url`; after the first chunk, only while the file is still the
+    /// one the first answer's `ETag` named. A short result means the body ended early.
+    pub async fn range(&mut self, url: &str, start: u64, end: u64) -> Result<Vec<u8>, String> {
+        // A download from 0 starts afresh: whatever file the URL names now.
+        if start == 0 || self.validator.as_ref().is_some_and(|(u, _)| u != url) {
+            self.validator = None;
+        }
         let reusable = self
             .body
             .as_ref()
             .is_some_and(|b| b.url == url && b.at == start);
         if !reusable {
             self.body = None;
+            let etag = self.validator.as_ref().map(|(_, e)| e.as_str());
             let response = open(url, start, etag).await?;
+            if self.validator.is_none() {
+                if let Some(etag) = response.headers().get("ETag").ok().flatten() {
+                    self.validator = Some((url.to_string(), etag));
+                }
+            }
             let reader = response
                 .body()
                 .ok_or_else(|| format!("the server sent no body for the bytes from {start}"))?
@@ -118,7 +115,6 @@ impl Download {
                 reader,
                 at: start,
                 spare: Vec::new(),
-                etag: response.headers().get("ETag").ok().flatten(),
             });
         }
         let body = self.body.as_mut().ok_or("no download is open")?;
@@ -141,7 +137,7 @@ impl Download {
             };
             if result.get_done().unwrap_or(false) {
                 self.body = None;
-                return Ok(Chunk { bytes, etag: None });
+                return Ok(bytes);
             }
             if let Some(chunk) = result.get_value().dyn_ref::<Uint8Array>() {
                 bytes.extend_from_slice(&chunk.to_vec());
@@ -149,9 +145,6 @@ impl Download {
         }
         body.spare = bytes.split_off(want);
         body.at = end;
-        Ok(Chunk {
-            bytes,
-            etag: body.etag.clone(),
-        })
+        Ok(bytes)
     }
 }
