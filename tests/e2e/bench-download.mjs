@@ -3,40 +3,14 @@
 // center on its own origin, downloads it through its download path (Range requests of the flow's
 // chunk size, digest, IndexedDB). Prints `download <MiB> <ms> <peak wasm bytes> <ok>`.
 // Usage: node tests/e2e/bench-download.mjs <dist> <sota-center binary> <MiB>
-import { mkdtempSync, rmSync } from 'node:fs';
-import { spawn, execFileSync } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
-import { tmpdir } from 'node:os';
 import { launch } from './browser.mjs';
+import { startCenter } from './center-lib.mjs';
 
 const [dist = 'dist', centerBin = 'target/release/sota-center', mibArg = '100'] = process.argv.slice(2);
 const mib = Number(mibArg);
-const tmp = mkdtempSync(join(tmpdir(), 'sota-bench-download-'));
-const data = join(tmp, 'data');
-const token = execFileSync(centerBin, ['token', 'create', '--name', 'bench', '--data-dir', data]).toString().trim();
-const center = spawn(centerBin, [
-  'serve', '--listen', '127.0.0.1:0', '--mqtt-listen', '127.0.0.1:0', '--mqtt-ws-listen', '127.0.0.1:0',
-  '--data-dir', data, '--console-dir', dist,
-], { env: { ...process.env, RUST_LOG: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'] });
-const base = await new Promise((ok, fail) => {
-  const timer = setTimeout(() => fail(new Error('sota-center printed no address within 60 s')), 60000);
-  createInterface({ input: center.stdout }).on('line', (line) => {
-    const m = line.match(/^sota-center listening on (\S+)/);
-    if (m) { clearTimeout(timer); ok(m[1]); }
-  });
-});
-async function api(method, path, body) {
-  const json = body && !(body instanceof FormData);
-  const res = await fetch(`${base}/api/v1${path}`, {
-    method, headers: { authorization: `Bearer ${token}`, ...(json ? { 'content-type': 'application/json' } : {}) },
-    body: json ? JSON.stringify(body) : body,
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
+const { tmp, center, base, api } = await startCenter(centerBin, dist, 'sota-bench-download-');
 
 let code = 0;
 const { context, close } = await launch();
