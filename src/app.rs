@@ -18,6 +18,16 @@ pub fn App() -> impl IntoView {
     provide_context(controls);
     restore();
     crate::pages::device::watch_return();
+    leptos::task::spawn_local(async move {
+        match crate::resume::find().await {
+            // Continuing sends the kept reports first.
+            Some(summary) => model.resumable.set(Some(summary)),
+            None => {
+                let settings = model.center_settings.get_untracked();
+                crate::center::deliver_kept(settings, model).await;
+            }
+        }
+    });
     // Browsers slow hidden tabs: say so while a transfer runs.
     let on_visibility = move |_| {
         model

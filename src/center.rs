@@ -10,7 +10,7 @@ use core::time::Duration;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use sota_flow::io::Driver;
-use sota_flow::{CenterLink, CenterNotice, Io};
+use sota_flow::{CenterLink, CenterNotice, CenterSnapshot, Io};
 use sota_protocol::client::{ClientEvent, MessageId, Options};
 use sota_protocol::{decode_down, DeviceId, ErrorCode, Up};
 
@@ -85,13 +85,29 @@ fn outbox_record(id: &DeviceId) -> String {
 }
 
 /// The storage key of a component's image: one per device and component.
-fn image_key(id: &DeviceId, component: &str) -> String {
+pub fn image_key(id: &DeviceId, component: &str) -> String {
     format!("{id}/{component}")
 }
 
 impl CenterSession {
     /// Opens storage and starts the MQTT connection (its result arrives as an event).
     pub async fn open(settings: CenterSettings) -> Result<CenterSession, String> {
+        Self::open_with(settings, None).await
+    }
+
+    /// The same for an upgrade a page before this one started: the link goes on reporting on
+    /// the plans it was given (see [`crate::resume`]).
+    pub async fn reopen(
+        settings: CenterSettings,
+        link: CenterSnapshot,
+    ) -> Result<CenterSession, String> {
+        Self::open_with(settings, Some(link)).await
+    }
+
+    async fn open_with(
+        settings: CenterSettings,
+        restored: Option<CenterSnapshot>,
+    ) -> Result<CenterSession, String> {
         let id = settings.id()?;
         let (secret, registering) = if !settings.device_secret.trim().is_empty() {
             (settings.device_secret.trim().to_string(), false)
@@ -120,7 +136,10 @@ impl CenterSession {
                 unconfirmed.push((message, json));
             }
         }
-        let mut link = CenterLink::asking_for_manual_plans();
+        let mut link = match restored {
+            Some(snapshot) => CenterLink::restored(snapshot),
+            None => CenterLink::asking_for_manual_plans(),
+        };
         if registering {
             link.register(settings.product_secret.trim());
         }
@@ -136,6 +155,31 @@ impl CenterSession {
             appender: None,
             unconfirmed,
         })
+    }
+
+    /// The settings it logged in with (with the device secret once registered).
+    pub fn settings(&self) -> &CenterSettings {
+        &self.settings
+    }
+
+    /// What a reloaded page needs to go on reporting (see [`crate::resume`]).
+    pub fn link_snapshot(&self) -> CenterSnapshot {
+        self.link.snapshot()
+    }
+
+    /// The browser storage the image is in.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// Bytes of the component's image in browser storage.
+    pub async fn stored(&self, component: &str) -> Result<u64, String> {
+        self.storage.stored(&image_key(&self.id, component)).await
+    }
+
+    /// Drops the component's image from browser storage.
+    pub async fn discard(&self, component: &str) {
+        let _ = self.storage.discard(&image_key(&self.id, component)).await;
     }
 
     /// Where it connects.
@@ -465,4 +509,76 @@ impl CenterSession {
     pub fn close(self) {
         self.mqtt.close();
     }
+}
+
+/// The reports an earlier page kept for `settings`' device, not confirmed by the broker before
+/// it closed, go to the center in the background when a page opens — as that device, with the
+/// settings remembered for it — rather than waiting until the device connects again. Gives up
+/// after a minute (they stay kept, and are sent with the device's next connection).
+pub async fn deliver_kept(settings: CenterSettings, model: Model) {
+    if settings.device_secret.trim().is_empty() {
+        return; // Not registered: it never sent a report.
+    }
+    let Ok(id) = settings.id() else { return };
+    let Ok(storage) = Storage::open().await else {
+        return;
+    };
+    let kept = match storage.record(&outbox_record(&id)).await {
+        Ok(Some(text)) => serde_json::from_str::<Vec<String>>(&text).map_or(0, |v| v.len()),
+        _ => 0,
+    };
+    if kept == 0 {
+        return;
+    }
+    model.log(
+        "center",
+        format!("{kept} report(s) of {id} that an earlier page could not deliver: sending them to the center"),
+    );
+    let Ok(mut c) = CenterSession::open(settings).await else {
+        return;
+    };
+    let until = crate::adapters::clock::now() + Duration::from_secs(60);
+    while !c.unconfirmed.is_empty() && crate::adapters::clock::now() < until {
+        if model.running.get_untracked() {
+            // The technician started a run: its own connection sends what is left.
+            return c.close();
+        }
+        let event = {
+            use futures::{pin_mut, select, FutureExt};
+            let event = c.recv().fuse();
+            let tick = crate::adapters::clock::sleep(Duration::from_millis(250)).fuse();
+            pin_mut!(event, tick);
+            select! {
+                e = event => e,
+                _ = tick => continue,
+            }
+        };
+        match event {
+            Some(ClientEvent::Delivered(message)) => c.confirmed(message),
+            Some(ClientEvent::Refused { text, .. }) => {
+                model.log(
+                    "error",
+                    format!("the center refused the login of {id} ({text}): the kept reports wait for its next connection"),
+                );
+                return c.close();
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    if c.unconfirmed.is_empty() {
+        model.log(
+            "center",
+            format!("the center confirmed the {kept} kept report(s) of {id}"),
+        );
+    } else {
+        model.log(
+            "center",
+            format!(
+                "the center is unreachable: {} kept report(s) of {id} wait for the device's next connection",
+                c.unconfirmed.len()
+            ),
+        );
+    }
+    c.close();
 }

@@ -1,5 +1,7 @@
 //! The console's own words in English and Chinese. Messages from the engine and the
 //! protocols (errors, log details) stay in English: they are what a support engineer reads.
+//! The exception is the readings' verdicts (`v.*`): the technician acts on them, so
+//! `readings` words them here from the engine's typed refusal.
 
 /// A UI language.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,6 +144,23 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("override_reason", "Why go ahead anyway (sent to the center)", "仍然升级的原因（发送给平台）"),
     ("need_override", "A reading misses the plan's limits: say why you go ahead anyway, or refuse the plan.", "读数未满足计划要求：请填写仍然升级的原因，或拒绝该计划。"),
     ("accept_anyway", "Accept anyway", "仍然接受"),
+    // An upgrade a reload or a crash interrupted, offered to be continued.
+    ("kept.title", "An upgrade was interrupted", "有一次升级被中断"),
+    ("kept.was", "The page closed during the upgrade of", "页面在升级过程中关闭："),
+    ("kept.sent", "confirmed by the MCU", "已由 MCU 确认"),
+    ("kept.downloaded", "downloaded", "已下载"),
+    ("kept.hint", "Keep the same board plugged in and continue: it goes on from the last confirmed offset, and the center gets every report.", "请保持同一块板子连接并继续：升级将从最后确认的位置继续，所有状态都会上报平台。"),
+    ("kept.continue", "Continue the upgrade", "继续升级"),
+    ("kept.drop", "Drop it", "放弃"),
+    // The readings' verdicts, one per strategy limit: `{have}` measured, `{need}` the plan's.
+    ("v.battery_ok", "battery {have} % meets the minimum of {need} %", "电量 {have} % 满足计划要求的最低 {need} %"),
+    ("v.battery_low", "battery {have} % is below the plan's minimum of {need} % — charge the device", "电量 {have} % 低于计划要求的 {need} % — 请先充电"),
+    ("v.signal_ok", "signal {have} dBm meets the minimum of {need} dBm", "信号 {have} dBm 满足计划要求的最低 {need} dBm"),
+    ("v.signal_weak", "signal {have} dBm is weaker than the plan's minimum of {need} dBm — move to better coverage", "信号 {have} dBm 弱于计划要求的 {need} dBm — 请移到信号更好的位置"),
+    ("v.flash_ok", "{have} KiB of flash free meets the {need} bytes needed", "可用闪存 {have} KiB，满足升级所需的 {need} 字节"),
+    ("v.flash_short", "{have} bytes of flash free, the upgrade needs {need} — free some space", "可用闪存 {have} 字节，升级需要 {need} 字节 — 请先清理空间"),
+    ("v.source_mismatch", "delta package for version {need} but the device reports {have}", "差分包要求源版本 {need}，但设备上报的版本是 {have}"),
+    ("v.source_unknown", "delta package for version {need} but the device reports no version", "差分包要求源版本 {need}，但设备未上报版本"),
 ];
 
 /// The text for `key` in `lang`; the key itself if missing (visible, never a panic).

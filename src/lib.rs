@@ -16,6 +16,7 @@ pub mod i18n;
 pub mod model;
 pub mod pages;
 pub mod readings;
+pub mod resume;
 pub mod run;
 
 pub use app::App;

@@ -150,6 +150,8 @@ pub struct Model {
     pub offers: RwSignal<Vec<sota_protocol::PlanOffer>>,
     /// The offered plans wait for the technician's Accept or Refuse (manual mode).
     pub offers_held: RwSignal<bool>,
+    /// An upgrade a page before this one left unfinished, offered to be continued.
+    pub resumable: RwSignal<Option<crate::resume::Summary>>,
 }
 
 impl Model {
@@ -176,6 +178,7 @@ impl Model {
             ),
             offers: RwSignal::new(Vec::new()),
             offers_held: RwSignal::new(false),
+            resumable: RwSignal::new(None),
         }
     }
 

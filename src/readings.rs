@@ -1,9 +1,12 @@
 //! The technician's readings against a plan's strategy limits: pass or fail per limit, and
 //! the remark an override sends with the accept. The engine's `strategy::check` decides; this
-//! only parses what was typed and words the override.
+//! only parses what was typed, words the verdicts in the page's language (from the refusals'
+//! fields) and the override in English (the center logs it).
 
+use crate::i18n::{t, Lang};
 use sota_engine::{strategy, Component, Readings, Refusal};
 use sota_protocol::PlanOffer;
+use std::fmt::Display;
 
 /// What the technician typed; an empty field is "not measured here" (the MCU vouches for it
 /// when it confirms the plan, as AT SOTA's `AT+QIOTUPDATE=1` does).
@@ -60,21 +63,93 @@ pub fn unmet(offer: &PlanOffer, typed: &Typed) -> Result<Vec<Refusal>, String> {
     Ok(strategy::check(&plan, &readings, &source_known))
 }
 
-/// One line per typed reading: whether it meets `offer`'s limit, and in words.
-pub fn verdicts(offer: &PlanOffer, typed: &Typed) -> Result<Vec<(bool, String)>, String> {
+/// `template` with each `{name}` replaced by its value, in one pass: a value that happens to
+/// contain a placeholder (a version string, say) is copied as it is.
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let value = after.find('}').and_then(|close| {
+            let name = &after[..close];
+            values
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v, close))
+        });
+        match value {
+            Some((v, close)) => {
+                out.push_str(v);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The text for `key` in `lang` with its `{have}` and `{need}`.
+fn have_need(lang: Lang, key: &str, have: impl Display, need: impl Display) -> String {
+    fill(
+        t(lang, key),
+        &[("have", &have.to_string()), ("need", &need.to_string())],
+    )
+}
+
+/// A strategy refusal in `lang`, worded from its fields (for the technician). In English it
+/// reads as the engine's own text, which stays the record for logs and the override note.
+pub fn refusal_text(refusal: &Refusal, lang: Lang) -> String {
+    match refusal {
+        Refusal::BatteryLow { have, need } => have_need(lang, "v.battery_low", have, need),
+        Refusal::SignalWeak { have, need } => have_need(lang, "v.signal_weak", have, need),
+        Refusal::FlashShort { have, need } => have_need(lang, "v.flash_short", have, need),
+        Refusal::SourceMismatch {
+            have: Some(have),
+            need,
+        } => have_need(
+            lang,
+            "v.source_mismatch",
+            format_args!("{have:?}"),
+            format_args!("{need:?}"),
+        ),
+        Refusal::SourceMismatch { have: None, need } => fill(
+            t(lang, "v.source_unknown"),
+            &[("need", &format!("{need:?}"))],
+        ),
+        // Not a limit the readings check: the engine's words.
+        other => other.to_string(),
+    }
+}
+
+/// One line per typed reading: whether it meets `offer`'s limit, and in words, in `lang`.
+pub fn verdicts(
+    offer: &PlanOffer,
+    typed: &Typed,
+    lang: Lang,
+) -> Result<Vec<(bool, String)>, String> {
     let unmet = unmet(offer, typed)?;
-    let failed =
-        |pick: fn(&Refusal) -> bool| unmet.iter().find(|r| pick(r)).map(ToString::to_string);
+    let failed = |pick: fn(&Refusal) -> bool| {
+        unmet
+            .iter()
+            .find(|r| pick(r))
+            .map(|r| refusal_text(r, lang))
+    };
     let mut lines = Vec::new();
     if !typed.battery.trim().is_empty() {
         lines.push(match failed(|r| matches!(r, Refusal::BatteryLow { .. })) {
             Some(why) => (false, why),
             None => (
                 true,
-                format!(
-                    "battery {} % meets the minimum of {} %",
+                have_need(
+                    lang,
+                    "v.battery_ok",
                     typed.battery.trim(),
-                    offer.min_battery
+                    offer.min_battery,
                 ),
             ),
         });
@@ -84,11 +159,7 @@ pub fn verdicts(offer: &PlanOffer, typed: &Typed) -> Result<Vec<(bool, String)>,
             Some(why) => (false, why),
             None => (
                 true,
-                format!(
-                    "signal {} dBm meets the minimum of {} dBm",
-                    typed.signal.trim(),
-                    offer.min_signal
-                ),
+                have_need(lang, "v.signal_ok", typed.signal.trim(), offer.min_signal),
             ),
         });
     }
@@ -97,11 +168,7 @@ pub fn verdicts(offer: &PlanOffer, typed: &Typed) -> Result<Vec<(bool, String)>,
             Some(why) => (false, why),
             None => (
                 true,
-                format!(
-                    "{} KiB of flash free meets the {} bytes needed",
-                    typed.free_kib.trim(),
-                    offer.use_space
-                ),
+                have_need(lang, "v.flash_ok", typed.free_kib.trim(), offer.use_space),
             ),
         });
     }
@@ -184,7 +251,7 @@ mod tests {
 
     #[wasm_bindgen_test]
     fn a_line_per_typed_reading() {
-        let lines = verdicts(&offer(), &typed("85", "-120", "")).unwrap();
+        let lines = verdicts(&offer(), &typed("85", "-120", ""), Lang::En).unwrap();
         assert_eq!(lines.len(), 2, "{lines:?}");
         assert_eq!(
             lines[0],
@@ -212,5 +279,148 @@ mod tests {
             "{note}"
         );
         assert!(note.ends_with("): on mains power"), "{note}");
+    }
+    #[wasm_bindgen_test]
+    fn english_lines_are_unchanged_and_the_engines_words() {
+        let o = offer();
+        let en = |b, s, f| verdicts(&o, &typed(b, s, f), Lang::En).unwrap();
+        assert_eq!(
+            en("85", "-80", " 64 "),
+            vec![
+                (true, "battery 85 % meets the minimum of 20 %".to_string()),
+                (
+                    true,
+                    "signal -80 dBm meets the minimum of -110 dBm".to_string()
+                ),
+                (
+                    true,
+                    "64 KiB of flash free meets the 65536 bytes needed".to_string()
+                ),
+            ]
+        );
+        let failed = en("15", "-120", "63");
+        assert_eq!(
+            failed,
+            vec![
+                (
+                    false,
+                    "battery 15 % is below the plan's minimum of 20 % — charge the device"
+                        .to_string()
+                ),
+                (
+                    false,
+                    "signal -120 dBm is weaker than the plan's minimum of -110 dBm — move to \
+                     better coverage"
+                        .to_string()
+                ),
+                (
+                    false,
+                    "64512 bytes of flash free, the upgrade needs 65536 — free some space"
+                        .to_string()
+                ),
+            ]
+        );
+        // Word for word the engine's `Display`, which the override note and the logs keep.
+        let missed = unmet(&o, &typed("15", "-120", "63")).unwrap();
+        let engine: Vec<String> = missed.iter().map(ToString::to_string).collect();
+        let lines: Vec<String> = failed.into_iter().map(|(_, l)| l).collect();
+        assert_eq!(lines, engine);
+        for r in [
+            Refusal::SourceMismatch {
+                have: Some("0_9_0".into()),
+                need: "1_0_0".into(),
+            },
+            Refusal::SourceMismatch {
+                have: None,
+                need: "1_0_0".into(),
+            },
+            Refusal::Declined {
+                by: "the MCU".into(),
+            },
+        ] {
+            assert_eq!(refusal_text(&r, Lang::En), r.to_string());
+        }
+        assert_eq!(
+            refusal_text(
+                &Refusal::SourceMismatch {
+                    have: Some("0_9_0".into()),
+                    need: "1_0_0".into(),
+                },
+                Lang::En
+            ),
+            "delta package for version \"1_0_0\" but the device reports \"0_9_0\""
+        );
+    }
+
+    #[wasm_bindgen_test]
+    fn chinese_lines_for_each_limit_and_the_note_stays_english() {
+        let o = offer();
+        let zh = |b, s, f| verdicts(&o, &typed(b, s, f), Lang::Zh).unwrap();
+        assert_eq!(
+            zh("15", "-120", "63"),
+            vec![
+                (
+                    false,
+                    "电量 15 % 低于计划要求的 20 % — 请先充电".to_string()
+                ),
+                (
+                    false,
+                    "信号 -120 dBm 弱于计划要求的 -110 dBm — 请移到信号更好的位置".to_string()
+                ),
+                (
+                    false,
+                    "可用闪存 64512 字节，升级需要 65536 字节 — 请先清理空间".to_string()
+                ),
+            ]
+        );
+        assert_eq!(
+            zh("85", "-80", "64"),
+            vec![
+                (true, "电量 85 % 满足计划要求的最低 20 %".to_string()),
+                (true, "信号 -80 dBm 满足计划要求的最低 -110 dBm".to_string()),
+                (
+                    true,
+                    "可用闪存 64 KiB，满足升级所需的 65536 字节".to_string()
+                ),
+            ]
+        );
+        assert_eq!(
+            refusal_text(
+                &Refusal::SourceMismatch {
+                    have: Some("0_9_0".into()),
+                    need: "1_0_0".into(),
+                },
+                Lang::Zh
+            ),
+            "差分包要求源版本 \"1_0_0\"，但设备上报的版本是 \"0_9_0\""
+        );
+        assert_eq!(
+            refusal_text(
+                &Refusal::SourceMismatch {
+                    have: None,
+                    need: "1_0_0".into(),
+                },
+                Lang::Zh
+            ),
+            "差分包要求源版本 \"1_0_0\"，但设备未上报版本"
+        );
+        // The center's log reads English whatever the page's language.
+        let low = unmet(&o, &typed("15", "", "")).unwrap();
+        assert_eq!(
+            override_note(&low, "mains"),
+            "strategy check overridden by the technician (battery 15 % is below the plan's \
+             minimum of 20 % — charge the device): mains"
+        );
+    }
+
+    #[wasm_bindgen_test]
+    fn a_value_is_never_read_as_a_placeholder() {
+        assert_eq!(
+            fill(
+                "{need} vs {have} {other} {",
+                &[("have", "{need}"), ("need", "1")]
+            ),
+            "1 vs {need} {other} {"
+        );
     }
 }

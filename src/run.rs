@@ -9,6 +9,7 @@ use crate::adapters::page;
 use crate::adapters::port::{Incoming, Port};
 use crate::center::{CenterSession, CenterSettings};
 use crate::model::{CenterLinkState, Ending, Link, Model, Protocol};
+use crate::resume::{self, Saved};
 use core::future::Future;
 use core::pin::Pin;
 use core::time::Duration;
@@ -68,6 +69,21 @@ const AT_PIECE: u32 = 64 * 1024;
 
 /// Starts the loop for `port` and returns where to send the technician's choices.
 pub fn start(model: Model, port: Port, protocol: Protocol) -> UnboundedSender<Control> {
+    launch(model, port, protocol, None)
+}
+
+/// Starts the loop for `port` on an AT upgrade a page before this one kept (see
+/// [`crate::resume`]): it continues from the last confirmed offset.
+pub fn resume(model: Model, port: Port, saved: Saved) -> UnboundedSender<Control> {
+    launch(model, port, Protocol::At, Some(saved))
+}
+
+fn launch(
+    model: Model,
+    port: Port,
+    protocol: Protocol,
+    saved: Option<Saved>,
+) -> UnboundedSender<Control> {
     let (tx, rx) = unbounded();
     spawn_local(async move {
         let mut runner = Runner {
@@ -75,11 +91,13 @@ pub fn start(model: Model, port: Port, protocol: Protocol) -> UnboundedSender<Co
             port,
             controls: rx,
             away: Duration::ZERO,
+            ahead: Duration::ZERO,
+            kept: None,
             shown: None,
             timer: None,
         };
         match protocol {
-            Protocol::At => runner.at().await,
+            Protocol::At => runner.at(saved).await,
             Protocol::Ymodem | Protocol::An3155 => runner.bootloader(protocol).await,
         }
         runner.port.close();
@@ -116,7 +134,15 @@ struct Runner {
     /// Time the link was away. Link time stands still while the cable is out, so no
     /// protocol or session wait runs out during the outage.
     away: Duration,
+    /// Link time a continued upgrade had reached on the page before (see [`crate::resume`]).
+    ahead: Duration,
+    /// Where the upgrade stood when it was last kept for a reload: (state, transfer offset,
+    /// MiB downloaded). Kept again when that changes.
+    kept: Option<Mark>,
 }
+
+/// See [`Runner::kept`].
+type Mark = (sota_engine::StateKind, Option<u64>, Option<u64>);
 
 /// A pending `setTimeout`.
 type Sleep = Pin<Box<dyn Future<Output = ()>>>;
@@ -144,9 +170,63 @@ impl Runner {
         }
     }
 
-    /// Link time: the page's clock less the time the link was away.
+    /// Link time: the page's clock less the time the link was away (plus where a continued
+    /// upgrade's clock was).
     fn now(&self) -> Duration {
-        clock::now().saturating_sub(self.away)
+        (clock::now() + self.ahead).saturating_sub(self.away)
+    }
+
+    /// Keeps what a reloaded page needs to continue (see [`crate::resume`]) when the upgrade
+    /// moved on: every piece the MCU confirmed, every MiB downloaded. Once nothing is left to
+    /// continue (the MCU updates, the plan ended), the kept upgrade is forgotten.
+    fn keep(&mut self, up: &AtUpgrade, center: Option<&CenterSession>) {
+        let Some(c) = center else { return };
+        if matches!(
+            self.model.link.get_untracked(),
+            Link::Open {
+                simulated: true,
+                ..
+            }
+        ) {
+            return; // The page's simulated MCU ends with the page.
+        }
+        let snapshot = up.snapshot();
+        let mark = snapshot.as_ref().map(|s| {
+            let session = s.session();
+            (
+                session.state(),
+                session.transfer_offset(),
+                session.download_offset().map(|o| o >> 20),
+            )
+        });
+        if mark == self.kept {
+            return;
+        }
+        let was_kept = self.kept.is_some();
+        self.kept = mark;
+        match snapshot {
+            Some(at) => resume::keep(
+                c.storage(),
+                &Saved {
+                    usb: self.model.usb_id.get_untracked(),
+                    serial: self.model.settings.get_untracked(),
+                    center: c.settings().clone(),
+                    at,
+                    link: c.link_snapshot(),
+                    at_ms: u64::try_from(self.now().as_millis()).unwrap_or(u64::MAX),
+                },
+            ),
+            None if was_kept => resume::forget(c.storage()),
+            None => {}
+        }
+    }
+
+    /// The upgrade ended or was given up: nothing is left for a reload to continue.
+    fn forget_kept(&mut self, center: Option<&CenterSession>) {
+        self.kept = None;
+        if let Some(c) = center {
+            resume::forget(c.storage());
+        }
     }
 
     /// The link went away mid-transfer: wait for the board to come back (or a cancel).
@@ -398,8 +478,59 @@ impl Runner {
         Ok(local)
     }
 
+    /// Takes up the upgrade a page before this one kept: the center session as it was, the
+    /// image as far as browser storage holds it, the flow from its snapshot.
+    async fn continued(&mut self, saved: Saved) -> Option<(AtUpgrade, CenterSession)> {
+        let model = self.model;
+        let summary = saved.summary()?;
+        model.center.set(CenterLinkState::Connecting);
+        let c = match CenterSession::reopen(saved.center.clone(), saved.link.clone()).await {
+            Ok(c) => c,
+            Err(e) => {
+                model.log("error", format!("cannot use the center: {e}"));
+                model.center.set(CenterLinkState::Refused(e.clone()));
+                self.end(Ending::Failed(format!(
+                    "the upgrade cannot be continued: {e}"
+                )));
+                return None;
+            }
+        };
+        let mut stored = c.stored(&summary.component).await.unwrap_or(0);
+        if let Some(received) = saved.at.session().download_offset() {
+            if stored > received {
+                // Written after the upgrade was last kept: the session never hashed those
+                // bytes, and the store only appends, so the download starts over.
+                c.discard(&summary.component).await;
+                stored = 0;
+            }
+        }
+        // Link time goes on from where the page before left it.
+        let (now, was) = (clock::now(), Duration::from_millis(saved.at_ms));
+        self.ahead = was.saturating_sub(now);
+        self.away = now.saturating_sub(was);
+        let up = AtUpgrade::restore(at_sota::Config::default(), saved.at, stored, self.now());
+        self.begin();
+        model.reported.set(None);
+        model.log(
+            "step",
+            if summary.transferring {
+                format!(
+                    "continuing the upgrade of {} to {}: the MCU confirmed {} of {} bytes; the stored image is checked again first",
+                    summary.component, summary.target, summary.done, summary.total
+                )
+            } else {
+                format!(
+                    "continuing the upgrade of {} to {}: downloading on from byte {stored} of {}",
+                    summary.component, summary.target, summary.total
+                )
+            },
+        );
+        model.log("step", format!("connecting to the center at {}", c.url()));
+        Some((up, c))
+    }
+
     /// QuecThing AT: the page is the module from the moment the port opens.
-    async fn at(&mut self) {
+    async fn at(&mut self, saved: Option<Saved>) {
         let config = EngineConfig {
             piece_size: AT_PIECE,
             ..EngineConfig::default()
@@ -412,10 +543,18 @@ impl Runner {
         // on disk since then makes the browser's read fail, which fails the plan.
         let mut stored: u64 = 0;
         let model = self.model;
-        model.log(
-            "step",
-            "waiting for the MCU to report its version (AT+QIOTMCUVER)",
-        );
+        if let Some(saved) = saved {
+            let Some((restored, c)) = self.continued(saved).await else {
+                return;
+            };
+            up = restored;
+            center = Some(c);
+        } else {
+            model.log(
+                "step",
+                "waiting for the MCU to report its version (AT+QIOTMCUVER)",
+            );
+        }
         loop {
             self.transmit(&mut up);
             let file = chosen.as_ref().map(|c| c.0.file.clone());
@@ -526,9 +665,11 @@ impl Runner {
             // I/O results (a piece read back) may have given the MCU something to read.
             self.transmit(&mut up);
             if let Some(ending) = finished {
+                self.forget_kept(center.as_ref());
                 self.end(ending);
                 return self.settle(center).await;
             }
+            self.keep(&up, center.as_ref());
             match self.wait(up.poll_timeout(), center.as_mut()).await {
                 Wake::Center(Some(event)) => {
                     let refused = center
@@ -558,6 +699,7 @@ impl Runner {
                         return self.lost(&why);
                     }
                     if !self.await_return(&why).await {
+                        self.forget_kept(center.as_ref());
                         up.cancel("cancelled by the technician while the link was lost");
                         return self.end(Ending::Cancelled(format!(
                             "the link was lost ({why}) and the upgrade was cancelled; the MCU keeps its current firmware"
@@ -569,6 +711,7 @@ impl Runner {
                 | Wake::Control(Some(Control::Disconnect)) => return,
                 Wake::Control(Some(Control::Cancel)) => {
                     if active {
+                        self.forget_kept(center.as_ref());
                         up.cancel("cancelled by the technician");
                         self.transmit(&mut up);
                         self.end(Ending::Cancelled(

@@ -126,6 +126,23 @@ pub async fn request() -> Result<SerialPort, String> {
     Ok(port.unchecked_into())
 }
 
+/// The ports this page was allowed before (no chooser; they need no click to open).
+pub async fn granted() -> Vec<SerialPort> {
+    let Some(window) = web_sys::window() else {
+        return Vec::new();
+    };
+    if availability().is_err() {
+        return Vec::new();
+    }
+    match JsFuture::from(window.navigator().serial().get_ports()).await {
+        Ok(list) => js_sys::Array::from(&list)
+            .iter()
+            .map(|p| p.unchecked_into())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
 /// The port's USB vendor and product id, when it is a USB device.
 pub fn usb_id(port: &SerialPort) -> Option<(u16, u16)> {
     let info = port.get_info();

@@ -233,14 +233,19 @@ impl Storage {
 }
 
 /// Appends to one image in pieces of up to [`MAX_CHUNK`]: a download arrives in 64 KiB chunks,
-/// and one IndexedDB transaction per chunk cost more than the network. Bytes not yet written
-/// are at most one piece; [`Appender::flush`] writes them (before reading the image back).
+/// and one IndexedDB transaction per chunk cost more than the network. A full piece is written
+/// while the next one fills (the download does not wait for the disk), one write at a time so
+/// pieces land in order. Bytes not yet written are at most two pieces; [`Appender::flush`]
+/// writes them and waits (before reading the image back). A failed write is reported by the
+/// next `push` or `flush`.
 pub struct Appender {
     storage: Storage,
     image: String,
     /// Where `held` starts in the image.
     offset: u64,
     held: Vec<u8>,
+    /// The piece being written, whose result arrives here.
+    writing: Option<futures::channel::oneshot::Receiver<Result<(), String>>>,
 }
 
 impl Appender {
@@ -251,6 +256,7 @@ impl Appender {
             image: image.to_string(),
             offset,
             held: Vec::new(),
+            writing: None,
         }
     }
 
@@ -264,28 +270,52 @@ impl Appender {
         self.offset + self.held.len() as u64
     }
 
-    /// Takes `bytes` for offset [`Appender::end`]; writes a full piece.
+    /// Takes `bytes` for offset [`Appender::end`]; a full piece starts being written.
     pub async fn push(&mut self, bytes: &[u8]) -> Result<(), String> {
         if self.held.len() as u64 + bytes.len() as u64 > MAX_CHUNK {
-            self.flush().await?;
+            self.write_held().await?;
         }
         if bytes.len() as u64 >= MAX_CHUNK {
-            self.storage.append(&self.image, self.offset, bytes).await?;
-            self.offset += bytes.len() as u64;
-            return Ok(());
+            return self.write(bytes.to_vec()).await;
         }
         self.held.extend_from_slice(bytes);
         Ok(())
     }
 
-    /// Writes what is held.
+    /// Writes what is held and waits until every piece is written.
     pub async fn flush(&mut self) -> Result<(), String> {
+        self.write_held().await?;
+        self.written().await
+    }
+
+    async fn write_held(&mut self) -> Result<(), String> {
         if self.held.is_empty() {
             return Ok(());
         }
-        let held = std::mem::take(&mut self.held);
-        self.storage.append(&self.image, self.offset, &held).await?;
-        self.offset += held.len() as u64;
+        let held = std::mem::replace(&mut self.held, Vec::with_capacity(MAX_CHUNK as usize));
+        self.write(held).await
+    }
+
+    /// Starts writing `piece` at the end of what is written, after the write before it.
+    async fn write(&mut self, piece: Vec<u8>) -> Result<(), String> {
+        self.written().await?;
+        let (done, result) = futures::channel::oneshot::channel();
+        let (storage, image, offset) = (self.storage.clone(), self.image.clone(), self.offset);
+        self.offset += piece.len() as u64;
+        self.writing = Some(result);
+        wasm_bindgen_futures::spawn_local(async move {
+            let _ = done.send(storage.append(&image, offset, &piece).await);
+        });
         Ok(())
+    }
+
+    /// Waits for the piece being written.
+    async fn written(&mut self) -> Result<(), String> {
+        match self.writing.take() {
+            Some(result) => result
+                .await
+                .unwrap_or_else(|_| Err("browser storage: a write was dropped".into())),
+            None => Ok(()),
+        }
     }
 }

@@ -143,7 +143,7 @@ pub fn CenterPanel() -> impl IntoView {
         }
         let mut lines = Vec::new();
         for o in m.offers.get() {
-            match crate::readings::verdicts(&o, &typed) {
+            match crate::readings::verdicts(&o, &typed, m.lang.get()) {
                 Ok(v) => lines.extend(
                     v.into_iter()
                         .map(|(ok, text)| (ok, format!("{}: {text}", o.comp_no))),

@@ -6,6 +6,7 @@ use crate::adapters::page;
 use crate::adapters::serial::{self, Flow, Parity, SerialSettings, Unavailable};
 use crate::adapters::simulated::{self, SimMcu};
 use crate::model::{Link, Model, Protocol};
+use crate::resume;
 use crate::run::{self, Control};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -142,6 +143,115 @@ fn connect(simulated: bool) {
     });
 }
 
+/// Continues the upgrade a page before this one kept: on the same board's port, found among
+/// the ports this page was allowed before (the chooser only when it is not there).
+fn continue_kept() {
+    let m = model();
+    let c = controls();
+    let Some(saved) = resume::take() else {
+        return;
+    };
+    m.resumable.set(None);
+    send(Control::Disconnect);
+    m.link.set(Link::Opening);
+    m.ending.set(None);
+    m.protocol.set(Protocol::At);
+    m.settings.set(saved.serial.clone());
+    m.usb_id.set(saved.usb);
+    m.center_settings.set(saved.center.clone());
+    spawn_local(async move {
+        let known = serial::granted()
+            .await
+            .into_iter()
+            .find(|p| saved.usb.is_some() && serial::usb_id(p) == saved.usb);
+        let port = match known {
+            Some(p) => Ok(p),
+            None => serial::request().await,
+        };
+        let opened = match port {
+            Ok(p) => serial::open(p, &saved.serial).await,
+            Err(e) => Err(e),
+        };
+        match opened {
+            Ok(port) => {
+                m.log("step", format!("connected: {}", port.label));
+                m.link.set(Link::Open {
+                    label: port.label.clone(),
+                    simulated: false,
+                });
+                c.set_value(Some(run::resume(m, port, saved)));
+            }
+            Err(e) => {
+                m.log("error", format!("could not open the board's port: {e}"));
+                m.link.set(Link::Lost(e));
+                if let Some(summary) = saved.summary() {
+                    m.resumable.set(Some(summary));
+                }
+                resume::put_back(saved);
+            }
+        }
+    });
+}
+
+/// Drops the kept upgrade and its image; the MCU asks for a plan again when it restarts.
+fn drop_kept() {
+    let m = model();
+    m.resumable.set(None);
+    let Some(saved) = resume::take() else {
+        return;
+    };
+    spawn_local(async move {
+        if let Ok(storage) = crate::adapters::storage::Storage::open().await {
+            if let (Ok(id), Some(summary)) = (saved.center.id(), saved.summary()) {
+                let _ = storage
+                    .discard(&crate::center::image_key(&id, &summary.component))
+                    .await;
+            }
+            resume::forget(&storage);
+        }
+        m.log("step", "the interrupted upgrade was dropped");
+    });
+}
+
+/// The offer to continue an upgrade a reload or a crash interrupted.
+#[component]
+fn KeptUpgrade() -> impl IntoView {
+    let m = model();
+    let text = move || {
+        m.resumable.get().map(|s| {
+            let what = if s.transferring {
+                tr("kept.sent")()
+            } else {
+                tr("kept.downloaded")()
+            };
+            let percent = (s.done * 100).checked_div(s.total).unwrap_or(0);
+            format!(
+                "{} {} → {}: {percent} % {what} ({} / {} B).",
+                tr("kept.was")(),
+                s.component,
+                s.target,
+                s.done,
+                s.total
+            )
+        })
+    };
+    view! {
+        <Show when=move || m.resumable.get().is_some() && !m.running.get()>
+            <div id="kept-upgrade" class="notice" role="alert">
+                <p><strong>{tr("kept.title")}</strong></p>
+                <p id="kept-text">{text}</p>
+                <p>{tr("kept.hint")}</p>
+                <div class="actions">
+                    <button type="button" id="kept-continue" class="primary"
+                        on:click=move |_| continue_kept()>{tr("kept.continue")}</button>
+                    <button type="button" id="kept-drop" class="secondary"
+                        on:click=move |_| drop_kept()>{tr("kept.drop")}</button>
+                </div>
+            </div>
+        </Show>
+    }
+}
+
 /// The device panel.
 #[component]
 pub fn DevicePanel() -> impl IntoView {
@@ -179,6 +289,7 @@ pub fn DevicePanel() -> impl IntoView {
                 Err(Unavailable::NotSecure) => Some(view! { <p class="notice" role="note">{tr("not_secure")}</p> }),
                 Err(Unavailable::NoApi) => Some(view! { <p class="notice" role="note">{tr("no_serial")}</p> }),
             }}
+            <KeptUpgrade />
             <fieldset>
                 <legend>{tr("protocol")}</legend>
                 {protocol_choice(Protocol::At, "p.at")}

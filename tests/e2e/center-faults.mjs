@@ -8,6 +8,11 @@
 // - broker: the center's MQTT becomes unreachable mid-transfer; the flash goes on, the console
 //   says the connection was lost and that reports are sent when it is back, and the reports
 //   queued meanwhile reach the center, in order, once it is back;
+// - reload: the page is reloaded mid-transfer; the new page offers to continue, and continues
+//   on the same port from the last confirmed piece: nothing is downloaded again, the MCU reads
+//   at most one piece twice, the image is byte-exact and the center has every status in order;
+// - outbox: the page is reloaded while the reports of a flash that ended offline wait for the
+//   broker; the new page sends them in the background, and the center gets them once it is back;
 // - digest: a tampered file fails the digest check: the console and the center show the
 //   mismatch, and the MCU received zero firmware bytes.
 // Usage: node tests/e2e/center-faults.mjs <dist> <out-dir> <sota binary> <sota-center binary>
@@ -118,7 +123,7 @@ try {
   const pkg = await api('POST', '/packages', form);
   const plan = await api('POST', '/plans', {
     name: 'Faults to 1_0_2', product_key: 'demo-product', time_zone: 'Asia/Shanghai', upgrade_mode: 'manual',
-    whitelist: ['fault-range', 'fault-broker', 'fault-digest'],
+    whitelist: ['fault-range', 'fault-broker', 'fault-reload', 'fault-outbox', 'fault-digest'],
     texts: { en: 'Fault drill', zh: '故障演练' },
     components: [{ identity: 'STM32', component_type: 'SOTA', package_id: pkg.id }],
   });
@@ -239,7 +244,101 @@ try {
     errors.splice(0, errors.length, ...errors.filter((e) => !refused.test(e)));
   });
 
-  // 3. A tampered file: the digests do not match and nothing reaches the MCU.
+  // 3. A reload mid-transfer: the new page continues from the last confirmed piece.
+  let reloadRequests = [];
+  await scenario('reload', async (page) => {
+    const output = join(tmp, 'reload.bin');
+    const link = await device(page, 'fault-reload', secret, output);
+    const began = Date.now();
+    let warned = false;
+    page.on('dialog', (d) => { warned ||= d.type() === 'beforeunload'; d.accept().catch(() => {}); });
+    await accept(page);
+    // Past two of the five pieces: the MCU confirmed 131072 bytes and reads in the third.
+    await page.waitForFunction(() => document.querySelector('#step')?.dataset.step === 'Writing'
+      && Number(/(\d+) %/.exec(document.querySelector('#figures')?.textContent ?? '')?.[1] ?? 0) >= 45, null, { timeout: 60000, polling: 50 });
+    const atReload = await progress(page);
+    const downloads = reloadRequests.length;
+    // The kept upgrade is written in the background: give it a moment, as a technician would.
+    await sleep(300);
+    const reloadAt = Date.now();
+    await page.reload();
+    await page.waitForSelector('#kept-upgrade', { timeout: 20000 });
+    const offer = await page.textContent('#kept-text');
+    await page.screenshot({ path: join(out, 'console-faults-reload-offer.png'), fullPage: true });
+    // The same offer in Chinese on a tablet.
+    const viewport = page.viewportSize();
+    await page.setViewportSize({ width: 768, height: 1024 });
+    await page.getByRole('button', { name: '中文' }).click();
+    const zh = await page.textContent('#kept-upgrade');
+    await page.screenshot({ path: join(out, 'console-faults-reload-offer-zh-tablet.png') });
+    check('reload: the offer reads in Chinese', zh.includes('继续升级') && zh.includes('已由 MCU 确认'), zh);
+    await page.getByRole('button', { name: 'English' }).click();
+    await page.setViewportSize(viewport);
+    check('reload: the page offers to continue the interrupted upgrade', /STM32 → 1_0_2: 40 % confirmed by the MCU \(131072 \/ 327680 B\)/.test(offer), offer);
+    await page.click('#kept-continue');
+    const continuedAt = Date.now();
+    const r = await resultOf(page, 90000);
+    figures.push(`reload: at ${atReload.figures.trim()} (${secs(reloadAt - began)} after accept); offer shown and continued ${secs(continuedAt - reloadAt)} after the reload; success ${secs(Date.now() - continuedAt)} later`);
+    check('reload: the continued upgrade succeeds', r.cls.includes('ok') && r.text.includes('STM32 1_0_2'), JSON.stringify(r));
+    await page.screenshot({ path: join(out, 'console-faults-reload-success.png'), fullPage: true });
+    check('reload: the page asked before leaving mid-upgrade', warned, '');
+    check('reload: nothing was downloaded again', reloadRequests.length === downloads, JSON.stringify(reloadRequests.map((q) => q.range)));
+    const log = await logOf(page, 'reload');
+    check('reload: the log says where it continued', log.includes('continuing the upgrade of STM32 to 1_0_2: the MCU confirmed 131072 of 327680 bytes'), log.slice(0, 1500));
+    await link.stop();
+    const got = existsSync(output) ? readFileSync(output) : Buffer.alloc(0);
+    check('reload: the MCU got a byte-exact image', got.equals(fw), `${got.length} bytes`);
+    const received = Number(/\((\d+) firmware bytes received\)/.exec(link.stderr)?.[1] ?? -1);
+    check('reload: the MCU read at most one piece twice', received >= fw.length && received <= fw.length + 65536, `${received} bytes received`);
+    const c = await outcome(plan.id, 'fault-reload');
+    check('reload: monitoring shows update ok', c?.outcome === 'succeeded' && c?.status === 11, JSON.stringify(c));
+    const codes = (await statusesOf(plan.id, 'fault-reload')).map((e) => e.status);
+    check('reload: the center\'s log has the statuses in order', inOrder(codes) && [1, 2, 4, 5, 8, 9, 11].every((s) => codes.includes(s)) && !codes.includes(6), JSON.stringify(codes));
+    const kept = await page.evaluate(() => new Promise((resolve, reject) => {
+      const open = indexedDB.open('sota-console');
+      open.onerror = () => reject(open.error);
+      open.onsuccess = () => {
+        const get = open.result.transaction('records').objectStore('records').get('resume');
+        get.onsuccess = () => resolve(get.result ?? null);
+        get.onerror = () => reject(get.error);
+      };
+    }));
+    check('reload: nothing is kept to continue once it ended', kept === null, String(kept).slice(0, 200));
+  }, async (page) => {
+    reloadRequests = await recordDownloads(page, async (route) => route.continue());
+  });
+
+  // 4. The page closes while reports wait for the broker: the next page delivers them.
+  await scenario('outbox', async (page, errors) => {
+    const output = join(tmp, 'outbox.bin');
+    const link = await device(page, 'fault-outbox', secret, output, proxy.url());
+    page.on('dialog', (d) => d.accept().catch(() => {}));
+    await accept(page);
+    await page.waitForFunction(() => document.querySelector('#step')?.dataset.step === 'Writing'
+      && Number(/(\d+) %/.exec(document.querySelector('#figures')?.textContent ?? '')?.[1] ?? 0) >= 20, null, { timeout: 60000, polling: 50 });
+    proxy.cut();
+    const r = await resultOf(page, 120000);
+    check('outbox: the flash succeeded without the center', r.cls.includes('ok'), JSON.stringify(r));
+    await link.stop();
+    await page.reload();
+    await page.waitForFunction(() => document.querySelector('#log')?.innerText.includes('that an earlier page could not deliver: sending them'), null, { timeout: 20000 });
+    const before = await statusesOf(plan.id, 'fault-outbox');
+    check('outbox: the center had no final status before the new page sent it', !before.some((e) => e.status === 11), JSON.stringify(before.map((e) => e.status)));
+    const restoredAt = Date.now();
+    await proxy.restore();
+    const c = await outcome(plan.id, 'fault-outbox', 60000);
+    figures.push(`outbox: the reloaded page's reports reached the center ${secs(Date.now() - restoredAt)} after the broker was back`);
+    check('outbox: the reports the new page sent reached the center (update ok)', c?.outcome === 'succeeded' && c?.status === 11, JSON.stringify(c));
+    const codes = (await statusesOf(plan.id, 'fault-outbox')).map((e) => e.status);
+    check('outbox: the center\'s log has the statuses in order', inOrder(codes) && [1, 2, 4, 5, 8, 9, 11].every((s) => codes.includes(s)), JSON.stringify(codes));
+    await page.waitForFunction(() => /the center confirmed the \d+ kept report\(s\) of demo-product\/fault-outbox/.test(document.querySelector('#log')?.innerText ?? ''), null, { timeout: 20000 });
+    await page.screenshot({ path: join(out, 'console-faults-outbox-delivered.png'), fullPage: true });
+    await logOf(page, 'outbox');
+    const refused = /^WebSocket connection to '.*' failed: .*ERR_CONNECTION_REFUSED/;
+    errors.splice(0, errors.length, ...errors.filter((e) => !refused.test(e)));
+  });
+
+  // 5. A tampered file: the digests do not match and nothing reaches the MCU.
   await scenario('digest', async (page) => {
     const output = join(tmp, 'digest.bin');
     const link = await device(page, 'fault-digest', secret, output);

@@ -25,9 +25,10 @@ export function installFakeSerial() {
     async close() { state.closed++; }
     async forget() {}
   }
+  // As Chrome does, a port the page was allowed is listed by getPorts() after a reload.
   const serial = {
-    requestPort: async () => new FakePort(),
-    getPorts: async () => [],
+    requestPort: async () => { sessionStorage.setItem('fakeSerialGranted', '1'); return new FakePort(); },
+    getPorts: async () => (sessionStorage.getItem('fakeSerialGranted') ? [new FakePort()] : []),
     addEventListener() {},
     removeEventListener() {},
   };

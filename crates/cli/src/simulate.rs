@@ -204,7 +204,11 @@ pub fn run(args: Args) -> Result<(), String> {
                 ));
             }
             linger(&args);
-            eprintln!("updated to {}", mcu.version());
+            eprintln!(
+                "updated to {} ({} firmware bytes received)",
+                mcu.version(),
+                mcu.firmware_bytes_received()
+            );
             match &args.output {
                 Some(path) => save(path, mcu.flash()),
                 None => Ok(()),

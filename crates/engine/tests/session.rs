@@ -986,6 +986,77 @@ fn a_restored_download_refeeds_the_stored_prefix_then_resumes_at_its_offset() {
 }
 
 #[test]
+fn a_restored_download_continues_from_what_the_store_kept() {
+    let img = image(500, 8);
+    let mut s = S::downloading(&img);
+    s.ok(Event::Downloaded {
+        offset: 0,
+        bytes: img[..230].to_vec(),
+    });
+    s.cmds();
+    let json = serde_json::to_string(&s.s).unwrap();
+    s.s = serde_json::from_str(&json).unwrap();
+    // A longer length than the session counted is not taken: those bytes were never hashed.
+    s.s.keep_stored(400);
+    assert_eq!(s.s.download_offset(), Some(230));
+    s.s.keep_stored(100);
+    assert_eq!(s.s.download_offset(), Some(100));
+    s.s.resume(Timestamp(s.now));
+    let cmds = s.cmds();
+    assert!(
+        cmds.contains(&Command::Refeed {
+            component: "STM32".into(),
+            len: 100
+        }),
+        "{cmds:?}"
+    );
+    s.ok(Event::Stored {
+        offset: 0,
+        bytes: img[..100].to_vec(),
+    });
+    assert!(s.cmds().iter().any(|c| matches!(
+        c,
+        Command::Fetch {
+            start: 100,
+            end: 500,
+            ..
+        }
+    )));
+    s.ok(Event::Downloaded {
+        offset: 100,
+        bytes: img[100..].to_vec(),
+    });
+    assert_eq!(s.s.state(), StateKind::Transferring);
+    assert_eq!(offers(&s.cmds()), [(0, 100)]);
+}
+
+#[test]
+fn keeping_a_stored_length_outside_a_download_changes_nothing() {
+    let img = image(500, 8);
+    let mut s = S::downloading(&img);
+    // All that was counted is kept: the live download goes on as it was.
+    s.ok(Event::Downloaded {
+        offset: 0,
+        bytes: img[..100].to_vec(),
+    });
+    s.s.keep_stored(100);
+    s.ok(Event::Downloaded {
+        offset: 100,
+        bytes: img[100..].to_vec(),
+    });
+    assert_eq!(s.s.state(), StateKind::Transferring);
+    s.s.keep_stored(0);
+    assert_eq!(s.s.state(), StateKind::Transferring);
+    assert_eq!(s.s.transfer_offset(), Some(0));
+    s.cmds();
+    s.ok(Event::McuTookPiece {
+        offset: 0,
+        len: 100,
+    });
+    assert_eq!(offers(&s.cmds()), [(100, 100)]);
+}
+
+#[test]
 fn a_restored_download_with_a_corrupted_store_fails_verification() {
     let img = image(500, 8);
     let mut s = S::downloading(&img);

@@ -22,12 +22,13 @@ use crate::io::{Driver, Handler, Io, Left};
 use crate::stamp;
 use crate::state::{FlowState, Step, Tracker};
 use core::time::Duration;
+use serde::{Deserialize, Serialize};
 use sota_engine::{
     Component, Event, FirmwareInfo, Outcome, Plan, Readings, Rejected, Session, Stage, StateKind,
     UiEvent,
 };
 use sota_link::at_sota::{
-    Config, Event as LinkEvent, FirmwareInfo as LinkInfo, Module, Plan as LinkPlan,
+    Config, Event as LinkEvent, FirmwareInfo as LinkInfo, Module, Plan as LinkPlan, ResumePoint,
 };
 use sota_link::Endpoint;
 use std::collections::VecDeque;
@@ -41,6 +42,38 @@ pub enum Notice {
     Engine(UiEvent),
     /// A request the session did not take (a late or repeated answer), for the log.
     Rejected(Rejected),
+}
+
+/// What an [`AtUpgrade`] keeps to be taken up by a new instance ([`AtUpgrade::snapshot`],
+/// [`AtUpgrade::restore`]): the console's page reloaded mid-upgrade, the MCU did not.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AtSnapshot {
+    session: Session,
+    info: FirmwareInfo,
+    echo: bool,
+    sha256: bool,
+    versions: Vec<(String, String)>,
+}
+
+impl AtSnapshot {
+    /// The session as it was saved (its plan, state and offsets, for a UI to describe).
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+}
+
+/// The most of the MCU's input kept while a restored transfer waits for its piece: a few of
+/// its retried commands (each well under 100 bytes).
+const HOLD_LIMIT: usize = 4096;
+
+/// The MCU's last command line in `held`, finished or not: an MCU that got no answer repeats
+/// its command, so only the last try still waits for one — answering every try would answer
+/// questions it no longer asks, and count against its retry limit.
+fn last_command(held: &[u8]) -> &[u8] {
+    let ends = |b: &u8| *b == b'\r' || *b == b'\n';
+    let end = held.iter().rposition(|b| !ends(b)).map_or(0, |i| i + 1);
+    let start = held[..end].iter().rposition(ends).map_or(0, |i| i + 1);
+    &held[start..]
 }
 
 /// Where the plans stand.
@@ -63,6 +96,11 @@ pub struct AtUpgrade {
     plans: Plans,
     /// The firmware info of the plan being downloaded or transferred, as URC 10701 shows it.
     link_info: Option<LinkInfo>,
+    /// The same, as the session took it (kept for [`AtUpgrade::snapshot`]).
+    info: Option<FirmwareInfo>,
+    /// Restored mid-transfer: the MCU's input waits here until the piece it reads is ready
+    /// again (see [`AtUpgrade::restore`]).
+    holding: Option<Vec<u8>>,
     /// The piece the session offers now: (offset, len).
     offered: Option<(u64, u32)>,
     notices: VecDeque<Notice>,
@@ -113,6 +151,8 @@ impl AtUpgrade {
             handler: Handler::default(),
             plans: Plans::NotAsked,
             link_info: None,
+            info: None,
+            holding: None,
             offered: None,
             notices: VecDeque::new(),
             tracker: Tracker::default(),
@@ -143,6 +183,93 @@ impl AtUpgrade {
     /// True once the MCU has asked for plans and every plan has ended.
     pub fn is_finished(&self) -> bool {
         self.plans == Plans::Given && self.session.is_finished()
+    }
+
+    /// What a new instance needs to go on with this upgrade after the old one is gone (a page
+    /// reload): `Some` while a plan downloads or transfers. Before that the MCU asks for the
+    /// plan again by itself, and after it (updating) it reports its new version by itself.
+    pub fn snapshot(&self) -> Option<AtSnapshot> {
+        if !matches!(
+            self.session.state(),
+            StateKind::Downloading | StateKind::Transferring
+        ) {
+            return None;
+        }
+        let point = self.module.resume_point();
+        Some(AtSnapshot {
+            session: self.session.clone(),
+            info: self.info.clone()?,
+            echo: point.echo,
+            sha256: point.sha256,
+            versions: point.versions,
+        })
+    }
+
+    /// Takes up the upgrade of `snapshot` in a new instance; `stored` is how many bytes of the
+    /// image the store still holds. The session checks the stored image again (and mid-download
+    /// fetches on from what was kept, see `Session::keep_stored`). Mid-transfer, the MCU's
+    /// input waits until the piece at the last confirmed offset is ready again, so its reads
+    /// get no ERROR in between; then its last command is answered.
+    pub fn restore(config: Config, snapshot: AtSnapshot, stored: u64, now: Duration) -> Self {
+        let config = Config {
+            read_timeout: None,
+            update_timeout: None,
+            ..config
+        };
+        let AtSnapshot {
+            mut session,
+            info,
+            echo,
+            sha256,
+            versions,
+        } = snapshot;
+        session.keep_stored(stored);
+        let link = link_info(&info);
+        let point = ResumePoint {
+            echo,
+            sha256,
+            versions,
+        };
+        let read_to = session.transfer_offset().unwrap_or(0);
+        let module = match session.current_plan() {
+            Some(plan) => {
+                Module::resumed(config, point, link_plan(plan), link.clone(), read_to, now)
+            }
+            None => Module::new(config),
+        };
+        let state = session.state();
+        let mut up = AtUpgrade {
+            module,
+            session,
+            handler: Handler::default(),
+            plans: Plans::Given,
+            link_info: Some(link),
+            info: Some(info),
+            holding: (state == StateKind::Transferring).then(Vec::new),
+            offered: None,
+            notices: VecDeque::new(),
+            tracker: Tracker::default(),
+            now,
+        };
+        let step = match state {
+            StateKind::Transferring => Step::Writing,
+            _ => Step::Verifying,
+        };
+        up.tracker.enter(step, now);
+        up.session.resume(stamp(now));
+        up.pump();
+        up.react();
+        up
+    }
+
+    /// The held input goes to the module: the piece is ready, or the transfer ended.
+    fn release(&mut self) {
+        if let Some(held) = self.holding.take() {
+            let line = last_command(&held);
+            if !line.is_empty() {
+                self.module.handle_input(self.now, line);
+            }
+        }
     }
 
     /// The components the MCU reported so far.
@@ -303,6 +430,7 @@ impl AtUpgrade {
             UiEvent::State { state, .. } => match state {
                 StateKind::Offered => {
                     self.link_info = None;
+                    self.info = None;
                     self.offered = None;
                     self.reoffer();
                     self.tracker.enter(Step::WaitingForMcu, self.now);
@@ -346,6 +474,7 @@ impl AtUpgrade {
     fn on_info(&mut self, info: &FirmwareInfo) {
         let link = link_info(info);
         self.link_info = Some(link.clone());
+        self.info = Some(info.clone());
         if self.session.state() == StateKind::Downloading {
             self.module.start_download(link, self.now);
             self.tracker.update(Step::Verifying, 0, info.size, self.now);
@@ -393,6 +522,9 @@ impl AtUpgrade {
     fn after_io(&mut self, now: Duration) {
         self.now = now;
         self.pump();
+        if self.holding.is_some() && self.session.state() != StateKind::Transferring {
+            self.release();
+        }
         self.react();
     }
 }
@@ -422,6 +554,7 @@ impl Driver for AtUpgrade {
         {
             if self.offered.map(|(off, _)| off) == Some(o) {
                 self.module.piece_ready(o, bytes, now);
+                self.release();
             }
         }
         self.after_io(now);
@@ -452,7 +585,14 @@ impl Endpoint for AtUpgrade {
         // Expired session waits come first, as in the session itself.
         self.session.handle_timeout(stamp(now));
         self.pump();
-        self.module.handle_input(now, bytes);
+        match self.holding.as_mut() {
+            Some(held) => {
+                held.extend_from_slice(bytes);
+                let over = held.len().saturating_sub(HOLD_LIMIT);
+                held.drain(..over);
+            }
+            None => self.module.handle_input(now, bytes),
+        }
         self.react();
     }
 

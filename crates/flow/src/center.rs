@@ -14,10 +14,21 @@
 
 use crate::io::{Driver, Io};
 use core::time::Duration;
+use serde::{Deserialize, Serialize};
 use sota_engine::{Component, Report, Status};
 use sota_protocol::message::MAX_MESSAGE_CHARS;
 use sota_protocol::{ComponentVersion, Down, ErrorCode, PlanOffer, StatusReport, Up, UpgradeMode};
 use std::collections::VecDeque;
+
+/// What a [`CenterLink`] keeps for a new instance to report on the plans in progress (the
+/// page reloaded mid-upgrade): the offers, whose plan ids every report names.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CenterSnapshot {
+    offers: Vec<PlanOffer>,
+    components: Vec<Component>,
+    ask_manual: bool,
+    approval_note: String,
+}
 
 /// What the channel tells its adapter, for the screen and the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,6 +106,29 @@ impl CenterLink {
     pub fn asking_for_manual_plans() -> Self {
         CenterLink {
             ask_manual: true,
+            ..Self::new()
+        }
+    }
+
+    /// What [`CenterLink::restored`] needs.
+    pub fn snapshot(&self) -> CenterSnapshot {
+        CenterSnapshot {
+            offers: self.offers.clone(),
+            components: self.components.clone(),
+            ask_manual: self.ask_manual,
+            approval_note: self.approval_note.clone(),
+        }
+    }
+
+    /// A link that goes on reporting on the plans of `snapshot`, whose answer the flow took
+    /// already: a plan pushed meanwhile waits for the next request, as in the old instance.
+    pub fn restored(snapshot: CenterSnapshot) -> Self {
+        CenterLink {
+            asked: Asked::Answered,
+            components: snapshot.components,
+            ask_manual: snapshot.ask_manual,
+            offers: snapshot.offers,
+            approval_note: snapshot.approval_note,
             ..Self::new()
         }
     }

@@ -138,7 +138,7 @@ pub trait Driver {
     fn fetched(&mut self, offset: u64, bytes: Vec<u8>, now: Duration);
     /// The current [`Io::Fetch`] failed.
     fn fetch_failed(&mut self, reason: String, now: Duration);
-    /// The bytes of the oldest unanswered [`Io::Read`].
+    /// The bytes of the unanswered [`Io::Read`] at `offset`; reads may be answered in any order.
     fn read_done(&mut self, offset: u64, bytes: Vec<u8>, now: Duration);
     /// The store lost the image (or a write or read failed).
     fn store_lost(&mut self, now: Duration);
@@ -208,13 +208,28 @@ struct Fetching {
     end: u64,
 }
 
-/// What an unanswered [`Io::Read`] was for.
+/// An unanswered [`Io::Read`]: the range asked for, so that an answer finds its read whatever
+/// the order, and what it was for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Pending {
-    /// A chunk of a refeed; more follow up to `len`.
-    Refeed { component: String, len: u64 },
+    /// A chunk of a refeed; more follow up to `total`.
+    Refeed {
+        component: String,
+        offset: u64,
+        len: u64,
+        total: u64,
+    },
     /// A piece for the MCU.
     Piece { offset: u64, len: u32 },
+}
+
+impl Pending {
+    fn range(&self) -> (u64, u64) {
+        match self {
+            Pending::Refeed { offset, len, .. } => (*offset, *len),
+            Pending::Piece { offset, len } => (*offset, u64::from(*len)),
+        }
+    }
 }
 
 /// The engine's command handler: one per flow, shared by every protocol driver.
@@ -273,6 +288,7 @@ impl Handler {
                 bytes,
             }),
             Command::Refeed { component, len } => {
+                // The old refeed's answers that still come find no read and are dropped.
                 self.reads.retain(|p| !matches!(p, Pending::Refeed { .. }));
                 self.refeed_from(component, 0, len);
             }
@@ -300,17 +316,22 @@ impl Handler {
         Left::Nothing
     }
 
-    fn refeed_from(&mut self, component: String, offset: u64, len: u64) {
-        if offset >= len {
+    fn refeed_from(&mut self, component: String, offset: u64, total: u64) {
+        if offset >= total {
             return;
         }
-        let chunk = CHUNK.min(len - offset);
+        let len = CHUNK.min(total - offset);
         self.out.push_back(Io::Read {
             component: component.clone(),
             offset,
-            len: chunk,
+            len,
         });
-        self.reads.push_back(Pending::Refeed { component, len });
+        self.reads.push_back(Pending::Refeed {
+            component,
+            offset,
+            len,
+            total,
+        });
     }
 
     fn next_chunk(&mut self) {
@@ -375,6 +396,9 @@ impl Handler {
     }
 
     /// Stored bytes: a refeed chunk goes into the session; a piece is returned for the MCU.
+    /// The answer goes to the read it answers, found by its range: the stored image is
+    /// append-only, so any answer at an offset holds the bytes a read there asked for. An
+    /// answer no read is waiting for (one of a refeed started over) is dropped.
     pub(crate) fn read_done(
         &mut self,
         session: &mut Session,
@@ -382,23 +406,29 @@ impl Handler {
         bytes: Vec<u8>,
         now: Duration,
     ) -> Option<(u64, u32, Vec<u8>)> {
-        match self.reads.pop_front()? {
-            Pending::Refeed { component, len } => {
-                let next = offset + bytes.len() as u64;
+        let got = bytes.len() as u64;
+        let at = self
+            .reads
+            .iter()
+            .position(|p| p.range() == (offset, got))
+            // A refeed chunk may come back short: what came is fed and the rest asked for.
+            .or_else(|| {
+                self.reads.iter().position(|p| {
+                    let (o, len) = p.range();
+                    matches!(p, Pending::Refeed { .. }) && o == offset && got < len
+                })
+            })?;
+        match self.reads.remove(at)? {
+            Pending::Refeed {
+                component, total, ..
+            } => {
                 let taken = session.handle(Event::Stored { offset, bytes }, stamp(now));
-                if taken.is_ok()
-                    && !self
-                        .reads
-                        .iter()
-                        .any(|p| matches!(p, Pending::Refeed { .. }))
-                {
-                    self.refeed_from(component, next, len);
+                if taken.is_ok() {
+                    self.refeed_from(component, offset + got, total);
                 }
                 None
             }
-            Pending::Piece { offset: o, len } => {
-                (o == offset && bytes.len() == len as usize).then_some((o, len, bytes))
-            }
+            Pending::Piece { offset, len } => Some((offset, len, bytes)),
         }
     }
 
@@ -738,6 +768,171 @@ mod tests {
                 .read_done(&mut rig.session, offset as u64, bytes, T0);
             assert_eq!(got, None, "{offset}, {len}");
         }
+    }
+
+    /// The piece the handler hands out for an answer at `offset`, or `None`.
+    fn piece(rig: &mut Rig, offset: u64, bytes: &[u8]) -> Option<(u64, u32, Vec<u8>)> {
+        let bytes = bytes.to_vec();
+        rig.handler.read_done(&mut rig.session, offset, bytes, T0)
+    }
+
+    #[test]
+    fn a_second_restart_while_a_refeed_read_is_out_ignores_its_late_answer() {
+        let image = test_image(70_000, 10);
+        let mut rig = Rig::transferring(&image);
+        rig.session.resume(stamp(T0));
+        assert_eq!(reads(&rig.ios()), [(0, 65_536)]);
+        assert_eq!(
+            reads(&rig.read_done(0, &image[..65_536], T0)),
+            [(65_536, 4_464)]
+        );
+        // Restarted again while the first refeed's second chunk is still being read.
+        rig.session.resume(stamp(T0));
+        assert_eq!(reads(&rig.ios()), [(0, 65_536)]);
+        // That read's answer comes late: it belongs to no read the new refeed made.
+        let stale = rig.read_done(65_536, &image[65_536..], T0);
+        assert!(stale.is_empty(), "{stale:?}");
+        assert_eq!(
+            reads(&rig.read_done(0, &image[..65_536], T0)),
+            [(65_536, 4_464)]
+        );
+        let rechecked = rig.read_done(65_536, &image[65_536..], T0);
+        assert_eq!(
+            reads(&rechecked),
+            [(0, 100)],
+            "rechecked: the piece is read"
+        );
+        assert_eq!(
+            piece(&mut rig, 0, &image[..100]),
+            Some((0, 100, image[..100].to_vec()))
+        );
+        assert_eq!(rig.session.state(), StateKind::Transferring);
+    }
+
+    #[test]
+    fn a_late_answer_at_the_new_refeeds_offset_is_fed_once() {
+        let image = test_image(70_000, 11);
+        let mut rig = Rig::transferring(&image);
+        rig.session.resume(stamp(T0));
+        assert_eq!(reads(&rig.ios()), [(0, 65_536)]);
+        rig.session.resume(stamp(T0));
+        assert_eq!(reads(&rig.ios()), [(0, 65_536)]);
+        // The first refeed's answer holds the same stored bytes: the new refeed takes it, and
+        // its own answer, coming after, is the late one.
+        assert_eq!(
+            reads(&rig.read_done(0, &image[..65_536], T0)),
+            [(65_536, 4_464)]
+        );
+        assert!(rig.read_done(0, &image[..65_536], T0).is_empty());
+        let rechecked = rig.read_done(65_536, &image[65_536..], T0);
+        assert_eq!(
+            reads(&rechecked),
+            [(0, 100)],
+            "rechecked: the piece is read"
+        );
+        assert_eq!(
+            piece(&mut rig, 0, &image[..100]),
+            Some((0, 100, image[..100].to_vec()))
+        );
+    }
+
+    #[test]
+    fn an_answer_no_read_is_waiting_for_leaves_the_pending_piece_read_alone() {
+        let image = test_image(70_000, 12);
+        let mut rig = Rig::transferring(&image);
+        let taken = Event::McuTookPiece {
+            offset: 0,
+            len: 100,
+        };
+        rig.session.handle(taken, stamp(T0)).unwrap();
+        assert_eq!(reads(&rig.ios()), [(100, 100)]);
+        // Late answers of reads nobody waits for: another offset, and the piece's offset with
+        // a refeed chunk's length.
+        assert_eq!(piece(&mut rig, 65_536, &image[65_536..]), None);
+        assert_eq!(piece(&mut rig, 100, &image[100..65_636]), None);
+        assert!(rig.ios().is_empty());
+        assert_eq!(
+            piece(&mut rig, 100, &image[100..200]),
+            Some((100, 100, image[100..200].to_vec()))
+        );
+        assert_eq!(rig.session.state(), StateKind::Transferring);
+    }
+
+    #[test]
+    fn a_piece_read_and_a_refeed_read_answered_out_of_order_each_go_where_they_belong() {
+        let image = test_image(70_000, 13);
+        let mut rig = Rig::transferring(&image);
+        let taken = Event::McuTookPiece {
+            offset: 0,
+            len: 100,
+        };
+        rig.session.handle(taken, stamp(T0)).unwrap();
+        assert_eq!(reads(&rig.ios()), [(100, 100)]);
+        rig.session.resume(stamp(T0));
+        assert_eq!(reads(&rig.ios()), [(0, 65_536)]);
+        // The refeed's chunk comes back before the piece asked for earlier.
+        assert_eq!(
+            reads(&rig.read_done(0, &image[..65_536], T0)),
+            [(65_536, 4_464)]
+        );
+        assert_eq!(
+            piece(&mut rig, 100, &image[100..200]),
+            Some((100, 100, image[100..200].to_vec()))
+        );
+        assert!(rig.ios().is_empty());
+        let rechecked = rig.read_done(65_536, &image[65_536..], T0);
+        assert_eq!(
+            reads(&rechecked),
+            [(100, 100)],
+            "rechecked: the piece is read again"
+        );
+
+        // The same at one offset: a piece offered again (as the AT flow does when the MCU
+        // confirms the plan again) while a refeed reads from 0.
+        let mut rig = Rig::transferring(&image);
+        rig.session.resume(stamp(T0));
+        assert_eq!(reads(&rig.ios()), [(0, 65_536)]);
+        let again = Command::OfferPiece {
+            component: "STM32".into(),
+            component_type: ComponentType::Mcu,
+            offset: 0,
+            len: 100,
+            total: image.len() as u64,
+        };
+        assert!(matches!(rig.handler.command(again), Left::Nothing));
+        assert_eq!(reads(&rig.ios()), [(0, 100)]);
+        assert_eq!(
+            reads(&rig.read_done(0, &image[..65_536], T0)),
+            [(65_536, 4_464)]
+        );
+        assert_eq!(
+            piece(&mut rig, 0, &image[..100]),
+            Some((0, 100, image[..100].to_vec()))
+        );
+        let rechecked = rig.read_done(65_536, &image[65_536..], T0);
+        assert_eq!(
+            reads(&rechecked),
+            [(0, 100)],
+            "rechecked: the piece is read again"
+        );
+    }
+
+    #[test]
+    fn a_refeed_chunk_that_comes_back_short_is_fed_and_the_rest_asked_for() {
+        let image = test_image(70_000, 14);
+        let mut rig = Rig::transferring(&image);
+        rig.session.resume(stamp(T0));
+        assert_eq!(reads(&rig.ios()), [(0, 65_536)]);
+        assert_eq!(
+            reads(&rig.read_done(0, &image[..1_000], T0)),
+            [(1_000, 65_536)]
+        );
+        assert_eq!(
+            reads(&rig.read_done(1_000, &image[1_000..66_536], T0)),
+            [(66_536, 3_464)]
+        );
+        let rechecked = rig.read_done(66_536, &image[66_536..], T0);
+        assert_eq!(reads(&rechecked), [(0, 100)]);
     }
 
     #[test]

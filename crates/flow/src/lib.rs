@@ -29,8 +29,8 @@ pub mod io;
 pub mod local;
 pub mod state;
 
-pub use at::{AtUpgrade, Notice};
-pub use center::{CenterLink, CenterNotice};
+pub use at::{AtSnapshot, AtUpgrade, Notice};
+pub use center::{CenterLink, CenterNotice, CenterSnapshot};
 pub use flash::{Flash, FlashNotice};
 pub use io::{ImageStore, Io, MemoryStore, Source};
 pub use local::LocalFirmware;

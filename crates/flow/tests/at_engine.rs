@@ -9,7 +9,7 @@ use sota_engine::{
     Plan, Refusal, Session,
 };
 use sota_flow::io::{serve, ImageStore, Source};
-use sota_flow::{AtUpgrade, Io, MemoryStore};
+use sota_flow::{AtSnapshot, AtUpgrade, Io, MemoryStore};
 use sota_link::at_sota::Config;
 use sota_link::Endpoint;
 use sota_sim::at_mcu::{AtMcu, McuComponent, McuConfig, McuOutcome};
@@ -30,11 +30,12 @@ fn field_faults(seed: u64, disconnect_after: u64) -> Faults {
     }
 }
 
-/// Firmware files by URL: what a download reads.
-struct Files(HashMap<String, Vec<u8>>);
+/// Firmware files by URL: what a download reads, and the ranges it asked for.
+struct Files(HashMap<String, Vec<u8>>, Vec<(u64, u64)>);
 
 impl Source for Files {
     fn read(&mut self, url: &str, start: u64, end: u64) -> Result<Vec<u8>, String> {
+        self.1.push((start, end));
         let file = self.0.get(url).ok_or_else(|| format!("no file at {url}"))?;
         let end = end.min(file.len() as u64);
         Ok(file[start as usize..end as usize].to_vec())
@@ -181,7 +182,7 @@ fn served(parts: &[Part], piece_size: u32) -> Served {
         up: AtUpgrade::new(Config::default(), Session::new(config, Vec::new())),
         plans,
         infos,
-        files: Files(files),
+        files: Files(files, Vec::new()),
         store: Counted::default(),
         plans_asked: 0,
     }
@@ -336,4 +337,201 @@ fn through_faults_the_session_never_reports_a_wrong_image_as_success() {
         succeeded >= 5,
         "only {succeeded}/8 plans survived the faults"
     );
+}
+
+/// A console page that reloads once mid-upgrade: when `when` first holds, the upgrade is saved
+/// as JSON and the instance dropped; for `gap` the MCU's bytes go nowhere; then a new
+/// instance is restored from the JSON and the store, which keeps only `kept` bytes when set
+/// (a batch not yet written when the page went).
+struct Reloading {
+    served: Served,
+    when: fn(&AtUpgrade) -> bool,
+    gap: Duration,
+    kept: Option<u64>,
+    /// The saved upgrade, and when the new page takes it up.
+    saved: Option<(String, Duration)>,
+    /// (download offset, transfer offset) when saved.
+    saved_at: Option<(Option<u64>, Option<u64>)>,
+    /// What the restored instance sent the MCU.
+    after: Vec<u8>,
+}
+
+impl Reloading {
+    fn new(served: Served, when: fn(&AtUpgrade) -> bool) -> Self {
+        Reloading {
+            served,
+            when,
+            gap: Duration::from_secs(3),
+            kept: None,
+            saved: None,
+            saved_at: None,
+            after: Vec::new(),
+        }
+    }
+
+    fn check(&mut self, now: Duration) {
+        if self.saved_at.is_some() || !(self.when)(&self.served.up) {
+            return;
+        }
+        let session = self.served.up.session();
+        self.saved_at = Some((session.download_offset(), session.transfer_offset()));
+        let snapshot = self
+            .served
+            .up
+            .snapshot()
+            .expect("a downloading or transferring upgrade has a snapshot");
+        let json = serde_json::to_string(&snapshot).expect("the snapshot serializes");
+        self.saved = Some((json, now + self.gap));
+    }
+
+    fn reload(&mut self, now: Duration) {
+        let Some((json, _)) = self.saved.take() else {
+            return;
+        };
+        let snapshot: AtSnapshot = serde_json::from_str(&json).expect("the snapshot reads back");
+        let component = snapshot.session().current_plan().unwrap().identity.clone();
+        let image = self
+            .served
+            .store
+            .store
+            .image(&component)
+            .unwrap_or_default()
+            .to_vec();
+        if let Some(kept) = self.kept {
+            self.served.store.store.discard(&component);
+            self.served
+                .store
+                .store
+                .append(&component, 0, &image[..kept as usize])
+                .unwrap();
+        }
+        let stored = self.kept.unwrap_or(image.len() as u64);
+        // Its I/O is carried out only after the MCU's next bytes: browser storage answers
+        // later than the MCU asks.
+        self.served.up = AtUpgrade::restore(Config::default(), snapshot, stored, now);
+    }
+}
+
+impl Endpoint for Reloading {
+    fn handle_input(&mut self, now: Duration, bytes: &[u8]) {
+        if self.saved.is_some() {
+            return; // The page is away: the bytes are lost.
+        }
+        self.served.handle_input(now, bytes);
+        self.check(now);
+    }
+    fn poll_transmit(&mut self, out: &mut Vec<u8>) {
+        if self.saved.is_none() {
+            let from = out.len();
+            self.served.poll_transmit(out);
+            if self.saved_at.is_some() {
+                self.after.extend_from_slice(&out[from..]);
+            }
+        }
+    }
+    fn poll_timeout(&self) -> Option<Duration> {
+        match &self.saved {
+            Some((_, at)) => Some(*at),
+            None => self.served.poll_timeout(),
+        }
+    }
+    fn handle_timeout(&mut self, now: Duration) {
+        match &self.saved {
+            Some((_, at)) if now >= *at => self.reload(now),
+            Some(_) => {}
+            None => {
+                self.served.handle_timeout(now);
+                self.check(now);
+            }
+        }
+    }
+    fn is_done(&self) -> bool {
+        self.saved.is_none() && self.served.is_done()
+    }
+}
+
+fn reload_run(reloading: &mut Reloading) -> AtMcu {
+    let mut mcu = AtMcu::new(McuConfig::default(), Duration::ZERO);
+    let mut line = Line::new(LineConfig::n81(115_200), Faults::default());
+    let report = line.run(reloading, &mut mcu, Duration::from_secs(3600));
+    assert!(report.finished, "{report:?}");
+    mcu
+}
+
+#[test]
+fn a_page_reloaded_mid_transfer_continues_from_the_last_confirmed_piece() {
+    let firmware = image(40_000, 21);
+    // Saved while the MCU reads inside the piece at 16384 (it confirmed the pieces before).
+    let mut r = Reloading::new(served(&[part("STM32", "2_0_0", &firmware)], 4096), |u| {
+        u.state().step == sota_flow::Step::Writing && u.state().done >= 18_000
+    });
+    let mcu = reload_run(&mut r);
+    assert_eq!(
+        mcu.outcome(),
+        Some(&McuOutcome::Updated {
+            version: "2_0_0".into()
+        })
+    );
+    assert_eq!(mcu.flash(), &firmware[..]);
+    assert_eq!(
+        outcomes(&r.served),
+        [("STM32".to_string(), Outcome::Succeeded)]
+    );
+    let (_, Some(confirmed)) = r.saved_at.unwrap() else {
+        panic!("saved while transferring");
+    };
+    assert_eq!(confirmed, 16_384);
+    // The MCU's read waited for the piece instead of getting ERROR while the store was read,
+    // and went on inside the piece where it was.
+    let after = String::from_utf8_lossy(&r.after);
+    assert!(!after.contains("ERROR"), "{after}");
+    assert!(after.contains("+QIOTOTARD: 18432,"), "{after}");
+    // Nothing was downloaded again, and the MCU read again at most the piece it was in.
+    assert_eq!(
+        r.served.files.1.iter().map(|(a, b)| b - a).sum::<u64>(),
+        40_000
+    );
+    assert!(
+        mcu.firmware_bytes_received() <= 40_000 + 4096,
+        "{} bytes received",
+        mcu.firmware_bytes_received()
+    );
+}
+
+#[test]
+fn a_page_reloaded_mid_download_fetches_on_from_what_the_store_kept() {
+    let firmware = image(300_000, 22);
+    let mut r = Reloading::new(served(&[part("STM32", "2_0_0", &firmware)], 4096), |u| {
+        u.session().download_offset().is_some_and(|o| o >= 196_608)
+    });
+    r.kept = Some(131_072);
+    let mcu = reload_run(&mut r);
+    assert_eq!(
+        mcu.outcome(),
+        Some(&McuOutcome::Updated {
+            version: "2_0_0".into()
+        })
+    );
+    assert_eq!(mcu.flash(), &firmware[..]);
+    // The new page asked for the image from what the store kept, not from its start.
+    let ranges = &r.served.files.1;
+    let restart = ranges
+        .iter()
+        .position(|(start, _)| *start == 131_072)
+        .expect("a fetch from the kept length");
+    assert!(
+        ranges[restart..].iter().all(|(start, _)| *start >= 131_072),
+        "{ranges:?}"
+    );
+    assert_eq!(mcu.firmware_bytes_received(), 300_000);
+}
+
+#[test]
+fn a_snapshot_is_only_taken_while_a_plan_downloads_or_transfers() {
+    let firmware = image(10_000, 23);
+    let mut s = served(&[part("STM32", "2_0_0", &firmware)], 4096);
+    assert!(s.up.snapshot().is_none(), "nothing asked yet");
+    let (mcu, _) = run(&mut s, McuConfig::default(), Faults::default());
+    assert!(matches!(mcu.outcome(), Some(McuOutcome::Updated { .. })));
+    assert!(s.up.snapshot().is_none(), "the plan ended");
 }

@@ -577,3 +577,47 @@ fn an_approval_with_a_remark_sends_it_with_the_accept() {
         }]
     );
 }
+
+#[test]
+fn a_restored_link_reports_on_the_plans_it_was_given_and_takes_no_push() {
+    let mut link = CenterLink::asking_for_manual_plans();
+    let mut flow = Recorder::default();
+    let now = Duration::ZERO;
+    link.handle_down(
+        Down::Plans {
+            plans: vec![offer("", 9)],
+        },
+        &mut flow,
+        now,
+    );
+    assert_eq!(flow.plans.len(), 1);
+    // The page reloads: the snapshot goes through storage as JSON.
+    let json = serde_json::to_string(&link.snapshot()).unwrap();
+    let mut link = CenterLink::restored(serde_json::from_str(&json).unwrap());
+    assert_eq!(link.offer("STM32").map(|o| o.plan_id), Some(PLAN_ID));
+    link.take(Io::Report(Report {
+        status: Status::DownloadOk,
+        component: "STM32".into(),
+        message: "downloaded".into(),
+        percent: None,
+        version: None,
+    }));
+    assert!(
+        matches!(&drain(&mut link)[..], [Up::Status(s)] if s.plan_id == PLAN_ID && s.status == Status::DownloadOk)
+    );
+    link.handle_down(
+        Down::Plans {
+            plans: vec![offer("", 9)],
+        },
+        &mut flow,
+        now,
+    );
+    assert_eq!(
+        flow.plans.len(),
+        1,
+        "a push during the restored upgrade waits"
+    );
+    // Nothing was asked and unanswered: a reconnect repeats nothing.
+    link.reconnected();
+    assert!(drain(&mut link).is_empty());
+}

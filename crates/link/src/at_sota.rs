@@ -67,6 +67,18 @@ pub struct FirmwareInfo {
     pub sha256: String,
 }
 
+/// The MCU's side of a module's state, kept to resume an upgrade in a new module instance
+/// ([`Module::resume_point`], [`Module::resumed`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResumePoint {
+    /// Whether the MCU left echo on (`ATE0`/`ATE1`).
+    pub echo: bool,
+    /// Whether the MCU asked for SHA-256 in 10701 (`AT+QIOTOTAREQ=1`).
+    pub sha256: bool,
+    /// The (component, version) pairs the MCU reported.
+    pub versions: Vec<(String, String)>,
+}
+
 /// Timeouts and limits, as in the module SDK.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -203,6 +215,9 @@ pub struct Module {
     read_end: u64,
     /// Size and MD5 of the file `read_end` counts in.
     read_of: Option<(u64, String)>,
+    /// Resumed from another instance: the MCU's first read in the piece says where it stands,
+    /// since what it read from that instance is not known here.
+    trust_next_read: bool,
     first_piece: bool,
     /// A plan ended (10705, 10706 or refused) since the last plan was offered: the next
     /// offer is preceded by 10707.
@@ -233,6 +248,7 @@ impl Module {
             piece: Vec::new(),
             read_end: 0,
             read_of: None,
+            trust_next_read: false,
             first_piece: true,
             result_given: false,
             deadline: None,
@@ -297,6 +313,42 @@ impl Module {
         self.piece_start = 0;
         self.first_piece = true;
         self.deadline = None;
+    }
+
+    /// What [`Module::resumed`] needs besides the plan and the file: the MCU's settings as it
+    /// made them (echo, SHA-256 in 10701) and the versions it reported.
+    pub fn resume_point(&self) -> ResumePoint {
+        ResumePoint {
+            echo: self.echo,
+            sha256: self.sha256,
+            versions: self.versions.clone(),
+        }
+    }
+
+    /// A module that takes up an upgrade another module instance started (the console's page
+    /// reloaded mid-upgrade): `plan` is confirmed, the MCU has `info`'s file announced and has
+    /// read it without a gap up to `read_to`. No URC is repeated — the MCU has them — and the
+    /// module waits for the next [`Module::piece_ready`], sending 10702 as while downloading.
+    pub fn resumed(
+        config: Config,
+        point: ResumePoint,
+        plan: Plan,
+        info: FirmwareInfo,
+        read_to: u64,
+        now: Duration,
+    ) -> Self {
+        let mut module = Module::new(config);
+        module.echo = point.echo;
+        module.sha256 = point.sha256;
+        module.versions = point.versions;
+        module.plan = Some(plan);
+        module.read_of = Some((info.size, info.md5.clone()));
+        module.read_end = read_to;
+        module.trust_next_read = true;
+        module.info = Some(info);
+        module.first_piece = false;
+        module.downloading(now);
+        module
     }
 
     /// Ends the current plan as failed for a reason of the caller's (URC 10706), unless it
@@ -529,6 +581,9 @@ impl Module {
         self.out
             .extend_from_slice(&self.piece[from..from + len as usize]);
         self.out.extend_from_slice(b"\r\nOK\r\n");
+        if std::mem::take(&mut self.trust_next_read) {
+            self.read_end = self.read_end.max(start);
+        }
         if start <= self.read_end {
             self.read_end = self.read_end.max(start + len);
         }

@@ -170,6 +170,24 @@ impl Session {
         }
     }
 
+    /// Before [`resume`](Self::resume), on a session restored from storage: the store kept only
+    /// the first `len` bytes of the image being downloaded (an adapter that writes in batches
+    /// loses the unwritten tail in a crash), so the download continues from there. A longer
+    /// `len` than the session counted, or any other state, changes nothing: the session never
+    /// takes bytes it did not hash as stored.
+    pub fn keep_stored(&mut self, len: u64) {
+        if let Some(Current {
+            phase: Phase::Downloading(d),
+            ..
+        }) = self.current.as_mut()
+        {
+            if len < d.received {
+                d.received = len;
+                d.hasher = Hasher::Lost;
+            }
+        }
+    }
+
     /// Calls the timeout handling for every deadline at or before `now`.
     pub fn handle_timeout(&mut self, now: Timestamp) {
         self.fire_expired(now);

@@ -576,3 +576,70 @@ fn while_a_piece_is_fetched_10702_repeats_every_interval() {
     m.piece_ready(0, vec![7; 10], Duration::from_secs(16));
     assert_eq!(m.poll_timeout(), Some(Duration::from_secs(76)));
 }
+
+#[test]
+fn a_resumed_module_serves_the_next_piece_without_repeating_urcs() {
+    let mut old = holding_first_piece();
+    said(&mut old, "AT+QIOTOTARD=0,1024");
+    said(&mut old, "AT+QIOTOTARD=1024,1024");
+    said(&mut old, "AT+QIOTUPDATE=2");
+    said(&mut old, r#"AT+QIOTMCUVER="BLE","3_0_0""#);
+    let point = old.resume_point();
+    assert_eq!(
+        point,
+        ResumePoint {
+            echo: false,
+            sha256: true,
+            versions: vec![("BLE".into(), "3_0_0".into())],
+        }
+    );
+    // The old instance is gone; a new one takes up the plan at the confirmed 2048 bytes.
+    let mut m = Module::resumed(Config::default(), point, plan(), info(3000), 2048, T0);
+    assert_eq!(out(&mut m), "", "no URC is repeated");
+    assert_eq!(m.plan(), Some(&plan()));
+    assert!(!m.plan_ended());
+    assert_eq!(
+        said(&mut m, "AT+QIOTOTARD=2048,10"),
+        "\r\nERROR\r\n",
+        "no piece yet"
+    );
+    // While the piece is fetched, 10702 keeps the MCU waiting.
+    let interval = Config::default().downloading_interval;
+    m.handle_timeout(interval);
+    assert_eq!(out(&mut m), "\r\n+QIOTEVT: 7,10702\r\n");
+    m.piece_ready(2048, vec![9; 952], interval);
+    assert_eq!(
+        out(&mut m),
+        "\r\n+QIOTEVT: 7,10702\r\n\r\n+QIOTEVT: 7,10703,\"STM32\",3000,2048,952\r\n"
+    );
+    // Echo stays off. The MCU read the piece's start from the instance before: its first read
+    // says where it stands, and reading on from there to the end takes the piece.
+    assert!(said(&mut m, "AT+QIOTOTARD=2548,452").starts_with("\r\n+QIOTOTARD: 2548,452\r\n"));
+    events(&mut m);
+    assert!(said(&mut m, "AT+QIOTUPDATE=3").starts_with("\r\nOK\r\n"));
+    assert!(events(&mut m).contains(&Event::PieceTaken {
+        offset: 2048,
+        len: 952
+    }));
+    assert_eq!(m.version_of("BLE"), Some("3_0_0"));
+}
+
+#[test]
+fn after_a_resume_only_the_first_read_is_taken_on_trust() {
+    let mut m = Module::resumed(
+        Config::default(),
+        ResumePoint::default(),
+        plan(),
+        info(3000),
+        0,
+        T0,
+    );
+    m.piece_ready(0, vec![9; 3000], T0);
+    out(&mut m);
+    said(&mut m, "AT+QIOTOTARD=1000,1000");
+    // A skip after it is a skip: 2000..2500 was never read.
+    said(&mut m, "AT+QIOTOTARD=2500,500");
+    assert_eq!(said(&mut m, "AT+QIOTUPDATE=3"), "\r\nERROR\r\n");
+    said(&mut m, "AT+QIOTOTARD=2000,1000");
+    assert!(said(&mut m, "AT+QIOTUPDATE=3").starts_with("\r\nOK\r\n"));
+}
