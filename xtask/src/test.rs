@@ -11,6 +11,7 @@ const WASM_PACKAGES: &[&str] = &[
     "sota-flow",
     "sota-sim",
     "sota-protocol",
+    "sota-api",
 ];
 
 /// Test counts summed over every suite.

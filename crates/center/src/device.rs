@@ -6,58 +6,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
 use sqlx::{Row, SqlitePool};
-use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
 use crate::product::check_key;
-
-/// A device and its components.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Device {
-    /// Product the device belongs to.
-    pub product_key: String,
-    /// Device key, unique within the product.
-    pub device_key: String,
-    /// Component identity → reported version (e.g. `STM32` → `1_0_0`).
-    pub components: BTreeMap<String, String>,
-    /// First registration (RFC 3339).
-    pub registered_at: String,
-    /// Last report (RFC 3339).
-    pub last_seen_at: String,
-}
-
-/// Body of a registration / version report.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DeviceReport {
-    /// Component identity → current version. Reported components replace
-    /// earlier reports of the same identity; others are kept.
-    #[serde(default)]
-    pub components: BTreeMap<String, String>,
-}
-
-/// Paging of device lists.
-#[derive(Debug, Clone, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct Paging {
-    /// Number of devices to skip.
-    pub offset: Option<u32>,
-    /// At most this many devices (default 100, max 1000).
-    pub limit: Option<u32>,
-}
-
-/// Check a component identity or version string: 1–64 printable, no spaces.
-pub fn check_token(what: &str, value: &str) -> Result<(), ApiError> {
-    if value.is_empty() || value.len() > 64 || !value.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::invalid(
-            "invalid_value",
-            format!("{what} {value:?} is not valid: use 1 to 64 printable ASCII characters without spaces"),
-        ));
-    }
-    Ok(())
-}
+pub use sota_api::device::{Device, DeviceReport, Paging};
+pub use sota_api::rules::check_token;
 
 /// Register a device (creating it on first contact) and record its versions.
 pub async fn register(

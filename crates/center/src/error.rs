@@ -3,16 +3,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-
-/// The JSON body of every error response.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    /// A stable machine-readable code, e.g. `plan_frozen`.
-    pub error: String,
-    /// What is wrong and how to fix it.
-    pub message: String,
-}
+pub use sota_api::{ErrorBody, Refusal};
 
 /// An API error: rendered as `{error, message}` with its status.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -58,6 +49,14 @@ impl ApiError {
     /// 500: a fault of the server itself (storage, OS), never of the request.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+}
+
+/// A rule of the API (`sota-api`) refused the request: its status, code and message.
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+        Self::new(status, r.code, r.message)
     }
 }
 

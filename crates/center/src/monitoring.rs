@@ -3,114 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
 use sota_engine::Status;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
-use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
-use crate::upgrade::Outcome;
-
-/// One upgrade: a plan's component on a device.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct UpgradeView {
-    /// Plan id.
-    pub plan_id: i64,
-    /// Device key.
-    pub device_key: String,
-    /// Component identity.
-    pub identity: String,
-    /// Last OTA status code (0 offered, 1 plan, 2 accepted, …, 11 update ok, 12 update error).
-    pub status: u8,
-    /// The status's name, e.g. `downloading`.
-    pub status_name: String,
-    /// Last download progress, percent.
-    pub percent: Option<u8>,
-    /// `pending`, `succeeded`, `failed` or `refused`.
-    pub outcome: Outcome,
-    /// Last log message.
-    pub message: String,
-    /// When it was first offered (RFC 3339).
-    pub started_at: String,
-    /// Last change (RFC 3339).
-    pub updated_at: String,
-    /// When it ended (RFC 3339), if it did.
-    pub finished_at: Option<String>,
-}
-
-/// A device of a plan with each of its components' upgrades.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct PlanDevice {
-    /// Device key.
-    pub device_key: String,
-    /// One entry per component offered.
-    pub components: Vec<UpgradeView>,
-}
-
-/// How many upgrades of a plan stand where.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct PlanCounts {
-    /// Devices the plan was offered to.
-    pub devices: u64,
-    /// Upgrades (device × component) by last status name.
-    pub by_status: BTreeMap<String, u64>,
-    /// Upgrades by outcome.
-    pub by_outcome: BTreeMap<String, u64>,
-}
-
-/// One line of the upgrade log.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct LogEntry {
-    /// Position in the log.
-    pub id: i64,
-    /// When (RFC 3339).
-    pub at: String,
-    /// Plan id.
-    pub plan_id: i64,
-    /// Device key.
-    pub device_key: String,
-    /// Component identity.
-    pub identity: String,
-    /// `device` (its report) or `center` (an offer, or success or failure decided by version).
-    pub source: String,
-    /// OTA status code.
-    pub status: u8,
-    /// The status's name.
-    pub status_name: String,
-    /// Download progress, percent.
-    pub percent: Option<u8>,
-    /// What happened.
-    pub message: String,
-}
-
-/// A device's upgrade history.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct DeviceHistory {
-    /// Every upgrade offered to the device, newest plan first.
-    pub upgrades: Vec<UpgradeView>,
-    /// Their log, oldest first.
-    pub log: Vec<LogEntry>,
-}
-
-/// Paging of logs and device lists.
-#[derive(Debug, Clone, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct Window {
-    /// Entries to skip.
-    pub offset: Option<u32>,
-    /// At most this many entries (default 1000, max 10000).
-    pub limit: Option<u32>,
-}
-
-impl Window {
-    fn bounds(&self) -> (i64, i64) {
-        (
-            i64::from(self.limit.unwrap_or(1000).clamp(1, 10_000)),
-            i64::from(self.offset.unwrap_or(0)),
-        )
-    }
-}
+pub use sota_api::monitoring::{
+    DeviceHistory, LogEntry, Outcome, PlanCounts, PlanDevice, UpgradeView, Window,
+};
 
 fn status_parts(code: i64) -> (u8, String) {
     let s = u8::try_from(code)
@@ -136,12 +36,7 @@ fn upgrade_view(row: &SqliteRow) -> Result<UpgradeView, ApiError> {
         status,
         status_name,
         percent: percent(row)?,
-        outcome: match outcome.as_str() {
-            "succeeded" => Outcome::Succeeded,
-            "failed" => Outcome::Failed,
-            "refused" => Outcome::Refused,
-            _ => Outcome::Pending,
-        },
+        outcome: Outcome::parse(&outcome),
         message: row.try_get("message")?,
         started_at: row.try_get("started_at")?,
         updated_at: row.try_get("updated_at")?,

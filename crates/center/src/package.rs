@@ -3,215 +3,25 @@
 
 use object_store::path::Path as ObjectPath;
 use object_store::WriteMultipart;
-use serde::{Deserialize, Serialize};
 use sota_engine::Digester;
 use sqlx::{Row, SqlitePool};
-use utoipa::ToSchema;
 
-use crate::device::check_token;
 use crate::error::ApiError;
-use crate::product::{self, check_key, check_name};
+use crate::product::{self, check_key};
 use crate::store::FirmwareStore;
+pub use sota_api::package::{
+    check_file_name, ComponentType, Package, PackageFile, PackageMeta, PackageType, EXTENSIONS,
+    MAX_FILES, MAX_FILE_BYTES,
+};
 
-/// Most files in one package.
-pub const MAX_FILES: usize = 5;
-/// Largest file, in bytes (100 MiB).
-pub const MAX_FILE_BYTES: u64 = 100 * 1024 * 1024;
-/// Accepted file name endings (checked case-insensitively).
-pub const EXTENSIONS: [&str; 12] = [
-    ".bin", ".zip", ".rar", ".pack", ".mini_1", ".mini_2", ".py", ".tar", ".tar.gz", ".s19",
-    ".bin_1", ".bin_2",
-];
-
-/// Which firmware a package upgrades.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub enum ComponentType {
-    /// Module firmware, written to the Quectel module.
-    #[serde(rename = "FOTA")]
-    Fota,
-    /// MCU firmware, passed through the module to the external MCU.
-    #[serde(rename = "SOTA")]
-    Sota,
-}
-
-impl ComponentType {
-    /// The stored and wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ComponentType::Fota => "FOTA",
-            ComponentType::Sota => "SOTA",
-        }
-    }
-    /// Parse the wire name.
-    pub fn parse(s: &str) -> Result<Self, ApiError> {
-        match s {
-            "FOTA" => Ok(ComponentType::Fota),
-            "SOTA" => Ok(ComponentType::Sota),
-            _ => Err(ApiError::invalid(
-                "invalid_component_type",
-                format!("component_type {s:?} is not valid: use \"FOTA\" (module firmware) or \"SOTA\" (MCU firmware)"),
-            )),
-        }
-    }
-}
-
-/// Full image or delta from one source version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum PackageType {
-    /// Installs on any version other than the target.
-    Full,
-    /// Installs only on the source version.
-    Delta,
-}
-
-impl PackageType {
-    /// The stored and wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PackageType::Full => "full",
-            PackageType::Delta => "delta",
-        }
-    }
-    /// Parse the wire name.
-    pub fn parse(s: &str) -> Result<Self, ApiError> {
-        match s {
-            "full" => Ok(PackageType::Full),
-            "delta" => Ok(PackageType::Delta),
-            _ => Err(ApiError::invalid(
-                "invalid_package_type",
-                format!("package_type {s:?} is not valid: use \"full\" or \"delta\""),
-            )),
-        }
-    }
-}
-
-/// The descriptive part of a package, as uploaded in the form fields.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct PackageMeta {
-    /// Package name, 1–128 characters.
-    pub name: String,
-    /// `FOTA` or `SOTA`.
-    pub component_type: ComponentType,
-    /// `full` or `delta`.
-    pub package_type: PackageType,
-    /// Required for delta, absent for full.
-    pub source_version: Option<String>,
-    /// Version the device reports after the upgrade.
-    pub target_version: String,
-    /// Free text, up to 1000 characters.
-    pub remarks: String,
-}
-
-impl PackageMeta {
-    /// Check the package rules that do not involve files.
-    pub fn check(&self) -> Result<(), ApiError> {
-        check_name("package name", &self.name)?;
-        check_token("target_version", &self.target_version)?;
-        match (self.package_type, &self.source_version) {
-            (PackageType::Delta, None) => {
-                return Err(ApiError::invalid(
-                    "source_version_required",
-                    "a delta package needs source_version: the version it upgrades from",
-                ))
-            }
-            (PackageType::Full, Some(_)) => {
-                return Err(ApiError::invalid(
-                    "source_version_forbidden",
-                    "a full package has no source_version (it installs on any other version); remove it or use package_type \"delta\"",
-                ))
-            }
-            (PackageType::Delta, Some(source)) => {
-                check_token("source_version", source)?;
-                if *source == self.target_version {
-                    return Err(ApiError::invalid(
-                        "source_equals_target",
-                        "a delta package's source_version must differ from its target_version",
-                    ));
-                }
-            }
-            (PackageType::Full, None) => {}
-        }
-        if self.remarks.chars().count() > 1000 {
-            return Err(ApiError::invalid(
-                "remarks_too_long",
-                "remarks are limited to 1000 characters",
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// One stored file of a package.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct PackageFile {
-    /// 0-based position in the package.
-    pub position: u32,
-    /// Original file name.
-    pub file_name: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// MD5, lowercase hex.
-    pub md5: String,
-    /// CRC32 (IEEE), lowercase hex.
-    pub crc32: String,
-    /// SHA-256, lowercase hex.
-    pub sha256: String,
-    #[serde(skip)]
-    #[schema(ignore)]
-    /// Where the bytes are in the store (not shown).
+/// A file in the store: the file as the API shows it, and where its bytes
+/// are (never shown).
+#[derive(Debug, Clone)]
+pub struct StoredFile {
+    /// The file and its digests.
+    pub file: PackageFile,
+    /// Where the bytes are in the store.
     pub object_key: String,
-}
-
-/// A version package as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Package {
-    /// Package id.
-    pub id: i64,
-    /// The product the package belongs to: only that product's plans and
-    /// devices can use it. `null` only for a package uploaded before packages
-    /// belonged to products whose product could not be inferred; no plan or
-    /// verification accepts such a package.
-    pub product_key: Option<String>,
-    /// Descriptive fields.
-    #[serde(flatten)]
-    pub meta: PackageMeta,
-    /// The files, in upload order.
-    pub files: Vec<PackageFile>,
-    /// True for the demo data seeded on first start.
-    pub demo: bool,
-    /// Creation time (RFC 3339).
-    pub created_at: String,
-}
-
-/// Check a file name: a plain name with an accepted ending.
-pub fn check_file_name(name: &str) -> Result<(), ApiError> {
-    if name.is_empty()
-        || name.len() > 255
-        || name.contains(['/', '\\'])
-        || name.chars().any(char::is_control)
-    {
-        return Err(ApiError::invalid(
-            "invalid_file_name",
-            format!(
-                "file name {name:?} is not valid: send a plain file name of 1 to 255 characters"
-            ),
-        ));
-    }
-    let lower = name.to_ascii_lowercase();
-    if !EXTENSIONS
-        .iter()
-        .any(|ext| lower.len() > ext.len() && lower.ends_with(ext))
-    {
-        return Err(ApiError::invalid(
-            "invalid_file_type",
-            format!(
-                "file {name:?} has an unaccepted type; its name must end in one of {}",
-                EXTENSIONS.join(" ")
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// Streams one file into the store under a fresh key while digesting it.
@@ -288,7 +98,7 @@ impl FileWriter {
 
     /// Complete the object (it becomes visible under its key), make it durable,
     /// and return the file.
-    pub async fn finish(self, position: u32) -> Result<PackageFile, ApiError> {
+    pub async fn finish(self, position: u32) -> Result<StoredFile, ApiError> {
         if self.digester.size() == 0 {
             self.abort().await;
             return Err(ApiError::invalid(
@@ -309,13 +119,15 @@ impl FileWriter {
             )));
         }
         let d = self.digester.finish();
-        Ok(PackageFile {
-            position,
-            file_name: self.file_name,
-            size: d.size,
-            md5: d.md5,
-            crc32: d.crc32,
-            sha256: d.sha256,
+        Ok(StoredFile {
+            file: PackageFile {
+                position,
+                file_name: self.file_name,
+                size: d.size,
+                md5: d.md5,
+                crc32: d.crc32,
+                sha256: d.sha256,
+            },
             object_key: self.key.to_string(),
         })
     }
@@ -324,7 +136,7 @@ impl FileWriter {
 /// Delete objects whose keys are pending (a rejected upload, a deleted
 /// package), then their pending rows. Best effort: what fails stays pending
 /// and is retried at the next start.
-pub async fn discard(pool: &SqlitePool, store: &FirmwareStore, files: &[PackageFile]) {
+pub async fn discard(pool: &SqlitePool, store: &FirmwareStore, files: &[StoredFile]) {
     for f in files {
         match store
             .remove_leftovers(&ObjectPath::from(f.object_key.as_str()))
@@ -400,7 +212,7 @@ pub async fn commit(
     pool: &SqlitePool,
     product_key: &str,
     meta: &PackageMeta,
-    files: Vec<PackageFile>,
+    files: Vec<StoredFile>,
     demo: bool,
 ) -> Result<Package, ApiError> {
     // Before the transaction: a read first would make its write fail with
@@ -425,10 +237,14 @@ pub async fn commit(
     .fetch_one(&mut *tx)
     .await?
     .try_get("id")?;
-    for f in &files {
+    for StoredFile {
+        file: f,
+        object_key,
+    } in &files
+    {
         // The object is now owned by a committed row; no sweep may take it.
         sqlx::query("DELETE FROM pending_uploads WHERE object_key = ?")
-            .bind(&f.object_key)
+            .bind(object_key)
             .execute(&mut *tx)
             .await?;
         sqlx::query(
@@ -438,7 +254,7 @@ pub async fn commit(
         .bind(id)
         .bind(f.position)
         .bind(&f.file_name)
-        .bind(&f.object_key)
+        .bind(object_key)
         .bind(f.size as i64)
         .bind(&f.md5)
         .bind(&f.crc32)
@@ -451,7 +267,7 @@ pub async fn commit(
         id,
         product_key: Some(product_key.to_string()),
         meta: meta.clone(),
-        files,
+        files: files.into_iter().map(|f| f.file).collect(),
         demo,
         created_at: now,
     })
@@ -470,7 +286,8 @@ fn meta_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<PackageMeta, ApiError>
     })
 }
 
-async fn files_of(pool: &SqlitePool, id: i64) -> Result<Vec<PackageFile>, ApiError> {
+/// A package's files with their object keys: the one place a file row becomes a file.
+async fn files_of(pool: &SqlitePool, id: i64) -> Result<Vec<StoredFile>, ApiError> {
     let rows = sqlx::query("SELECT * FROM package_files WHERE package_id = ? ORDER BY position")
         .bind(id)
         .fetch_all(pool)
@@ -478,13 +295,15 @@ async fn files_of(pool: &SqlitePool, id: i64) -> Result<Vec<PackageFile>, ApiErr
     let mut files = Vec::with_capacity(rows.len());
     for row in rows {
         let size: i64 = row.try_get("size")?;
-        files.push(PackageFile {
-            position: row.try_get("position")?,
-            file_name: row.try_get("file_name")?,
-            size: size as u64,
-            md5: row.try_get("md5")?,
-            crc32: row.try_get("crc32")?,
-            sha256: row.try_get("sha256")?,
+        files.push(StoredFile {
+            file: PackageFile {
+                position: row.try_get("position")?,
+                file_name: row.try_get("file_name")?,
+                size: size as u64,
+                md5: row.try_get("md5")?,
+                crc32: row.try_get("crc32")?,
+                sha256: row.try_get("sha256")?,
+            },
             object_key: row.try_get("object_key")?,
         });
     }
@@ -501,7 +320,11 @@ async fn from_row(pool: &SqlitePool, row: &sqlx::sqlite::SqliteRow) -> Result<Pa
         id,
         product_key: row.try_get("product_key")?,
         meta: meta_from_row(row)?,
-        files: files_of(pool, id).await?,
+        files: files_of(pool, id)
+            .await?
+            .into_iter()
+            .map(|f| f.file)
+            .collect(),
         demo: row.try_get("demo")?,
         created_at: row.try_get("created_at")?,
     })
@@ -572,7 +395,8 @@ pub fn check_product(pkg: &Package, product_key: &str, what: &str) -> Result<(),
 
 /// Delete a package no plan uses; its rows go first, then its objects.
 pub async fn delete(pool: &SqlitePool, store: &FirmwareStore, id: i64) -> Result<(), ApiError> {
-    let package = get(pool, id).await?;
+    get(pool, id).await?;
+    let files = files_of(pool, id).await?;
     let mut tx = pool.begin().await?;
     let used: i64 = sqlx::query("SELECT COUNT(*) AS n FROM plan_components WHERE package_id = ?")
         .bind(id)
@@ -600,7 +424,7 @@ pub async fn delete(pool: &SqlitePool, store: &FirmwareStore, id: i64) -> Result
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    discard(pool, store, &package.files).await;
+    discard(pool, store, &files).await;
     Ok(())
 }
 

@@ -1,63 +1,10 @@
 //! Products: a key, a name and a secret; a product groups devices of one kind.
 
-use serde::{Deserialize, Serialize};
 use sqlx::{Row, SqlitePool};
-use utoipa::ToSchema;
 
 use crate::error::ApiError;
-
-/// A product as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Product {
-    /// Unique key, e.g. `p1aroma`.
-    pub product_key: String,
-    /// Display name.
-    pub name: String,
-    /// Secret devices use to register (next issue).
-    pub product_secret: String,
-    /// True for the demo data seeded on first start.
-    pub demo: bool,
-    /// Creation time (RFC 3339).
-    pub created_at: String,
-}
-
-/// Body of `POST /api/v1/products`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewProduct {
-    /// Unique key: 1–64 of `A-Z a-z 0-9 _ -`.
-    pub product_key: String,
-    /// Display name, 1–128 characters.
-    pub name: String,
-}
-
-/// Check a key (product or device): 1–64 of `A-Z a-z 0-9 _ - .`.
-pub fn check_key(what: &str, key: &str) -> Result<(), ApiError> {
-    let ok = !key.is_empty()
-        && key.len() <= 64
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            "invalid_key",
-            format!("{what} {key:?} is not valid: use 1 to 64 characters from A-Z, a-z, 0-9, '_', '-', '.'"),
-        ))
-    }
-}
-
-/// Check a display name: 1–128 characters, not only spaces.
-pub fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
-    if name.trim().is_empty() || name.chars().count() > 128 {
-        return Err(ApiError::invalid(
-            "invalid_name",
-            format!("{what} must have 1 to 128 characters and not be blank"),
-        ));
-    }
-    Ok(())
-}
+pub use sota_api::product::{NewProduct, Product};
+pub use sota_api::rules::{check_key, check_name};
 
 /// Create a product with a fresh secret.
 pub async fn create(pool: &SqlitePool, new: &NewProduct, demo: bool) -> Result<Product, ApiError> {

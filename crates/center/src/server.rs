@@ -98,37 +98,25 @@ pub async fn run(config: ServeConfig, max_file_bytes: u64) -> Result<(), StartEr
         Some(url) => {
             let (host, port) = external_broker(url)?;
             let _ = state.broker_tcp.set(format!("{host}:{port}"));
-            crate::channel::client::spawn(
-                state.clone(),
-                host.clone(),
-                port,
-                center_secret,
-                true,
-                guard,
-            );
+            crate::channel::client::spawn(state.clone(), host.clone(), port, center_secret, guard);
             (
                 format!("sota-center MQTT on mqtt://{host}:{port} (external broker)"),
                 None,
             )
         }
         None => {
+            let (inbound, messages) = tokio::sync::mpsc::unbounded_channel();
             let broker = crate::channel::broker::start(
                 state.clone(),
                 guard.clone(),
                 center_secret.clone(),
+                inbound,
                 config.mqtt_listen,
                 config.mqtt_ws_listen,
             )
             .await?;
             let _ = state.broker_tcp.set(broker.tcp.to_string());
-            crate::channel::client::spawn(
-                state.clone(),
-                broker.tcp.ip().to_string(),
-                broker.tcp.port(),
-                center_secret,
-                false,
-                guard,
-            );
+            crate::channel::client::spawn_embedded(state.clone(), broker.scx.clone(), messages);
             (
                 format!("sota-center MQTT on mqtt://{}", broker.tcp),
                 Some(format!(

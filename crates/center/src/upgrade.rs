@@ -5,46 +5,11 @@
 //! duplicate, a late one, anything after the end) changes nothing and adds no
 //! log line, so devices may resend after a reconnect.
 
-use serde::Serialize;
 use sota_engine::Status;
 use sqlx::{Row, SqlitePool};
-use utoipa::ToSchema;
 
 use crate::error::ApiError;
-
-/// How an upgrade ended, or `pending`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    /// Still going.
-    Pending,
-    /// The device reported the plan's target version.
-    Succeeded,
-    /// Download or update failed, or the device ended on another version.
-    Failed,
-    /// The device refused the plan.
-    Refused,
-}
-
-impl Outcome {
-    fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Pending => "pending",
-            Outcome::Succeeded => "succeeded",
-            Outcome::Failed => "failed",
-            Outcome::Refused => "refused",
-        }
-    }
-
-    fn parse(s: &str) -> Self {
-        match s {
-            "succeeded" => Outcome::Succeeded,
-            "failed" => Outcome::Failed,
-            "refused" => Outcome::Refused,
-            _ => Outcome::Pending,
-        }
-    }
-}
+pub use sota_api::monitoring::Outcome;
 
 /// Who caused a log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,98 +3,15 @@
 //! verification details. The device side (a later issue) reports through
 //! [`append_log`] and [`finish`], as operators can through the API now.
 
-use serde::{Deserialize, Serialize};
 use sqlx::{Row, SqlitePool};
-use utoipa::ToSchema;
 
 use crate::device::check_token;
 use crate::error::ApiError;
 use crate::package::{self, PackageType};
 use crate::{device, product};
-
-/// How a verification ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    /// Still running.
-    Pending,
-    /// The device upgraded and reported the target version.
-    Succeeded,
-    /// The upgrade failed.
-    Failed,
-}
-
-/// Body of `POST /api/v1/packages/{id}/verifications`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewVerification {
-    /// Product of the device.
-    pub product_key: String,
-    /// The one device to verify on.
-    pub device_key: String,
-    /// The device component to upgrade, e.g. `STM32`.
-    pub component_identity: String,
-}
-
-/// One log line of a verification.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct LogLine {
-    /// When (RFC 3339).
-    pub at: String,
-    /// What happened.
-    pub message: String,
-}
-
-/// A verification job and its log.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Verification {
-    /// Job id.
-    pub id: i64,
-    /// Package verified.
-    pub package_id: i64,
-    /// Product of the device.
-    pub product_key: String,
-    /// Device verified on.
-    pub device_key: String,
-    /// Component upgraded.
-    pub component_identity: String,
-    /// Pending, succeeded or failed.
-    pub outcome: Outcome,
-    /// Start (RFC 3339).
-    pub created_at: String,
-    /// End (RFC 3339), once finished.
-    pub finished_at: Option<String>,
-    /// The log, oldest first.
-    pub log: Vec<LogLine>,
-}
-
-/// Body of a log line report.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LogReport {
-    /// 1–2000 characters.
-    pub message: String,
-}
-
-/// Body of an outcome report.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OutcomeReport {
-    /// `succeeded` or `failed`.
-    pub outcome: Outcome,
-    /// Why; logged.
-    pub message: String,
-}
-
-fn check_message(m: &str) -> Result<(), ApiError> {
-    if m.trim().is_empty() || m.chars().count() > 2000 {
-        return Err(ApiError::invalid(
-            "invalid_message",
-            "a log message must have 1 to 2000 characters",
-        ));
-    }
-    Ok(())
-}
+pub use sota_api::verification::{
+    check_message, LogLine, LogReport, NewVerification, Outcome, OutcomeReport, Verification,
+};
 
 /// Start a verification of `package_id` on one device component.
 pub async fn create(

@@ -176,3 +176,27 @@ pub const CHIPS: &[Chip] = &[
 pub fn chip(pid: u16) -> Option<Chip> {
     CHIPS.iter().copied().find(|c| c.pid == pid)
 }
+
+#[cfg(test)]
+mod chip_tests {
+    use super::*;
+
+    /// The flasher's page arithmetic (pages to erase, the last page's end) holds only for a
+    /// table whose flash is a whole number of pages; these families' flash sizes are powers of
+    /// two of at least 16 KiB, with 1 or 2 KiB pages.
+    #[test]
+    fn every_chip_has_a_whole_number_of_uniform_pages() {
+        for c in CHIPS {
+            assert!(
+                c.flash_size.is_power_of_two() && c.flash_size >= 16 * 1024,
+                "{}: {} bytes",
+                c.name,
+                c.flash_size
+            );
+            assert!(matches!(c.page_size, 1024 | 2048), "{}", c.name);
+            assert_eq!(c.flash_size % c.page_size, 0, "{}", c.name);
+            assert_eq!(chip(c.pid), Some(*c));
+        }
+        assert_eq!(chip(0x999), None);
+    }
+}

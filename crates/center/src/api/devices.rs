@@ -1,16 +1,14 @@
 //! `/products/{key}/devices`: list, look up, register, and the plans offered to a device.
 
-use serde::Serialize;
-use utoipa::ToSchema;
-
 use super::extract::{Json, Path, Query};
 use super::Shared;
 use crate::device::{self, Device, DeviceReport, Paging};
 use crate::download::Grant;
 use crate::error::{ApiError, ErrorBody};
-use crate::package::{ComponentType, PackageFile, PackageType};
-use crate::plan::{self, period, PlanState, Strategy, UpgradeMode};
+use crate::package::PackageType;
+use crate::plan::{self, period, PlanState};
 use crate::product;
+pub use sota_api::device::{Offer, OfferedComponent, OfferedFile};
 
 /// A product's devices, by key.
 #[utoipa::path(get, path = "/api/v1/products/{product_key}/devices", tag = "devices",
@@ -52,56 +50,6 @@ pub async fn register(
     let (pid, _) = product::get(&state.pool, &pk).await?;
     device::register(&state.pool, pid, &dk, &report).await?;
     Ok(axum::Json(device::get(&state.pool, pid, &pk, &dk).await?.1))
-}
-
-/// A firmware file offered to one device, with its per-device link.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct OfferedFile {
-    /// The file and its digests.
-    #[serde(flatten)]
-    pub file: PackageFile,
-    /// Download link for this device; expires at `url_expires_at`.
-    pub url: String,
-    /// Link expiry (RFC 3339).
-    pub url_expires_at: String,
-}
-
-/// One component upgrade offered to a device.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct OfferedComponent {
-    /// Component identity.
-    pub identity: String,
-    /// FOTA or SOTA.
-    pub component_type: ComponentType,
-    /// Full or delta.
-    pub package_type: PackageType,
-    /// The delta's source version; empty for a full package (as QuecThing sends it).
-    pub source_version: String,
-    /// The version after upgrade.
-    pub target_version: String,
-    /// Package id.
-    pub package_id: i64,
-    /// The package's files.
-    pub files: Vec<OfferedFile>,
-}
-
-/// An active plan that applies to a device.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Offer {
-    /// Plan id.
-    pub plan_id: i64,
-    /// Plan name.
-    pub plan_name: String,
-    /// Silent or manual.
-    pub upgrade_mode: UpgradeMode,
-    /// Whether now is inside the plan's push period (always true without one).
-    pub in_push_period: bool,
-    /// Upgrade conditions.
-    pub strategy: Strategy,
-    /// Upgrade texts by language.
-    pub texts: std::collections::BTreeMap<String, String>,
-    /// The components that apply.
-    pub components: Vec<OfferedComponent>,
 }
 
 /// Signed link for one file for one device.
@@ -154,7 +102,7 @@ pub async fn offers(
         }
         let tz = period::time_zone(&p.time_zone)?;
         let in_push_period = match &p.push_period {
-            Some(pp) => pp.contains(&tz, jiff::Timestamp::now())?,
+            Some(pp) => pp.contains::<ApiError>(&tz, jiff::Timestamp::now())?,
             None => true,
         };
         let mut components = Vec::new();

@@ -2,43 +2,16 @@
 
 use axum::extract::multipart::{Field, Multipart, MultipartRejection};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{Json, Path, Query};
 use super::Shared;
 use crate::error::{ApiError, ErrorBody};
 use crate::package::{
-    self, check_file_name, ComponentType, FileWriter, Package, PackageFile, PackageMeta,
-    PackageType, MAX_FILES,
+    self, check_file_name, ComponentType, FileWriter, Package, PackageMeta, PackageType,
+    StoredFile, MAX_FILES,
 };
 use crate::{device, product};
-
-/// The multipart form of an upload (for the OpenAPI document).
-#[derive(Debug, ToSchema)]
-#[allow(dead_code)]
-pub struct PackageUpload {
-    /// Key of the product the package belongs to (required; the product must
-    /// exist). Only that product's plans and devices can use the package.
-    /// Send it before the files: an unknown product is then refused before
-    /// any file is streamed.
-    product_key: String,
-    /// Package name.
-    name: String,
-    /// `FOTA` or `SOTA`.
-    component_type: ComponentType,
-    /// `full` or `delta`.
-    package_type: PackageType,
-    /// Required for delta, absent for full.
-    source_version: Option<String>,
-    /// Target version.
-    target_version: String,
-    /// Remarks.
-    remarks: Option<String>,
-    /// 1 to 5 files (repeat the `file` part), each ≤ 100 MiB with an accepted ending.
-    #[schema(value_type = Vec<String>, format = Binary)]
-    file: Vec<Vec<u8>>,
-}
+pub use sota_api::package::{Link, LinkRequest, PackageFilter, PackageUpload};
 
 const TEXT_LIMIT: usize = 4096;
 
@@ -108,7 +81,7 @@ impl Form {
 async fn receive(
     state: &super::AppState,
     mut form: Multipart,
-    files: &mut Vec<PackageFile>,
+    files: &mut Vec<StoredFile>,
 ) -> Result<(String, PackageMeta), ApiError> {
     let mut fields = Form::default();
     while let Some(field) = form.next_field().await.map_err(multipart_error)? {
@@ -208,14 +181,6 @@ pub async fn upload(
     }
 }
 
-/// Which packages to list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PackageFilter {
-    /// Only the packages of the product with this key (404 if there is none).
-    pub product: Option<String>,
-}
-
 /// All packages, newest first, or one product's.
 #[utoipa::path(get, path = "/api/v1/packages", tag = "packages", params(PackageFilter),
     responses((status = 200, description = "Packages", body = Vec<Package>), (status = "4XX", description = "Rejected", body = ErrorBody)))]
@@ -247,25 +212,6 @@ pub async fn delete(state: Shared, Path(id): Path<i64>) -> Result<StatusCode, Ap
         m.clear();
     }
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Body of a link request.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LinkRequest {
-    /// Product of the device.
-    pub product_key: String,
-    /// The device the link is for.
-    pub device_key: String,
-}
-
-/// A per-device download link.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Link {
-    /// The URL (no authentication needed until it expires).
-    pub url: String,
-    /// Expiry (RFC 3339).
-    pub expires_at: String,
 }
 
 /// Make an expiring download link of one file for one registered device.

@@ -1,22 +1,10 @@
 //! `/push`: run one push cycle now, or as the scheduler would at a given moment.
 
-use serde::Deserialize;
-use utoipa::ToSchema;
-
 use super::extract::Json;
 use super::Shared;
 use crate::channel::push::{self, PushReport};
 use crate::error::{ApiError, ErrorBody};
-
-/// Body of `POST /api/v1/push`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PushRequest {
-    /// Run as at this moment (RFC 3339, cut to the minute) instead of now:
-    /// plans are due only on their zone's 10-minute boundaries inside their push period.
-    #[serde(default)]
-    pub at: Option<String>,
-}
+pub use sota_api::push::PushRequest;
 
 /// Push the due plans to the connected devices (what the scheduler does every 10 minutes).
 #[utoipa::path(post, path = "/api/v1/push", tag = "monitoring", request_body = PushRequest,

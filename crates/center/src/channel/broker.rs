@@ -28,13 +28,18 @@ use crate::api::AppState;
 pub const MAX_PACKET: u32 = sota_protocol::MAX_DOWN_BYTES as u32 + 4096;
 
 /// A running embedded broker.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct EmbeddedBroker {
     /// MQTT over TCP.
     pub tcp: SocketAddr,
     /// MQTT over WebSocket (path `/mqtt` or any).
     pub ws: SocketAddr,
+    /// The broker itself: the center routes its messages for devices through it in-process.
+    pub scx: ServerContext,
 }
+
+/// A device message the broker admitted, handed to the center in-process: (topic, payload).
+pub type Inbound = tokio::sync::mpsc::UnboundedSender<(String, bytes::Bytes)>;
 
 /// Why the broker did not start.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +57,9 @@ struct Gate {
     presence: Arc<Presence>,
     guard: Arc<RateGuard>,
     center_secret: String,
+    /// Where admitted device messages go: the center takes them here, not as a subscriber,
+    /// which saves a network round trip and an MQTT session's queue per message.
+    inbound: Inbound,
     /// Drops since the last log line, and when that was.
     dropped: std::sync::Mutex<(u64, Option<std::time::Instant>)>,
 }
@@ -134,6 +142,16 @@ impl Handler for Gate {
                 }
                 // Within the ACL, then within the device's rate (refusals are told and logged by the guard).
                 let allowed = device.is_some_and(|d| self.guard.admit(&d, self.state.outbox.get()));
+                if allowed {
+                    // In the device's connection task, so its messages reach the center in order.
+                    let message = (
+                        publish.inner.topic.to_string(),
+                        publish.inner.payload.clone(),
+                    );
+                    if self.inbound.send(message).is_err() {
+                        tracing::error!("the center has stopped taking device messages");
+                    }
+                }
                 let result = if allowed {
                     PublishAclResult::allow()
                 } else {
@@ -178,15 +196,20 @@ fn listener(name: &str, addr: SocketAddr) -> Builder {
 }
 
 /// Start the broker on `tcp` and `ws`; logins are checked against the
-/// state's database, devices' publishes against `guard`.
+/// state's database, devices' publishes against `guard`, and the admitted ones
+/// go to `inbound`.
 pub async fn start(
     state: Arc<AppState>,
     guard: Arc<RateGuard>,
     center_secret: String,
+    inbound: Inbound,
     tcp: SocketAddr,
     ws: SocketAddr,
 ) -> Result<EmbeddedBroker, BrokerError> {
-    let scx = ServerContext::new().build().await;
+    // rmqtt's own busy check refuses logins while the machine's load average is high, which
+    // any other process on the server drives; the center has its own back-pressure (lanes,
+    // "busy" answers, the per-device rate limit), so the check is off.
+    let scx = ServerContext::new().busy_check_enable(false).build().await;
     let register = scx.extends.hook_mgr().register();
     let gate = || {
         Box::new(Gate {
@@ -195,6 +218,7 @@ pub async fn start(
             presence: state.presence.clone(),
             guard: guard.clone(),
             center_secret: center_secret.clone(),
+            inbound: inbound.clone(),
             dropped: Default::default(),
         })
     };
@@ -228,6 +252,7 @@ pub async fn start(
     let addrs = EmbeddedBroker {
         tcp: tcp_listener.local_addr().map_err(err(tcp))?,
         ws: ws_listener.local_addr().map_err(err(ws))?,
+        scx: scx.clone(),
     };
     // Explicit listener ids: rmqtt keys listeners by port, and port 0 is shared.
     MqttServer::new(scx)

@@ -1,5 +1,6 @@
-//! The center as a client of the broker (the embedded one or an external
-//! one): subscribes to every device's `up` topic and answers on `down`.
+//! The center's side of the broker: with an external broker, a client that
+//! subscribes to every device's `up` topic and answers on `down`; with the
+//! embedded one, the same lanes and sender in-process ([`spawn_embedded`]).
 //!
 //! Three kinds of task, none of which waits on another in a cycle:
 //!
@@ -24,6 +25,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::FutureExt;
+use rmqtt::context::ServerContext;
+use rmqtt::session::SessionState;
+use rmqtt::types::{CodecPublish, From, Id, Publish};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use sota_protocol::topic::{CENTER_USERNAME, UP_FILTER};
 use sota_protocol::{DeviceId, Direction, Down, ErrorCode};
@@ -257,9 +261,59 @@ async fn handle(state: &AppState, outbox: &Outbox, from: &DeviceId, payload: &[u
     }
 }
 
+/// Where the center's messages for devices go: its MQTT connection to an
+/// external broker, or the embedded broker's router in-process.
+#[derive(Clone)]
+enum Sender {
+    Client(AsyncClient),
+    Embedded(ServerContext),
+}
+
+impl Sender {
+    async fn publish(&self, topic: String, payload: Bytes) -> Result<(), String> {
+        match self {
+            Sender::Client(client) => client
+                .publish_bytes(topic, QoS::AtLeastOnce, false, payload)
+                .await
+                .map_err(|e| e.to_string()),
+            Sender::Embedded(scx) => {
+                let publish = Publish {
+                    inner: Box::new(CodecPublish {
+                        dup: false,
+                        retain: false,
+                        qos: rmqtt::types::QoS::AtLeastOnce,
+                        topic: topic.into(),
+                        packet_id: None,
+                        payload,
+                        properties: None,
+                    }),
+                    target_clientid: None,
+                    delay_interval: None,
+                    create_time: Some(rmqtt::utils::timestamp_millis()),
+                };
+                SessionState::forwards(scx, From::from_system(center_id(scx)), publish, false, None)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
+/// The center's identity as the sender of what it routes in-process.
+fn center_id(scx: &ServerContext) -> Id {
+    Id::new(
+        scx.node.id(),
+        0,
+        None,
+        None,
+        CENTER_USERNAME.into(),
+        Some(CENTER_USERNAME.into()),
+    )
+}
+
 /// Publish what the outbox holds, answers first, until it closes.
 async fn send_all(
-    client: AsyncClient,
+    sender: Sender,
     mut answers: mpsc::UnboundedReceiver<Outgoing>,
     mut pushes: mpsc::UnboundedReceiver<Outgoing>,
 ) {
@@ -270,26 +324,44 @@ async fn send_all(
             Some(m) = pushes.recv() => m,
             else => return,
         };
-        if let Err(e) = client
-            .publish_bytes(topic, QoS::AtLeastOnce, false, payload)
-            .await
-        {
+        if let Err(e) = sender.publish(topic, payload).await {
             tracing::error!("cannot queue a message for the broker: {e}");
         }
     }
 }
 
-/// Connect to the broker at `host:port` as the center and serve devices until
-/// the process ends. With an `external` broker, presence comes from messages,
-/// and `guard` applies the rate limit here (the embedded broker applies it itself).
-pub fn spawn(
+/// Serve devices through the embedded broker, in-process: its ACL hook hands
+/// every admitted device message to `inbound` (in each device's order), and
+/// messages for devices go straight to its router — no MQTT session of the
+/// center's own, so a request costs the device's round trip to the broker
+/// and the handling, nothing more.
+pub fn spawn_embedded(
     state: Arc<AppState>,
-    host: String,
-    port: u16,
-    secret: String,
-    external: bool,
-    guard: Arc<RateGuard>,
+    scx: ServerContext,
+    mut inbound: mpsc::UnboundedReceiver<(String, Bytes)>,
 ) {
+    let (outbox, answers, pushes) = Outbox::new();
+    let _ = state.outbox.set(outbox.clone());
+    tokio::spawn(send_all(Sender::Embedded(scx), answers, pushes));
+    let mut dispatch = Dispatch {
+        state,
+        outbox,
+        guard: None,
+        lanes: Default::default(),
+        busy: Throttled::default(),
+        external: false,
+    };
+    tokio::spawn(async move {
+        while let Some((topic, payload)) = inbound.recv().await {
+            dispatch.dispatch(&topic, payload);
+        }
+    });
+}
+
+/// Connect to the external broker at `host:port` as the center and serve
+/// devices until the process ends. Presence comes from messages, and `guard`
+/// applies the rate limit here (the embedded broker applies it itself).
+pub fn spawn(state: Arc<AppState>, host: String, port: u16, secret: String, guard: Arc<RateGuard>) {
     let mut options = MqttOptions::new(CENTER_USERNAME, host, port);
     options
         .set_credentials(CENTER_USERNAME, secret)
@@ -306,14 +378,14 @@ pub fn spawn(
     events.set_network_options(network);
     let (outbox, answers, pushes) = Outbox::new();
     let _ = state.outbox.set(outbox.clone());
-    tokio::spawn(send_all(client.clone(), answers, pushes));
+    tokio::spawn(send_all(Sender::Client(client.clone()), answers, pushes));
     let mut dispatch = Dispatch {
         state,
         outbox,
-        guard: external.then_some(guard),
+        guard: Some(guard),
         lanes: Default::default(),
         busy: Throttled::default(),
-        external,
+        external: true,
     };
     tokio::spawn(async move {
         loop {

@@ -5,6 +5,9 @@
 //! identities whose type matches their package and whose package belongs to
 //! the plan's product (checked again at activation), manual mode needs `zh` and
 //! `en` texts, strategy bounds, and only drafts may be edited or deleted.
+//! The plan's types and the rules that need no database are the API's
+//! (`sota_api::plan`), so the console's form checks the same; this module adds
+//! those that need the database and stores plans.
 
 pub mod applicability;
 pub mod period;
@@ -12,172 +15,17 @@ pub mod state;
 
 use std::collections::{BTreeMap, HashSet};
 
-use serde::{Deserialize, Serialize};
 use sqlx::{Row, SqlitePool};
-use utoipa::ToSchema;
 
-use crate::device::check_token;
 use crate::error::ApiError;
 use crate::package::{self, ComponentType};
-use crate::product::{self, check_key, check_name};
+use crate::product::{self, check_name};
 pub use applicability::{ComponentRule, PlanRules};
 pub use period::PushPeriod;
+pub use sota_api::plan::{
+    check_texts, Plan, PlanComponent, PlanInput, Strategy, UpgradeMode, MAX_LIST,
+};
 pub use state::{PlanState, Transition};
-
-/// Most device keys in one list.
-pub const MAX_LIST: usize = 1_000_000;
-
-/// Silent: the device upgrades by itself. Manual: the user confirms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum UpgradeMode {
-    /// No user confirmation.
-    Silent,
-    /// The user confirms; needs `zh` and `en` texts.
-    Manual,
-}
-
-impl UpgradeMode {
-    fn as_str(self) -> &'static str {
-        match self {
-            UpgradeMode::Silent => "silent",
-            UpgradeMode::Manual => "manual",
-        }
-    }
-}
-
-/// Conditions a device must meet before it accepts the upgrade.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Strategy {
-    /// Minimum battery level, 0–100 %.
-    pub min_battery_percent: u8,
-    /// Minimum signal strength, -150–0 dBm.
-    pub min_signal_dbm: i16,
-    /// Free space the device needs, in bytes.
-    pub space_needed_bytes: u64,
-    /// Download retries, 0–10.
-    pub download_retries: u8,
-}
-
-impl Default for Strategy {
-    fn default() -> Self {
-        Self {
-            min_battery_percent: 20,
-            min_signal_dbm: -110,
-            space_needed_bytes: 0,
-            download_retries: 3,
-        }
-    }
-}
-
-/// One component of a plan: an identity upgraded with a package.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PlanComponent {
-    /// Component identity on the device, e.g. `STM32`; unique in the plan.
-    pub identity: String,
-    /// Must equal the package's component type.
-    pub component_type: ComponentType,
-    /// The version package to install.
-    pub package_id: i64,
-    /// Which of the package's files this component delivers (0-based; default
-    /// 0, the first). The other files stay downloadable by link.
-    #[serde(default)]
-    pub file_position: u32,
-}
-
-/// The editable content of a plan (body of create and update).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PlanInput {
-    /// Plan name, 1–128 characters.
-    pub name: String,
-    /// Product whose devices the plan upgrades.
-    pub product_key: String,
-    /// If non-empty, only these devices.
-    #[serde(default)]
-    pub whitelist: Vec<String>,
-    /// Never these devices; wins over the whitelist.
-    #[serde(default)]
-    pub blacklist: Vec<String>,
-    /// IANA time zone name, e.g. `Asia/Shanghai`.
-    pub time_zone: String,
-    /// Optional daily push window in that zone.
-    #[serde(default)]
-    pub push_period: Option<PushPeriod>,
-    /// `silent` or `manual`.
-    pub upgrade_mode: UpgradeMode,
-    /// Upgrade conditions; defaults when absent.
-    #[serde(default)]
-    pub strategy: Strategy,
-    /// 1 to 20 components (a device takes at most 20 plans at once).
-    pub components: Vec<PlanComponent>,
-    /// Upgrade texts by language code; manual mode needs `zh` and `en`.
-    #[serde(default)]
-    pub texts: BTreeMap<String, String>,
-}
-
-/// A plan as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Plan {
-    /// Plan id.
-    pub id: i64,
-    /// Life-cycle state.
-    pub state: PlanState,
-    // The content, as in `PlanInput` (spelled out rather than flattened so the
-    // schema of a response is not bound by the input's `deny_unknown_fields`).
-    /// Plan name.
-    pub name: String,
-    /// Product whose devices the plan upgrades.
-    pub product_key: String,
-    /// If non-empty, only these devices.
-    pub whitelist: Vec<String>,
-    /// Never these devices; wins over the whitelist.
-    pub blacklist: Vec<String>,
-    /// IANA time zone name.
-    pub time_zone: String,
-    /// Daily push window in that zone, if any.
-    pub push_period: Option<PushPeriod>,
-    /// `silent` or `manual`.
-    pub upgrade_mode: UpgradeMode,
-    /// Upgrade conditions.
-    pub strategy: Strategy,
-    /// The components.
-    pub components: Vec<PlanComponent>,
-    /// Upgrade texts by language code.
-    pub texts: BTreeMap<String, String>,
-    /// True for the demo data seeded on first start.
-    pub demo: bool,
-    /// Creation time (RFC 3339).
-    pub created_at: String,
-    /// Last change (RFC 3339).
-    pub updated_at: String,
-}
-
-fn check_language(code: &str) -> bool {
-    let mut parts = code.split('-');
-    let first = parts.next().unwrap_or("");
-    (2..=3).contains(&first.len())
-        && first.bytes().all(|b| b.is_ascii_lowercase())
-        && parts.all(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
-}
-
-fn check_list(what: &str, keys: &[String]) -> Result<(), ApiError> {
-    if keys.len() > MAX_LIST {
-        return Err(ApiError::invalid(
-            "list_too_long",
-            format!(
-                "the {what} has {} keys; at most {MAX_LIST} are accepted",
-                keys.len()
-            ),
-        ));
-    }
-    for k in keys {
-        check_key(&format!("{what} device key"), k)?;
-    }
-    Ok(())
-}
 
 /// Check every rule of a plan's content; returns the product row id.
 pub async fn check(pool: &SqlitePool, input: &PlanInput) -> Result<i64, ApiError> {
@@ -195,58 +43,12 @@ pub async fn check(pool: &SqlitePool, input: &PlanInput) -> Result<i64, ApiError
             e
         }
     })?;
-    check_list("whitelist", &input.whitelist)?;
-    check_list("blacklist", &input.blacklist)?;
-    period::time_zone(&input.time_zone)?;
-    if let Some(p) = &input.push_period {
-        p.check()?;
-    }
-    let s = &input.strategy;
-    if s.min_battery_percent > 100 {
-        return Err(ApiError::invalid(
-            "invalid_strategy",
-            "strategy.min_battery_percent must be 0 to 100",
-        ));
-    }
-    if !(-150..=0).contains(&s.min_signal_dbm) {
-        return Err(ApiError::invalid(
-            "invalid_strategy",
-            "strategy.min_signal_dbm must be -150 to 0 (dBm)",
-        ));
-    }
-    if s.download_retries > 10 {
-        return Err(ApiError::invalid(
-            "invalid_strategy",
-            "strategy.download_retries must be 0 to 10",
-        ));
-    }
-    if s.space_needed_bytes > i64::MAX as u64 {
-        return Err(ApiError::invalid(
-            "invalid_strategy",
-            "strategy.space_needed_bytes is too large",
-        ));
-    }
-    // A device takes at most MAX_PLANS plans at once (the engine's, QuecThing's
-    // multi-plan limit): every component of a plan fits in one plans message.
-    if input.components.is_empty() || input.components.len() > sota_engine::MAX_PLANS {
-        return Err(ApiError::invalid(
-            "invalid_components",
-            format!(
-                "a plan needs 1 to {} components (a device takes at most {} plans at once), each an identity with a package",
-                sota_engine::MAX_PLANS,
-                sota_engine::MAX_PLANS
-            ),
-        ));
-    }
+    // The rules that need no database are the API's (`PlanInput::check` runs
+    // them all, in this order, for a page).
+    input.check_settings()?;
     let mut seen = HashSet::new();
     for c in &input.components {
-        check_token("component identity", &c.identity)?;
-        if !seen.insert(c.identity.as_str()) {
-            return Err(ApiError::invalid(
-                "duplicate_component",
-                format!("component identity {:?} appears twice; each component identity must be unique in a plan", c.identity),
-            ));
-        }
+        c.check(&mut seen)?;
         let pkg = package::get(pool, c.package_id).await.map_err(|e| {
             if e.status == axum::http::StatusCode::NOT_FOUND {
                 ApiError::invalid(
@@ -293,27 +95,7 @@ pub async fn check(pool: &SqlitePool, input: &PlanInput) -> Result<i64, ApiError
             ),
         )?;
     }
-    for (lang, text) in &input.texts {
-        if !check_language(lang) {
-            return Err(ApiError::invalid("invalid_language", format!("text language {lang:?} is not a language code such as \"zh\", \"en\" or \"pt-BR\"")));
-        }
-        if text.trim().is_empty() || text.chars().count() > 2000 {
-            return Err(ApiError::invalid(
-                "invalid_text",
-                format!("the {lang:?} upgrade text must have 1 to 2000 characters"),
-            ));
-        }
-    }
-    if input.upgrade_mode == UpgradeMode::Manual {
-        for lang in ["zh", "en"] {
-            if !input.texts.contains_key(lang) {
-                return Err(ApiError::invalid(
-                    "manual_needs_texts",
-                    format!("manual upgrade mode needs upgrade texts in Chinese (zh) and English (en); add texts.{lang}"),
-                ));
-            }
-        }
-    }
+    check_texts(&input.texts, input.upgrade_mode)?;
     Ok(product_id)
 }
 
@@ -559,7 +341,7 @@ pub async fn get(pool: &SqlitePool, id: i64) -> Result<Plan, ApiError> {
     let int = |name: &str| -> Result<i64, ApiError> { Ok(row.try_get::<i64, _>(name)?) };
     Ok(Plan {
         id,
-        state: PlanState::parse(&state)?,
+        state: state::parse(&state)?,
         name: row.try_get("name")?,
         product_key: row.try_get("product_key")?,
         whitelist,
@@ -644,7 +426,7 @@ pub async fn rules(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::package::{PackageFile, PackageMeta, PackageType};
+    use crate::package::{PackageFile, PackageMeta, PackageType, StoredFile};
     use crate::product::NewProduct;
 
     /// A database with products `p` and `q`, a package of `p` and a draft plan
@@ -669,13 +451,15 @@ mod tests {
             target_version: "2".into(),
             remarks: String::new(),
         };
-        let file = PackageFile {
-            position: 0,
-            file_name: "a.bin".into(),
-            size: 1,
-            md5: "0".into(),
-            crc32: "0".into(),
-            sha256: "0".into(),
+        let file = StoredFile {
+            file: PackageFile {
+                position: 0,
+                file_name: "a.bin".into(),
+                size: 1,
+                md5: "0".into(),
+                crc32: "0".into(),
+                sha256: "0".into(),
+            },
             object_key: "packages/test/a".into(),
         };
         let pkg = package::commit(&pool, "p", &meta, vec![file], false)

@@ -1,0 +1,29 @@
+//! Products: a key, a name and a secret; a product groups devices of one kind.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A product as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Product {
+    /// Unique key, e.g. `p1aroma`.
+    pub product_key: String,
+    /// Display name.
+    pub name: String,
+    /// Secret devices use to register (next issue).
+    pub product_secret: String,
+    /// True for the demo data seeded on first start.
+    pub demo: bool,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+}
+
+/// Body of `POST /api/v1/products`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewProduct {
+    /// Unique key: 1–64 of `A-Z a-z 0-9 _ -`.
+    pub product_key: String,
+    /// Display name, 1–128 characters.
+    pub name: String,
+}
