@@ -196,10 +196,11 @@ pub fn run(args: &[String]) -> Result {
     let met = |ok: bool| if ok { "MET" } else { "NOT MET" };
     println!("\nchannel bench, {devices} devices started {rate}/s (loopback, embedded broker):");
     println!(
-        "  all connected and registered in {:.1} s; {} connected at once; {} statuses recorded",
+        "  all connected and registered in {:.1} s; {} connected at once; {} statuses recorded; {} logins tried again after \"server unavailable\"",
         value(&fleet, "run_seconds")?,
         value(&fleet, "connected_at_once")?,
-        value(&fleet, "statuses_recorded")?
+        value(&fleet, "statuses_recorded")?,
+        value(&fleet, "connect_retries")?
     );
     println!(
         "  connect (device secret) p50 {:.2} ms  p99 {:.2} ms;  register p50 {:.2} ms  p99 {:.2} ms",

@@ -120,6 +120,8 @@ struct Stats {
     done: AtomicUsize,
     /// Devices that connected with their device secret.
     connected: AtomicUsize,
+    /// Logins tried again after "server unavailable".
+    connect_retries: AtomicUsize,
     failed: AtomicUsize,
     first_error: Mutex<Option<String>>,
 }
@@ -246,7 +248,25 @@ struct Conn {
 }
 
 impl Conn {
-    async fn open(addr: &str, id: &DeviceId, secret: &str) -> Result<Conn> {
+    /// Connects, trying again (as `sota-protocol`'s client does) while the broker answers
+    /// "server unavailable": a login right after the device's previous session closed can
+    /// meet that session still closing. Counts those retries in `retries`.
+    async fn open(addr: &str, id: &DeviceId, secret: &str, retries: &AtomicUsize) -> Result<Conn> {
+        let mut wait = Duration::from_millis(100);
+        for _ in 0..5 {
+            match Conn::open_once(addr, id, secret).await {
+                Err(e) if e.contains("ServiceUnavailable") => {
+                    retries.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                other => return other,
+            }
+        }
+        Conn::open_once(addr, id, secret).await
+    }
+
+    async fn open_once(addr: &str, id: &DeviceId, secret: &str) -> Result<Conn> {
         let user = id.username();
         let (client, mut events) = AsyncClient::new(options(addr, &user, &user, secret)?, 16);
         nodelay(&mut events);
@@ -394,9 +414,14 @@ impl Device {
     /// The whole sequence; returns the open connection.
     async fn run(&self) -> Result<Conn> {
         let id = DeviceId::new(PRODUCT, &format!("dev-{:05}", self.index)).ok_or("bad key")?;
-        let mut first = Conn::open(&self.mqtt, &id, &self.product_secret)
-            .await
-            .map_err(|e| format!("connect with the product secret: {e}"))?;
+        let mut first = Conn::open(
+            &self.mqtt,
+            &id,
+            &self.product_secret,
+            &self.stats.connect_retries,
+        )
+        .await
+        .map_err(|e| format!("connect with the product secret: {e}"))?;
         let t = Instant::now();
         first
             .send(&Up::Register {
@@ -411,7 +436,7 @@ impl Device {
         first.close().await;
 
         let t = Instant::now();
-        let mut conn = Conn::open(&self.mqtt, &id, &device_secret)
+        let mut conn = Conn::open(&self.mqtt, &id, &device_secret, &self.stats.connect_retries)
             .await
             .map_err(|e| format!("connect with the device secret: {e}"))?;
         self.stats.connect.add(t.elapsed());
@@ -565,6 +590,10 @@ async fn fleet(f: Fleet) -> Result {
     // Every device is connected now, all at once. Let the echoes still in flight land.
     tokio::time::sleep(Duration::from_millis(500)).await;
     println!("connected_at_once {}", stats.done.load(Ordering::Relaxed));
+    println!(
+        "connect_retries {}",
+        stats.connect_retries.load(Ordering::Relaxed)
+    );
     println!("run_seconds {:.2}", run.as_secs_f64());
 
     // The statuses reached the center: every device's upgrade stands at "download start".

@@ -222,6 +222,9 @@ impl fmt::Display for PublishError {
 
 impl std::error::Error for PublishError {}
 
+/// CONNACK's "server unavailable": the one refusal that is worth trying again.
+const SERVER_UNAVAILABLE: u8 = 3;
+
 /// The meaning of a CONNACK refusal, with what to check.
 pub fn refusal_text(code: u8) -> String {
     match code {
@@ -608,6 +611,11 @@ impl Client {
     }
 
     fn connack(&mut self, code: u8, now: Duration) {
+        if code == SERVER_UNAVAILABLE {
+            // Not a verdict on this device: the broker could not take a login just then (busy,
+            // or the device's previous session still closing). Try again after the backoff.
+            return self.lose(refusal_text(code), now);
+        }
         if code != 0 {
             self.transmits.clear();
             self.inbound.clear();

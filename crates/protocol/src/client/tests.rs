@@ -442,6 +442,33 @@ fn a_refused_login_is_final() {
 }
 
 #[test]
+fn a_broker_that_cannot_take_a_login_now_is_tried_again_and_nothing_is_lost() {
+    let mut c = Client::device(&dev(), "secret", t(0));
+    c.publish_up(&Up::Request).unwrap();
+    c.transport_opened(t(0));
+    sent(&mut c);
+    c.handle_input(&connack(v4::ConnectReturnCode::ServiceUnavailable), t(0));
+    let got = events(&mut c);
+    let (reason, retry_in) = lost(&got).expect("a loss, not a refusal");
+    assert!(reason.starts_with("server unavailable"), "{reason}");
+    assert_eq!(retry_in, Duration::from_secs(1));
+    c.transport_closed("the broker closed the socket", t(0));
+    c.handle_timeout(t(1));
+    assert_eq!(events(&mut c), [ClientEvent::Reconnect]);
+    c.transport_opened(t(1));
+    sent(&mut c);
+    c.handle_input(&connack(v4::ConnectReturnCode::Success), t(1));
+    assert!(events(&mut c).contains(&ClientEvent::Connected));
+    let resent = sent(&mut c);
+    assert!(
+        resent.iter().any(
+            |p| matches!(p, Packet::Publish(p) if p.payload.windows(7).any(|w| w == b"request"))
+        ),
+        "the queued request goes out: {resent:?}"
+    );
+}
+
+#[test]
 fn the_queue_is_bounded_with_a_clear_error() {
     let mut o = Options::device(&dev(), "s");
     o.max_queue = 2;
