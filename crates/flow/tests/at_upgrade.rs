@@ -8,7 +8,7 @@ use sota_engine::{
     Session,
 };
 use sota_flow::io::Driver;
-use sota_flow::{AtUpgrade, Io, Notice, Step};
+use sota_flow::{AtSnapshot, AtUpgrade, Io, Notice, Step};
 use sota_link::at_sota::Config;
 use sota_link::Endpoint;
 
@@ -408,4 +408,132 @@ fn firmware_the_mcu_must_download_itself_ends_the_plan_with_10706() {
         !ios(&mut u).iter().any(|io| matches!(io, Io::Fetch { .. })),
         "nothing is downloaded"
     );
+}
+
+/// A transfer whose first piece (8 of 10 bytes) the MCU confirmed, saved as a page would
+/// keep it, and taken up by a new instance with `stored` bytes in the store.
+fn restored_after_first_piece(file: &[u8], stored: u64) -> AtUpgrade {
+    let mut u = upgrade();
+    confirmed(&mut u, file, None);
+    u.fetched(0, file.to_vec(), T0);
+    ios(&mut u);
+    u.read_done(0, file[..8].to_vec(), T0);
+    sent(&mut u);
+    say(&mut u, "AT+QIOTOTARD=0,8");
+    assert_eq!(say(&mut u, "AT+QIOTUPDATE=2"), "\r\nOK\r\n");
+    let json = serde_json::to_string(&u.snapshot().expect("transferring")).unwrap();
+    let snapshot: AtSnapshot = serde_json::from_str(&json).unwrap();
+    AtUpgrade::restore(Config::default(), snapshot, stored, T0)
+}
+
+fn reads(ios: &[Io]) -> Vec<(u64, u64)> {
+    ios.iter()
+        .filter_map(|io| match io {
+            Io::Read { offset, len, .. } => Some((*offset, *len)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_restored_transfer_holds_the_mcus_reads_until_its_piece_is_ready() {
+    let file = b"0123456789".to_vec();
+    let mut r = restored_after_first_piece(&file, 10);
+    assert_eq!(r.state().step, Step::Writing);
+    assert_eq!(sent(&mut r), "", "no URC is repeated");
+    // The stored image is checked again before any piece.
+    assert_eq!(reads(&ios(&mut r)), [(0, 10)]);
+    // Meanwhile the MCU tries its read of the second piece again and again: no ERROR, no
+    // answer, and its last try is not finished yet.
+    assert_eq!(say(&mut r, "AT+QIOTOTARD=8,2"), "");
+    r.handle_input(T0, b"AT+QIOTOTARD=8,2\rAT+QIOTOTARD=8,");
+    assert_eq!(sent(&mut r), "");
+    r.read_done(0, file.clone(), T0);
+    assert_eq!(
+        reads(&ios(&mut r)),
+        [(8, 2)],
+        "the piece at the confirmed offset"
+    );
+    r.read_done(8, file[8..].to_vec(), T0);
+    assert_eq!(
+        sent(&mut r),
+        "\r\n+QIOTEVT: 7,10702\r\n\r\n+QIOTEVT: 7,10703,\"STM32\",10,8,2\r\n",
+        "the piece is announced; the unfinished try waits for its end"
+    );
+    r.handle_input(T0, b"2\r");
+    assert_eq!(
+        sent(&mut r),
+        "\r\n+QIOTOTARD: 8,2\r\n89\r\nOK\r\n",
+        "answered once"
+    );
+    assert_eq!(
+        say(&mut r, "AT+QIOTUPDATE=3"),
+        "\r\nOK\r\n\r\n+QIOTEVT: 7,10704\r\n"
+    );
+    assert_eq!(
+        say(&mut r, r#"AT+QIOTMCUVER="STM32","2_0_0""#),
+        "\r\nOK\r\n\r\n+QIOTEVT: 7,10705\r\n"
+    );
+    assert!(r.is_done());
+}
+
+#[test]
+fn while_held_only_the_newest_input_is_kept() {
+    let file = b"0123456789".to_vec();
+    let mut r = restored_after_first_piece(&file, 10);
+    ios(&mut r);
+    // Far more than a few retries: line noise, then one read.
+    let noise = "AT+QIOTOTARD=0,1\r".repeat(400);
+    r.handle_input(T0, noise.as_bytes());
+    r.handle_input(T0, b"AT+QIOTOTARD=9,1\r");
+    r.read_done(0, file.clone(), T0);
+    r.read_done(8, file[8..].to_vec(), T0);
+    let out = sent(&mut r);
+    assert!(out.ends_with("\r\n+QIOTOTARD: 9,1\r\n9\r\nOK\r\n"), "{out}");
+    assert_eq!(out.matches("OK").count(), 1, "one answer: {out}");
+}
+
+#[test]
+fn a_restored_transfer_whose_store_changed_fails_and_answers_the_held_read() {
+    let file = b"0123456789".to_vec();
+    let mut r = restored_after_first_piece(&file, 10);
+    ios(&mut r);
+    say(&mut r, "AT+QIOTOTARD=8,2");
+    let mut changed = file.clone();
+    changed[3] ^= 0xff;
+    r.read_done(0, changed, T0);
+    let out = sent(&mut r);
+    assert!(out.contains("+QIOTEVT: 7,10706"), "{out}");
+    assert!(
+        out.ends_with("\r\nERROR\r\n"),
+        "the held read is answered: {out}"
+    );
+    assert!(
+        reads(&ios(&mut r)).is_empty(),
+        "no piece after the check failed"
+    );
+}
+
+#[test]
+fn a_restored_download_goes_on_without_holding_the_mcu() {
+    let file = b"0123456789".to_vec();
+    let mut u = upgrade();
+    confirmed(&mut u, &file, None);
+    u.fetched(0, file[..4].to_vec(), T0);
+    ios(&mut u);
+    let json = serde_json::to_string(&u.snapshot().expect("downloading")).unwrap();
+    let mut r = AtUpgrade::restore(
+        Config::default(),
+        serde_json::from_str(&json).unwrap(),
+        4,
+        T0,
+    );
+    assert_eq!(r.state().step, Step::Verifying);
+    assert_eq!(
+        reads(&ios(&mut r)),
+        [(0, 4)],
+        "the kept prefix is hashed again"
+    );
+    // The MCU is not held: housekeeping is answered at once.
+    assert_eq!(say(&mut r, "AT"), "\r\nOK\r\n");
 }
