@@ -71,8 +71,10 @@ const HOLD_LIMIT: usize = 4096;
 /// questions it no longer asks, and count against its retry limit.
 fn last_command(held: &[u8]) -> &[u8] {
     let ends = |b: &u8| *b == b'\r' || *b == b'\n';
-    let end = held.iter().rposition(|b| !ends(b)).map_or(0, |i| i + 1);
-    let start = held[..end].iter().rposition(ends).map_or(0, |i| i + 1);
+    let Some(last) = held.iter().rposition(|b| !ends(b)) else {
+        return &[]; // Only line ends: nothing to answer.
+    };
+    let start = held[..last].iter().rposition(ends).map_or(0, |i| i + 1);
     &held[start..]
 }
 

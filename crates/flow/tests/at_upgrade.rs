@@ -413,6 +413,10 @@ fn firmware_the_mcu_must_download_itself_ends_the_plan_with_10706() {
 /// A transfer whose first piece (8 of 10 bytes) the MCU confirmed, saved as a page would
 /// keep it, and taken up by a new instance with `stored` bytes in the store.
 fn restored_after_first_piece(file: &[u8], stored: u64) -> AtUpgrade {
+    restored_with(Config::default(), file, stored)
+}
+
+fn restored_with(config: Config, file: &[u8], stored: u64) -> AtUpgrade {
     let mut u = upgrade();
     confirmed(&mut u, file, None);
     u.fetched(0, file.to_vec(), T0);
@@ -423,7 +427,7 @@ fn restored_after_first_piece(file: &[u8], stored: u64) -> AtUpgrade {
     assert_eq!(say(&mut u, "AT+QIOTUPDATE=2"), "\r\nOK\r\n");
     let json = serde_json::to_string(&u.snapshot().expect("transferring")).unwrap();
     let snapshot: AtSnapshot = serde_json::from_str(&json).unwrap();
-    AtUpgrade::restore(Config::default(), snapshot, stored, T0)
+    AtUpgrade::restore(config, snapshot, stored, T0)
 }
 
 fn reads(ios: &[Io]) -> Vec<(u64, u64)> {
@@ -536,4 +540,32 @@ fn a_restored_download_goes_on_without_holding_the_mcu() {
     );
     // The MCU is not held: housekeeping is answered at once.
     assert_eq!(say(&mut r, "AT"), "\r\nOK\r\n");
+}
+
+#[test]
+fn a_restored_module_leaves_the_waits_to_the_session() {
+    // A module's own read and update timeouts of 1 s would end the plan long before the
+    // session's piece and update waits; restored, as when new, the session owns them.
+    let config = Config {
+        read_timeout: Some(Duration::from_secs(1)),
+        update_timeout: Some(Duration::from_secs(1)),
+        ..Config::default()
+    };
+    let file = b"0123456789".to_vec();
+    let mut r = restored_with(config, &file, 10);
+    ios(&mut r);
+    r.read_done(0, file.clone(), T0);
+    r.read_done(8, file[8..].to_vec(), T0);
+    sent(&mut r);
+    let later = Duration::from_secs(5);
+    r.handle_timeout(later);
+    assert!(
+        !sent(&mut r).contains("10706"),
+        "the MCU may take its time to read"
+    );
+    r.handle_input(later, b"AT+QIOTOTARD=8,2\r");
+    r.handle_input(later, b"AT+QIOTUPDATE=3\r");
+    assert!(sent(&mut r).contains("10704"));
+    r.handle_timeout(later * 3);
+    assert!(!sent(&mut r).contains("10706"), "and to update");
 }
