@@ -4,16 +4,46 @@ use crate::model::Model;
 use crate::pages::center::CenterPanel;
 use crate::pages::device::{restore, DevicePanel};
 
+use crate::pages::engineer::{CenterArea, DevicePage, DevicesPage, NotFound, ProductsPage};
 use crate::pages::log::LogPanel;
+use crate::pages::packages::{NewPackagePage, PackagesPage};
 use crate::pages::upgrade::UpgradePanels;
 use crate::pages::{tr, Controls, LanguageSwitch};
 use leptos::prelude::*;
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::path;
 
-/// The whole console page.
+/// The whole app: the technician's console at `/`, the engineer's pages under `/center`.
 #[component]
 pub fn App() -> impl IntoView {
     let model = Model::new(Lang::from_browser(&page::language()));
     provide_context(model);
+    Effect::new(move |_| {
+        let lang = model.lang.get();
+        if let Some(root) = document().document_element() {
+            let _ = root.set_attribute("lang", lang.tag());
+        }
+    });
+    view! {
+        <Router>
+            <Routes fallback=NotFound>
+                <Route path=path!("/") view=Technician />
+                <ParentRoute path=path!("/center") view=CenterArea>
+                    <Route path=path!("") view=ProductsPage />
+                    <Route path=path!("products/:product") view=DevicesPage />
+                    <Route path=path!("products/:product/devices/:device") view=DevicePage />
+                    <Route path=path!("packages") view=PackagesPage />
+                    <Route path=path!("packages/new") view=NewPackagePage />
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}
+
+/// The technician's console page.
+#[component]
+fn Technician() -> impl IntoView {
+    let model: Model = expect_context();
     let controls: Controls = StoredValue::new_local(None);
     provide_context(controls);
     restore();
@@ -36,10 +66,7 @@ pub fn App() -> impl IntoView {
     };
     let _ = window_event_listener(leptos::ev::visibilitychange, on_visibility);
     Effect::new(move |_| {
-        let lang = model.lang.get();
-        if let Some(root) = document().document_element() {
-            let _ = root.set_attribute("lang", lang.tag());
-        }
+        let _ = model.lang.get();
         document().set_title(&tr("title")());
     });
     view! {

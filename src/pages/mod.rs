@@ -1,9 +1,12 @@
 //! The views: each renders the [`crate::model::Model`] and passes the technician's choices
-//! on; none decides what happens next.
+//! on; none decides what happens next. The engineer's pages under `/center` ([`engineer`],
+//! [`packages`]) render what the center's API answers ([`crate::api`]).
 
 pub mod center;
 pub mod device;
+pub mod engineer;
 pub mod log;
+pub mod packages;
 pub mod upgrade;
 
 use crate::i18n::{t, Lang};

@@ -401,6 +401,17 @@ fn end_to_end(t: &mut Tally) -> Result {
             "target/debug/sota-center",
         ]),
         |l| t.see(l),
+    )?;
+    // The engineer's pages (`/center`): sign-in, products and devices, version packages.
+    run::tee(
+        cmd("node").args([
+            "tests/e2e/center-pages.mjs",
+            "dist",
+            "target/e2e",
+            "target/debug/sota",
+            "target/debug/sota-center",
+        ]),
+        |l| t.see(l),
     )
 }
 

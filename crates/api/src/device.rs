@@ -42,6 +42,18 @@ pub struct Paging {
     pub offset: Option<u32>,
     /// At most this many devices (default 100, max 1000).
     pub limit: Option<u32>,
+    /// Only devices whose key starts with this text (case-sensitive).
+    pub q: Option<String>,
+}
+
+impl Paging {
+    /// The half-open range of device keys that start with `q`, or `None` for all keys.
+    /// Keys are ASCII below `0x7f` ([`crate::rules::check_key`]), so every key starting with
+    /// `q` lies in `[q, q + "\u{7f}")` and a lookup uses the (product, key) index.
+    pub fn key_range(&self) -> Option<(String, String)> {
+        let q = self.q.as_deref().filter(|q| !q.is_empty())?;
+        Some((q.to_string(), format!("{q}\u{7f}")))
+    }
 }
 
 /// A firmware file offered to one device, with its per-device link.

@@ -204,6 +204,51 @@ pub fn check_file_name(name: &str) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// Check a file before it is sent: its name ([`check_file_name`]), not empty, at most
+/// [`MAX_FILE_BYTES`]. The center checks the same while the file streams in (with its own,
+/// configurable, limit), under the same codes.
+pub fn check_file(name: &str, size: u64) -> Result<(), Refusal> {
+    check_file_name(name)?;
+    if size == 0 {
+        return Err(Refusal::invalid(
+            "empty_file",
+            format!("file {name:?} is empty; send the firmware bytes"),
+        ));
+    }
+    if size > MAX_FILE_BYTES {
+        return Err(Refusal {
+            status: 413,
+            code: "file_too_large",
+            message: format!(
+                "file {name:?} is larger than the {MAX_FILE_BYTES} byte limit per file; split or shrink it"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Check the files of an upload: 1 to [`MAX_FILES`], each by [`check_file`].
+pub fn check_files<'a>(files: impl IntoIterator<Item = (&'a str, u64)>) -> Result<(), Refusal> {
+    let mut count = 0;
+    for (name, size) in files {
+        count += 1;
+        if count > MAX_FILES {
+            return Err(Refusal::invalid(
+                "too_many_files",
+                format!("a package holds at most {MAX_FILES} files"),
+            ));
+        }
+        check_file(name, size)?;
+    }
+    if count == 0 {
+        return Err(Refusal::invalid(
+            "no_files",
+            "a package needs 1 to 5 files: add `file` parts to the form",
+        ));
+    }
+    Ok(())
+}
+
 /// The multipart form of an upload (for the OpenAPI document).
 #[derive(Debug, ToSchema)]
 pub struct PackageUpload {

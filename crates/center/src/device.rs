@@ -121,7 +121,7 @@ pub async fn get(
     ))
 }
 
-/// A page of a product's devices, by key.
+/// A page of a product's devices, by key; with `q`, only the keys that start with it.
 pub async fn list(
     pool: &SqlitePool,
     product_id: i64,
@@ -130,14 +130,29 @@ pub async fn list(
 ) -> Result<Vec<Device>, ApiError> {
     let limit = paging.limit.unwrap_or(100).clamp(1, 1000);
     let offset = paging.offset.unwrap_or(0);
-    let rows = sqlx::query(
-        "SELECT * FROM devices WHERE product_id = ? ORDER BY device_key LIMIT ? OFFSET ?",
-    )
-    .bind(product_id)
-    .bind(i64::from(limit))
-    .bind(i64::from(offset))
-    .fetch_all(pool)
-    .await?;
+    // A key range, not LIKE: SQLite walks the (product_id, device_key) index from `q`.
+    let rows =
+        match paging.key_range() {
+            Some((from, to)) => sqlx::query(
+                "SELECT * FROM devices WHERE product_id = ? AND device_key >= ? AND device_key < ?
+                 ORDER BY device_key LIMIT ? OFFSET ?",
+            )
+            .bind(product_id)
+            .bind(from)
+            .bind(to)
+            .bind(i64::from(limit))
+            .bind(i64::from(offset))
+            .fetch_all(pool)
+            .await?,
+            None => sqlx::query(
+                "SELECT * FROM devices WHERE product_id = ? ORDER BY device_key LIMIT ? OFFSET ?",
+            )
+            .bind(product_id)
+            .bind(i64::from(limit))
+            .bind(i64::from(offset))
+            .fetch_all(pool)
+            .await?,
+        };
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let id: i64 = row.try_get("id")?;

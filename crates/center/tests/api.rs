@@ -179,6 +179,117 @@ async fn devices_register_list_lookup() {
 }
 
 #[tokio::test]
+async fn devices_search_by_key_prefix_on_the_server_among_100000() {
+    let c = Center::start(&["--no-demo"]);
+    c.product("p").await;
+    c.product("other").await;
+    c.device("p", "field-1", json!({"STM32": "1_0_0"})).await;
+    c.device("other", "dev-000007", json!({})).await;
+    // 100,000 devices written straight into the center's database.
+    let pool = sota_center::db::open(&c.data_dir.join("center.sqlite3"))
+        .await
+        .unwrap();
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 99999)
+         INSERT INTO devices (product_id, device_key, registered_at, last_seen_at)
+         SELECT (SELECT id FROM products WHERE product_key = 'p'), printf('dev-%06d', i), 't', 't' FROM n",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let keys = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["device_key"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (s, list) = c.get("/products/p/devices?q=dev-01234&limit=5").await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    assert_eq!(
+        keys(&list),
+        [
+            "dev-012340",
+            "dev-012341",
+            "dev-012342",
+            "dev-012343",
+            "dev-012344"
+        ]
+    );
+    let (_, list) = c.get("/products/p/devices?q=dev-01234&offset=8").await;
+    assert_eq!(
+        keys(&list),
+        ["dev-012348", "dev-012349"],
+        "paged within the matches"
+    );
+    let (_, list) = c.get("/products/p/devices?q=field").await;
+    assert_eq!(keys(&list), ["field-1"]);
+    assert_eq!(list[0]["components"], json!({"STM32": "1_0_0"}));
+    let (_, list) = c.get("/products/p/devices?q=dev-0000071").await;
+    assert!(
+        keys(&list).is_empty(),
+        "another product's device is not found"
+    );
+    let (_, list) = c.get("/products/p/devices?q=DEV").await;
+    assert!(
+        keys(&list).is_empty(),
+        "the prefix is case-sensitive: {list}"
+    );
+    let (_, list) = c.get("/products/p/devices?q=&limit=2").await;
+    assert_eq!(
+        keys(&list),
+        ["dev-000000", "dev-000001"],
+        "an empty q is no filter"
+    );
+    // The lookup (the center's own statement) walks the (product, key) index rather than
+    // scanning the product's devices: what keeps it fast at 100,000 devices.
+    let plan: Vec<String> = sqlx::query(
+        "EXPLAIN QUERY PLAN SELECT * FROM devices WHERE product_id = 1 AND device_key >= 'a'
+         AND device_key < 'b' ORDER BY device_key LIMIT 20 OFFSET 0",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| sqlx::Row::get::<String, _>(r, "detail"))
+    .collect();
+    assert!(
+        plan.iter()
+            .any(|d| d.contains("INDEX") && d.contains("device_key>?")),
+        "{plan:?}"
+    );
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn the_console_pages_survive_a_reload() {
+    let dist = tempfile::tempdir().unwrap();
+    let index = "<!doctype html><title>console</title>";
+    std::fs::write(dist.path().join("index.html"), index).unwrap();
+    std::fs::write(dist.path().join("app.css"), "body{}").unwrap();
+    let c = Center::start(&["--no-demo", "--console-dir", dist.path().to_str().unwrap()]);
+    for path in [
+        "/center",
+        "/center/",
+        "/center/products",
+        "/center/products/demo-product/devices/field-1",
+        "/center/packages/new",
+    ] {
+        let r = reqwest::get(format!("{}{path}", c.url)).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert_eq!(r.text().await.unwrap(), index, "{path} gets the console");
+    }
+    let r = reqwest::get(format!("{}/app.css", c.url)).await.unwrap();
+    assert_eq!(r.text().await.unwrap(), "body{}", "assets are files");
+    // The API under the same origin stays JSON, with or without a token.
+    let r = reqwest::get(format!("{}/api/v1/products", c.url))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_error(&c.get("/center/products").await, 404, "not_found");
+}
+
+#[tokio::test]
 async fn package_upload_digests_and_every_rejection_leaves_nothing() {
     let c = Center::start(&["--no-demo", "--max-file-bytes", "4096"]);
     c.product("p").await;
