@@ -21,12 +21,12 @@ use sota_protocol::{ComponentVersion, Down, ErrorCode, PlanOffer, StatusReport, 
 use std::collections::VecDeque;
 
 /// What a [`CenterLink`] keeps for a new instance to report on the plans in progress (the
-/// page reloaded mid-upgrade): the offers, whose plan ids every report names.
+/// page reloaded mid-upgrade): the offers, whose plan ids every report names, and the
+/// technician's remark that each later plan's `accept` carries. (The plans were answered, so
+/// nothing is asked again, and a push meanwhile waits for the next request either way.)
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CenterSnapshot {
     offers: Vec<PlanOffer>,
-    components: Vec<Component>,
-    ask_manual: bool,
     approval_note: String,
 }
 
@@ -114,8 +114,6 @@ impl CenterLink {
     pub fn snapshot(&self) -> CenterSnapshot {
         CenterSnapshot {
             offers: self.offers.clone(),
-            components: self.components.clone(),
-            ask_manual: self.ask_manual,
             approval_note: self.approval_note.clone(),
         }
     }
@@ -125,8 +123,6 @@ impl CenterLink {
     pub fn restored(snapshot: CenterSnapshot) -> Self {
         CenterLink {
             asked: Asked::Answered,
-            components: snapshot.components,
-            ask_manual: snapshot.ask_manual,
             offers: snapshot.offers,
             approval_note: snapshot.approval_note,
             ..Self::new()

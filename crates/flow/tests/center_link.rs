@@ -621,3 +621,42 @@ fn a_restored_link_reports_on_the_plans_it_was_given_and_takes_no_push() {
     link.reconnected();
     assert!(drain(&mut link).is_empty());
 }
+
+#[test]
+fn a_restored_link_keeps_the_technicians_remark_for_the_plans_still_to_come() {
+    let manual = |component: &str| {
+        let mut o = offer("", 9);
+        o.mode = UpgradeMode::Manual;
+        o.comp_no = component.into();
+        o
+    };
+    let now = Duration::ZERO;
+    let mut link = CenterLink::asking_for_manual_plans();
+    let mut flow = Recorder::default();
+    link.handle_down(
+        Down::Plans {
+            plans: vec![manual("STM32"), manual("BLE")],
+        },
+        &mut flow,
+        now,
+    );
+    link.approve_noting("on mains power", &mut flow, now);
+    link.take(Io::NeedFirmwareInfo { plan: plan("", 9) });
+    drain(&mut link);
+    // Reloaded while STM32 downloads; BLE's plan comes after it.
+    let json = serde_json::to_string(&link.snapshot()).unwrap();
+    let mut link = CenterLink::restored(serde_json::from_str(&json).unwrap());
+    let ble = Plan {
+        identity: "BLE".into(),
+        ..plan("", 9)
+    };
+    link.take(Io::NeedFirmwareInfo { plan: ble });
+    assert_eq!(
+        drain(&mut link),
+        [Up::Accept {
+            plan_id: PLAN_ID,
+            comp_no: "BLE".into(),
+            message: "on mains power".into(),
+        }]
+    );
+}
