@@ -6,6 +6,7 @@ use common::*;
 use core::time::Duration;
 use sota_engine::Digester;
 use sota_link::at_sota::{Config, Event, FileServer, FirmwareInfo, Module, Offer, Plan};
+use sota_link::Endpoint;
 use sota_sim::at_mcu::{AtMcu, McuComponent, McuConfig, McuOutcome};
 use sota_sim::line::{Faults, Line, LineConfig, Report};
 
@@ -211,10 +212,14 @@ fn multi_plan_upgrades_two_components_one_after_another() {
         vec![offer("STM32", "2_0_0", &stm32), offer("BLE", "1_0_0", &ble)],
         4096,
     );
+    assert!(!module.is_done(), "two plans to go");
     let mut mcu = AtMcu::new(two_components(), Duration::ZERO);
     let mut line = Line::new(LineConfig::n81(115_200), Faults::default());
     let report = line.run(&mut module, &mut mcu, Duration::from_secs(900));
     assert!(report.finished, "{report:?}");
+    assert!(module.is_done() && module.module().plan_ended());
+    let idle = FileServer::with_plans(Module::new(Config::default()), Vec::new(), 4096);
+    assert!(idle.is_done(), "no plan: nothing to wait for");
     assert_eq!(
         mcu.results(),
         &[

@@ -134,7 +134,9 @@ impl Endpoint for FileServer {
         self.react();
     }
 
+    /// Every plan has ended (the count moves on only at a plan's result; with no plan,
+    /// there is nothing to wait for).
     fn is_done(&self) -> bool {
-        self.current >= self.offers.len() && self.module.plan_ended()
+        self.current >= self.offers.len()
     }
 }
