@@ -21,7 +21,7 @@ import { createServer, connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { launch } from './browser.mjs';
-import { tally, startCenter, scenarios, device as deviceOf, resultOf } from './center-lib.mjs';
+import { tally, startCenter, scenarios, device as deviceOf, resultOf, browserRecords } from './center-lib.mjs';
 
 const [dist = 'dist', out = 'target/e2e', sota = 'target/debug/sota', centerBin = 'target/debug/sota-center'] = process.argv.slice(2);
 const t = tally();
@@ -208,15 +208,8 @@ try {
     const before = await statusesOf(plan.id, 'fault-broker');
     check('broker: the center had no final status while unreachable', !before.some((e) => e.status === 11), JSON.stringify(before.map((e) => e.status)));
     // Meanwhile the waiting reports are kept in browser storage (a reload or a crash keeps them).
-    const kept = await page.evaluate(() => new Promise((resolve, reject) => {
-      const open = indexedDB.open('sota-console');
-      open.onerror = () => reject(open.error);
-      open.onsuccess = () => {
-        const get = open.result.transaction('records').objectStore('records').get('outbox/demo-product/fault-broker');
-        get.onsuccess = () => resolve(get.result ? JSON.parse(get.result).map((m) => JSON.parse(m)) : []);
-        get.onerror = () => reject(get.error);
-      };
-    }));
+    const outboxText = (await browserRecords(page))['outbox/demo-product/fault-broker'];
+    const kept = outboxText ? JSON.parse(outboxText).map((m) => JSON.parse(m)) : [];
     const keptCodes = kept.filter((m) => m.type === 'status').map((m) => m.status);
     check('broker: the waiting reports are kept in browser storage, in order, up to update ok', keptCodes.length > 0 && keptCodes[keptCodes.length - 1] === 11 && inOrder(keptCodes), JSON.stringify(keptCodes));
     await sleep(Math.max(0, 8000 - (doneAt - cutAt)));
@@ -294,15 +287,7 @@ try {
     check('reload: monitoring shows update ok', c?.outcome === 'succeeded' && c?.status === 11, JSON.stringify(c));
     const codes = (await statusesOf(plan.id, 'fault-reload')).map((e) => e.status);
     check('reload: the center\'s log has the statuses in order', inOrder(codes) && [1, 2, 4, 5, 8, 9, 11].every((s) => codes.includes(s)) && !codes.includes(6), JSON.stringify(codes));
-    const kept = await page.evaluate(() => new Promise((resolve, reject) => {
-      const open = indexedDB.open('sota-console');
-      open.onerror = () => reject(open.error);
-      open.onsuccess = () => {
-        const get = open.result.transaction('records').objectStore('records').get('resume');
-        get.onsuccess = () => resolve(get.result ?? null);
-        get.onerror = () => reject(get.error);
-      };
-    }));
+    const kept = (await browserRecords(page)).resume ?? null;
     check('reload: nothing is kept to continue once it ended', kept === null, String(kept).slice(0, 200));
   }, async (page) => {
     reloadRequests = await recordDownloads(page, async (route) => route.continue());

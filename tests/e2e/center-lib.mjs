@@ -108,3 +108,18 @@ export async function resultOf(page, timeout = 60000) {
   await page.waitForSelector('#result', { timeout });
   return { cls: await page.getAttribute('#result', 'class'), text: (await page.textContent('#result-text')).trim() };
 }
+
+/// The console's named records in browser storage (IndexedDB `records`), as { name: text }.
+export async function browserRecords(page) {
+  return page.evaluate(() => new Promise((resolve, reject) => {
+    const open = indexedDB.open('sota-console');
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const store = open.result.transaction('records').objectStore('records');
+      const keys = store.getAllKeys();
+      const values = store.getAll();
+      values.onsuccess = () => resolve(Object.fromEntries(keys.result.map((k, i) => [String(k), values.result[i]])));
+      values.onerror = () => reject(values.error);
+    };
+  }));
+}

@@ -8,7 +8,7 @@
 import { readFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { launch } from './browser.mjs';
-import { tally, startCenter, scenarios, device as deviceOf, resultOf } from './center-lib.mjs';
+import { tally, startCenter, scenarios, device as deviceOf, resultOf, browserRecords } from './center-lib.mjs';
 
 const [dist = 'dist', out = 'target/e2e', sota = 'target/debug/sota', centerBin = 'target/debug/sota-center'] = process.argv.slice(2);
 const t = tally();
@@ -47,15 +47,7 @@ try {
     const statuses = (await api('GET', `/plans/${demoPlan}/log`)).filter((e) => e.device_key === 'field-1').map((e) => e.status);
     check('demo: the whole log reached the center', [1, 2, 4, 5, 8, 9, 11].every((s) => statuses.includes(s)), JSON.stringify(statuses));
     const remembered = await page.evaluate(() => JSON.parse(localStorage.getItem('sota-console.center')));
-    const outbox = await page.evaluate(() => new Promise((resolve, reject) => {
-      const open = indexedDB.open('sota-console');
-      open.onerror = () => reject(open.error);
-      open.onsuccess = () => {
-        const get = open.result.transaction('records').objectStore('records').getAllKeys();
-        get.onsuccess = () => resolve(get.result.filter((k) => String(k).startsWith('outbox/')));
-        get.onerror = () => reject(get.error);
-      };
-    }));
+    const outbox = Object.keys(await browserRecords(page)).filter((k) => k.startsWith('outbox/'));
     check('demo: no report is left waiting in browser storage once the center confirmed all', outbox.length === 0, JSON.stringify(outbox));
     const board = await page.evaluate(() => JSON.parse(localStorage.getItem('sota-console.center.0483:5740')));
     check('demo: the settings are remembered for this board (USB 0483:5740)', board?.device === 'field-1' && board?.device_secret.length === 32, JSON.stringify(board && { ...board, device_secret: board.device_secret.length }));
