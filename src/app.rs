@@ -6,8 +6,11 @@ use crate::pages::device::{restore, DevicePanel};
 
 use crate::pages::engineer::{CenterArea, DevicePage, DevicesPage, NotFound, ProductsPage};
 use crate::pages::log::LogPanel;
+use crate::pages::monitoring::MonitoringPage;
 use crate::pages::packages::{NewPackagePage, PackagesPage};
+use crate::pages::plans::{NewPlanPage, PlanPage, PlansPage};
 use crate::pages::upgrade::UpgradePanels;
+use crate::pages::verify::{VerificationPage, VerifyPage};
 use crate::pages::{tr, Controls, LanguageSwitch};
 use leptos::prelude::*;
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
@@ -34,6 +37,12 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("products/:product/devices/:device") view=DevicePage />
                     <Route path=path!("packages") view=PackagesPage />
                     <Route path=path!("packages/new") view=NewPackagePage />
+                    <Route path=path!("plans") view=PlansPage />
+                    <Route path=path!("plans/new") view=NewPlanPage />
+                    <Route path=path!("plans/:id") view=PlanPage />
+                    <Route path=path!("plans/:id/monitoring") view=MonitoringPage />
+                    <Route path=path!("verify") view=VerifyPage />
+                    <Route path=path!("verifications/:id") view=VerificationPage />
                 </ParentRoute>
             </Routes>
         </Router>

@@ -1,5 +1,6 @@
 //! What the page itself offers: a screen wake lock, a guard against closing the tab mid
-//! transfer, remembered settings, saving a text file, and the browser's language.
+//! transfer, remembered settings, saving a text file, the browser's language, and its time
+//! zones (`Intl`: the names it knows and the time now in one).
 
 use serde::{de::DeserializeOwned, Serialize};
 use std::cell::RefCell;
@@ -115,4 +116,61 @@ pub fn language() -> String {
     web_sys::window()
         .and_then(|w| w.navigator().language())
         .unwrap_or_default()
+}
+
+/// `Intl`, if the browser has it.
+fn intl() -> Option<js_sys::Object> {
+    js_sys::Reflect::get(&js_sys::global(), &"Intl".into())
+        .ok()
+        .filter(|v| v.is_object())
+        .map(JsCast::unchecked_into)
+}
+
+/// The IANA time zone names the browser knows (`Intl.supportedValuesOf('timeZone')`), so the
+/// page bundles no time zone database; empty where the browser cannot list them.
+pub fn time_zones() -> Vec<String> {
+    let Some(intl) = intl() else {
+        return Vec::new();
+    };
+    let list = js_sys::Reflect::get(&intl, &"supportedValuesOf".into())
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+        .and_then(|f| f.call1(&intl, &"timeZone".into()).ok());
+    match list.and_then(|l| l.dyn_into::<js_sys::Array>().ok()) {
+        Some(a) => a.iter().filter_map(|v| v.as_string()).collect(),
+        None => Vec::new(),
+    }
+}
+
+/// The browser's own time zone, e.g. `Europe/Berlin`.
+pub fn own_time_zone() -> Option<String> {
+    let format = js_sys::Intl::DateTimeFormat::new(&js_sys::Array::new(), &js_sys::Object::new());
+    let options = format.resolved_options();
+    js_sys::Reflect::get(&options, &"timeZone".into())
+        .ok()?
+        .as_string()
+}
+
+/// The time now in `zone` for people reading `locale` (e.g. "Wed 14:05"), or `None` where the
+/// browser does not know the zone (its `RangeError` is caught, never a panic).
+pub fn time_in(zone: &str, locale: &str) -> Option<String> {
+    let options = js_sys::Object::new();
+    for (k, v) in [
+        ("timeZone", zone),
+        ("weekday", "short"),
+        ("hour", "2-digit"),
+        ("minute", "2-digit"),
+        ("hourCycle", "h23"),
+    ] {
+        js_sys::Reflect::set(&options, &k.into(), &v.into()).ok()?;
+    }
+    let now = js_sys::Date::new_0();
+    let to_string = js_sys::Reflect::get(&now, &"toLocaleString".into())
+        .ok()?
+        .dyn_into::<js_sys::Function>()
+        .ok()?;
+    to_string
+        .call2(&now, &locale.into(), &options)
+        .ok()?
+        .as_string()
 }

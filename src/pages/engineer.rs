@@ -10,6 +10,7 @@ use leptos_router::components::{Outlet, A};
 use leptos_router::hooks::{use_location, use_params_map};
 use sota_api::device::{Device, Paging};
 use sota_api::monitoring::{DeviceHistory, Outcome};
+use sota_api::product::ProductFilter;
 
 /// Whether the engineer is signed in, and why the center last refused the token.
 #[derive(Clone, Copy)]
@@ -74,11 +75,24 @@ pub fn CenterArea() -> impl IntoView {
         session.signed_in.set(false);
     };
     let open = move || session.signed_in.get() && session.refused.get().is_none();
-    // The section the address is in: products (and their devices) or packages.
+    // The section the address is in: the first segment after `/center` (products, with their
+    // devices, when there is none).
     let location = use_location();
-    let here = move |packages: bool| {
-        let in_packages = location.pathname.get().starts_with("/center/packages");
-        (in_packages == packages).then_some("page")
+    let here = move |section: &'static str| {
+        let path = location.pathname.get();
+        let first = path
+            .trim_start_matches("/center")
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let current = if first.is_empty() {
+            "products"
+        } else {
+            first.as_str()
+        };
+        (current == section).then_some("page")
     };
     view! {
         <header class="top">
@@ -94,8 +108,10 @@ pub fn CenterArea() -> impl IntoView {
             </div>
         </header>
         <nav class="center-nav" aria-label=tr("c.nav")>
-            <a href="/center" aria-current=move || here(false)>{tr("c.products")}</a>
-            <a href="/center/packages" aria-current=move || here(true)>{tr("c.packages")}</a>
+            <a href="/center" aria-current=move || here("products")>{tr("c.products")}</a>
+            <a href="/center/packages" aria-current=move || here("packages")>{tr("c.packages")}</a>
+            <a href="/center/plans" aria-current=move || here("plans")>{tr("pl.plans")}</a>
+            <a href="/center/verify" aria-current=move || here("verify").or_else(|| here("verifications"))>{tr("vf.nav")}</a>
             <a href="/" rel="external" class="away">{tr("c.technician")}</a>
         </nav>
         <main>
@@ -178,38 +194,86 @@ pub fn NotFound() -> impl IntoView {
     }
 }
 
-/// Every product.
+/// "Previous", the rows shown and "Next" under a list paged on the server, `PAGE` rows a page;
+/// `name` prefixes the ids (`{name}-prev`, `{name}-range`, `{name}-next`).
+pub fn pager(name: &'static str, offset: RwSignal<u32>, shown: u32, more: bool) -> impl IntoView {
+    let first = offset.get_untracked();
+    view! {
+        <div class="actions pager">
+            <button type="button" id=format!("{name}-prev") disabled=first == 0
+                on:click=move |_| offset.update(|o| *o = o.saturating_sub(PAGE))>{tr("c.previous")}</button>
+            <span class="figures" id=format!("{name}-range")>
+                {if shown == 0 { String::new() } else { format!("{}–{}", first + 1, first + shown) }}
+            </span>
+            <button type="button" id=format!("{name}-next") disabled=!more
+                on:click=move |_| offset.update(|o| *o += PAGE)>{tr("c.next")}</button>
+        </div>
+    }
+}
+
+/// The products, paged and searched (key or name) on the server.
 #[component]
 pub fn ProductsPage() -> impl IntoView {
     let session = session();
-    let products = LocalResource::new(move || guarded(session, api::products()));
+    let typed = RwSignal::new(String::new());
+    let query = RwSignal::new(String::new());
+    let offset = RwSignal::new(0u32);
+    let products = LocalResource::new(move || {
+        let filter = ProductFilter {
+            offset: Some(offset.get()),
+            // One more than shown tells whether there is a next page.
+            limit: Some(PAGE + 1),
+            q: Some(query.get()),
+        };
+        async move { guarded(session, api::products_page(&filter)).await }
+    });
+    let search = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        offset.set(0);
+        query.set(typed.get_untracked().trim().to_string());
+    };
     view! {
         <section class="panel" aria-labelledby="products-title">
             <h2 id="products-title">{tr("c.products")}</h2>
+            <form class="search" role="search" on:submit=search>
+                <label for="product-search">{tr("c.search_product")}</label>
+                <input id="product-search" type="search" spellcheck="false" autocomplete="off"
+                    prop:value=typed on:input=move |ev| typed.set(event_target_value(&ev)) />
+                <button type="submit" id="product-search-go">{tr("c.search")}</button>
+            </form>
             {move || match products.get() {
                 None => loading().into_any(),
                 Some(Err(e)) => error_view(e).into_any(),
-                Some(Ok(list)) if list.is_empty() => view! { <p class="hint">{tr("c.no_products")}</p> }.into_any(),
-                Some(Ok(list)) => view! {
-                    <div class="table-wrap">
-                    <table class="list" id="products">
-                        <thead><tr><th>{tr("c.product_key")}</th><th>{tr("c.name")}</th><th>{tr("c.created")}</th></tr></thead>
-                        <tbody>
-                            {list.into_iter().map(|p| {
-                                let href = format!("/center/products/{}", api::segment(&p.product_key));
-                                view! {
-                                    <tr>
-                                        <td><A href=href>{p.product_key.clone()}</A>
-                                            {p.demo.then(|| view! { " " <span class="badge">{tr("c.demo")}</span> })}</td>
-                                        <td>{p.name.clone()}</td>
-                                        <td class="when">{short_time(&p.created_at)}</td>
-                                    </tr>
-                                }
-                            }).collect_view()}
-                        </tbody>
-                    </table>
-                    </div>
-                }.into_any(),
+                Some(Ok(mut list)) => {
+                    let more = list.len() > PAGE as usize;
+                    list.truncate(PAGE as usize);
+                    let shown = list.len() as u32;
+                    let rows = if list.is_empty() {
+                        view! { <p class="hint" id="no-products">{tr("c.no_products")}</p> }.into_any()
+                    } else {
+                        view! {
+                            <div class="table-wrap">
+                            <table class="list" id="products">
+                                <thead><tr><th>{tr("c.product_key")}</th><th>{tr("c.name")}</th><th>{tr("c.created")}</th></tr></thead>
+                                <tbody>
+                                    {list.into_iter().map(|p| {
+                                        let href = format!("/center/products/{}", api::segment(&p.product_key));
+                                        view! {
+                                            <tr>
+                                                <td><A href=href>{p.product_key.clone()}</A>
+                                                    {p.demo.then(|| view! { " " <span class="badge">{tr("c.demo")}</span> })}</td>
+                                                <td>{p.name.clone()}</td>
+                                                <td class="when">{short_time(&p.created_at)}</td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                            </div>
+                        }.into_any()
+                    };
+                    view! { {rows} {pager("products", offset, shown, more)} }.into_any()
+                }
             }}
         </section>
     }
@@ -234,8 +298,8 @@ fn components_text(d: &Device) -> String {
         .join(", ")
 }
 
-/// Devices on one page of the list.
-const PAGE: u32 = 20;
+/// Rows on one page of a list paged on the server.
+pub const PAGE: u32 = 20;
 
 /// A product's devices, paged and searched by key prefix on the server.
 #[component]
@@ -278,7 +342,6 @@ pub fn DevicesPage() -> impl IntoView {
                 Some(Ok(mut list)) => {
                     let more = list.len() > PAGE as usize;
                     list.truncate(PAGE as usize);
-                    let first = offset.get_untracked();
                     let shown = list.len() as u32;
                     let product = product();
                     let rows = if list.is_empty() {
@@ -306,18 +369,7 @@ pub fn DevicesPage() -> impl IntoView {
                             </div>
                         }.into_any()
                     };
-                    view! {
-                        {rows}
-                        <div class="actions pager">
-                            <button type="button" id="devices-prev" disabled=first == 0
-                                on:click=move |_| offset.update(|o| *o = o.saturating_sub(PAGE))>{tr("c.previous")}</button>
-                            <span class="figures" id="devices-range">
-                                {move || if shown == 0 { String::new() } else { format!("{}–{}", first + 1, first + shown) }}
-                            </span>
-                            <button type="button" id="devices-next" disabled=!more
-                                on:click=move |_| offset.update(|o| *o += PAGE)>{tr("c.next")}</button>
-                        </div>
-                    }.into_any()
+                    view! { {rows} {pager("devices", offset, shown, more)} }.into_any()
                 }
             }}
         </section>

@@ -1,13 +1,17 @@
 //! The views: each renders the [`crate::model::Model`] and passes the technician's choices
 //! on; none decides what happens next. The engineer's pages under `/center` ([`engineer`],
-//! [`packages`]) render what the center's API answers ([`crate::api`]).
+//! [`packages`], [`plans`], [`verify`], [`monitoring`]) render what the center's API answers
+//! ([`crate::api`]).
 
 pub mod center;
 pub mod device;
 pub mod engineer;
 pub mod log;
+pub mod monitoring;
 pub mod packages;
+pub mod plans;
 pub mod upgrade;
+pub mod verify;
 
 use crate::i18n::{t, Lang};
 use crate::model::Model;

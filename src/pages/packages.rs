@@ -1,14 +1,17 @@
-//! Version packages: the list with each file's size and digests, delete (the center refuses
-//! while a plan uses the package, and its message is shown), and "Add a version package".
+//! Version packages: the list (paged, by product and by name, on the server) with each file's
+//! size and digests, delete (the center refuses while a plan uses the package, and its
+//! message is shown), and "Add a version package".
 
-use super::engineer::{error_view, guarded, loading, session, short_time};
+use super::engineer::{error_view, guarded, loading, pager, session, short_time, PAGE};
 use super::{model, tr};
 use crate::api::{self, ApiError};
 use crate::forms::{file_progress, size_text, PackageDraft};
 use crate::i18n::t;
 use leptos::prelude::*;
 use leptos_router::components::A;
-use sota_api::package::{ComponentType, Package, PackageFile, PackageType, EXTENSIONS, MAX_FILES};
+use sota_api::package::{
+    ComponentType, Package, PackageFile, PackageFilter, PackageType, EXTENSIONS, MAX_FILES,
+};
 use wasm_bindgen::JsCast;
 
 fn kind_text(p: &Package, lang: crate::i18n::Lang) -> String {
@@ -99,27 +102,69 @@ fn package_view(p: Package, refresh: impl Fn() + Copy + Send + Sync + 'static) -
     }
 }
 
-/// Every version package.
+/// The version packages, paged, by product and searched by name on the server.
 #[component]
 pub fn PackagesPage() -> impl IntoView {
     let session = session();
-    let packages = LocalResource::new(move || guarded(session, api::packages()));
+    let products = LocalResource::new(move || guarded(session, api::products()));
+    let typed = RwSignal::new(String::new());
+    let product = RwSignal::new(String::new());
+    let query = RwSignal::new(String::new());
+    let offset = RwSignal::new(0u32);
+    let packages = LocalResource::new(move || {
+        let filter = PackageFilter {
+            product: Some(product.get()).filter(|p| !p.is_empty()),
+            offset: Some(offset.get()),
+            // One more than shown tells whether there is a next page.
+            limit: Some(PAGE + 1),
+            q: Some(query.get()),
+        };
+        async move { guarded(session, api::packages_page(&filter)).await }
+    });
     let refresh = move || packages.refetch();
+    let search = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        offset.set(0);
+        query.set(typed.get_untracked().trim().to_string());
+    };
     view! {
         <section class="panel" aria-labelledby="packages-title">
             <div class="package-head">
                 <h2 id="packages-title">{tr("c.packages")}</h2>
                 <A href="/center/packages/new" attr:class="button primary" attr:id="add-package">{tr("c.add_package")}</A>
             </div>
+            <form class="search" role="search" on:submit=search>
+                <label for="packages-product">{tr("c.product")}</label>
+                <select id="packages-product" on:change=move |ev| { offset.set(0); product.set(event_target_value(&ev)) }>
+                    <option value="">{tr("pl.all_products")}</option>
+                    {move || products.get().and_then(Result::ok).unwrap_or_default().into_iter().map(|p| {
+                        let key = p.product_key;
+                        view! { <option value=key.clone()>{key.clone()}</option> }
+                    }).collect_view()}
+                </select>
+                <label for="packages-search">{tr("pl.name_contains")}</label>
+                <input id="packages-search" type="search" spellcheck="false" autocomplete="off"
+                    prop:value=typed on:input=move |ev| typed.set(event_target_value(&ev)) />
+                <button type="submit" id="packages-search-go">{tr("c.search")}</button>
+            </form>
             {move || match packages.get() {
                 None => loading().into_any(),
                 Some(Err(e)) => error_view(e).into_any(),
-                Some(Ok(list)) if list.is_empty() => view! { <p class="hint">{tr("c.no_packages")}</p> }.into_any(),
-                Some(Ok(list)) => view! {
-                    <ul class="packages" id="packages">
-                        {list.into_iter().map(|p| package_view(p, refresh)).collect_view()}
-                    </ul>
-                }.into_any(),
+                Some(Ok(mut list)) => {
+                    let more = list.len() > PAGE as usize;
+                    list.truncate(PAGE as usize);
+                    let shown = list.len() as u32;
+                    let rows = if list.is_empty() {
+                        view! { <p class="hint" id="no-packages">{tr("c.no_packages")}</p> }.into_any()
+                    } else {
+                        view! {
+                            <ul class="packages" id="packages">
+                                {list.into_iter().map(|p| package_view(p, refresh)).collect_view()}
+                            </ul>
+                        }.into_any()
+                    };
+                    view! { {rows} {pager("packages", offset, shown, more)} }.into_any()
+                }
             }}
         </section>
     }

@@ -29,11 +29,15 @@ export async function startCenter(centerBin, dist, prefix = 'sota-e2e-center-') 
     'serve', '--listen', '127.0.0.1:0', '--mqtt-listen', '127.0.0.1:0', '--mqtt-ws-listen', '127.0.0.1:0',
     '--data-dir', data, '--console-dir', dist,
   ], { env: { ...process.env, RUST_LOG: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  // The broker's TCP address (`host:port`), printed right after the HTTP one.
+  let mqtt = '';
   const base = await new Promise((ok, fail) => {
     const timer = setTimeout(() => fail(new Error('sota-center printed no address within 60 s')), 60000);
     createInterface({ input: center.stdout }).on('line', (line) => {
       const m = line.match(/^sota-center listening on (\S+)/);
       if (m) { clearTimeout(timer); ok(m[1]); }
+      const b = line.match(/^sota-center MQTT on mqtt:\/\/(\S+)/);
+      if (b) mqtt = b[1];
     });
     center.on('exit', (code) => fail(new Error(`sota-center exited (${code})`)));
   });
@@ -61,7 +65,7 @@ export async function startCenter(centerBin, dist, prefix = 'sota-e2e-center-') 
     }
   }
 
-  return { tmp, data, token, center, base, api, outcome };
+  return { tmp, data, token, center, base, api, outcome, mqtt: () => mqtt };
 }
 
 /// Runs `fn(page)` on a new page of the console with the fake serial port installed; a thrown

@@ -9,6 +9,11 @@
 // - version packages: the list, delete refused while the demo plan uses its package (the API's
 //   message), a refused form (bad extension), an upload of two generated files with a bar per
 //   file and the digests Node's crypto computes, delete of the new package;
+// - lists paged and searched on the server: products by key or name, packages by product and name;
+// - upgrade plans: the list, a manual plan created through the form (an invalid key named, the
+//   blacklist read from a CSV file, the time now in the picked zone, the missing zh text refused
+//   with the form's message first), edited as a draft, activated after its confirmation, paused,
+//   resumed, a refused step's API message, finished; a draft deleted;
 // - screenshots under <out> at 1280 px and 768 px.
 // Usage: node tests/e2e/center-pages.mjs <dist> <out-dir> <sota binary> <sota-center binary>
 import { rmSync, writeFileSync } from 'node:fs';
@@ -219,6 +224,201 @@ try {
     await page.click(`#package-${stored.id} button.confirm-delete`);
     await page.waitForFunction((id) => document.querySelector('#packages') && !document.querySelector(`#package-${id}`), stored.id, { timeout: 20000 });
     check('packages: a package no plan uses is deleted', !(await api('GET', '/packages')).some((p) => p.id === stored.id), 'still stored');
+  });
+
+  await pages('lists', 1280, async (page) => {
+    // Products and packages page and search on the server.
+    await page.goto(`${base}/center`);
+    await page.waitForSelector('#products', { timeout: 30000 });
+    await page.fill('#product-search', 'AROMA');
+    await page.click('#product-search-go');
+    await page.waitForSelector('#products-range');
+    check('products: a search by name finds the demo product', (await text(page, '#products')).includes('demo-product'), await text(page, 'main'));
+    await page.fill('#product-search', 'no-such-product');
+    await page.click('#product-search-go');
+    await page.waitForSelector('#no-products', { timeout: 20000 });
+    check('products: no match is said', (await text(page, '#no-products')) === 'No product matches.', await text(page, 'main'));
+    await page.goto(`${base}/center/packages`);
+    await page.waitForSelector('#packages', { timeout: 30000 });
+    await page.selectOption('#packages-product', 'demo-product');
+    await page.fill('#packages-search', 'no-such-package');
+    await page.click('#packages-search-go');
+    await page.waitForSelector('#no-packages', { timeout: 20000 });
+    check('packages: a name search with no match is said', (await text(page, '#no-packages')) === 'No version package matches.', await text(page, 'main'));
+    await page.fill('#packages-search', (demoPackage.name ?? '').slice(0, 8).toLowerCase());
+    await page.click('#packages-search-go');
+    await page.waitForSelector(`#package-${demoPackage.id}`, { timeout: 20000 });
+    check('packages: a name search finds the demo package', (await page.$$('#packages > li')).length >= 1 && (await text(page, '#packages-range')).startsWith('1–'), await text(page, '#packages-range'));
+  });
+
+  await pages('plans', 1280, async (page) => {
+    const before = (await api('GET', '/plans')).length;
+    await page.goto(`${base}/center/plans`);
+    await page.waitForSelector('#plans', { timeout: 30000 });
+    const demoRow = await text(page, '#plans');
+    check('plans: the demo plan is listed as active', demoRow.includes('Demo plan') && demoRow.includes('active') && demoRow.includes('demo-product'), demoRow);
+    check('plans: the navigation names and marks the plans', (await page.getAttribute('nav.center-nav a[href="/center/plans"]', 'aria-current')) === 'page' && (await text(page, 'nav.center-nav a[href="/center/plans"]')) === 'Upgrade plans', await text(page, 'nav.center-nav'));
+
+    await page.click('#add-plan');
+    await page.waitForSelector('#plan-name');
+    check('plan form: the address is /center/plans/new', page.url().endsWith('/center/plans/new'), page.url());
+    await page.waitForFunction(() => document.querySelector('#plan-product')?.value === 'demo-product', null, { timeout: 20000 });
+    await page.waitForFunction(() => document.querySelectorAll('.comp-package option').length > 1, null, { timeout: 20000 });
+    check('plan form: it says that the blacklist wins', (await text(page, '#blacklist-wins')).includes('blacklist wins'), await text(page, '#blacklist-wins'));
+    await page.fill('#plan-name', 'E2E manual plan (draft)');
+    // A key list with an entry that is not a key names it at once.
+    await page.fill('#plan-whitelist', 'field-1\nbad/key, field-2');
+    await page.waitForSelector('#plan-whitelist-error');
+    check('plan form: an invalid key in the whitelist is named', (await text(page, '#plan-whitelist-error')).includes('"bad/key"'), await text(page, '#plan-whitelist-error'));
+    await page.fill('#plan-whitelist', 'field-1\nfield-2, field-3 field-2');
+    await page.waitForFunction(() => document.querySelector('#plan-whitelist-count')?.textContent === 'Device keys: 3');
+    // The blacklist read from a CSV file.
+    await page.setInputFiles('#plan-blacklist-file', { name: 'blacklist.csv', mimeType: 'text/csv', buffer: Buffer.from('"field-3"\r\n') });
+    await page.waitForFunction(() => document.querySelector('#plan-blacklist')?.value.includes('field-3'), null, { timeout: 10000 });
+    check('plan form: the blacklist is read from a file', (await text(page, '#plan-blacklist-count')) === 'Device keys: 1', await text(page, '#plan-blacklist-count'));
+    check('plan form: a key on both lists is said to be blacklisted', (await text(page, '#plan-in-both')).includes('1 device(s) are on both lists'), await text(page, '#plan-in-both'));
+    // The time zone among the browser's names, with the time there now.
+    check('plan form: the time zone list is the browser\'s', (await page.$$eval('#tz-names option', (os) => os.map((o) => o.value))).includes('Europe/Berlin'), 'no Europe/Berlin');
+    await page.fill('#plan-tz', 'Asia/Shanghai');
+    const shanghai = await page.evaluate(() => new Date().toLocaleString('en', { timeZone: 'Asia/Shanghai', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }));
+    await page.waitForFunction(() => document.querySelector('#plan-tz-now')?.textContent.startsWith('Now there:'));
+    const now = await text(page, '#plan-tz-now');
+    check('plan form: the local time in the chosen zone is shown', now.includes(shanghai.slice(0, 2) + ':') || now.includes(shanghai), `${now} vs ${shanghai}`);
+    await page.fill('#plan-tz', 'Mars/Olympus');
+    await page.waitForFunction(() => document.querySelector('#plan-tz-now')?.textContent.includes('not an IANA time zone'));
+    await page.fill('#plan-tz', 'Asia/Shanghai');
+    await page.check('#plan-push');
+    await page.fill('#plan-push-start', '22:00');
+    await page.fill('#plan-push-end', '06:00');
+    await page.check('#plan-manual');
+    await page.waitForSelector('#plan-texts-missing');
+    check('plan form: manual mode says which texts are missing', (await text(page, '#plan-texts-missing')).endsWith('zh, en'), await text(page, '#plan-texts-missing'));
+    await page.locator('.text-body').nth(1).fill('Upgrade the diffuser to 1_0_2?');
+    await page.waitForFunction(() => document.querySelector('#plan-texts-missing')?.textContent.endsWith(': zh'));
+    await page.fill('#plan-battery', '30');
+    await page.fill('.comp-identity', 'STM32');
+    await page.selectOption('.comp-package', String(demoPackage.id));
+    await page.click('#plan-save');
+    await page.waitForSelector('#plan-error');
+    const missing = await text(page, '#plan-error');
+    check('plan form: a manual plan without its zh text is refused with the form\'s message', missing.includes('manual upgrade mode needs') && missing.includes('texts.zh'), missing);
+    check('plan form: the refused plan was not sent', (await api('GET', '/plans')).length === before, 'sent');
+    await page.locator('.text-body').nth(0).fill('要把香薰机升级到 1_0_2 吗？');
+    await page.waitForFunction(() => !document.querySelector('#plan-texts-missing'));
+    check('plan form: a refusal goes once the form is changed', (await page.$('#plan-error')) === null, 'still shown');
+    await shot(page, 'center-plan-form-1280');
+    await page.setViewportSize({ width: 768, height: 900 });
+    await shot(page, 'center-plan-form-768');
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.click('#plan-save');
+    await page.waitForSelector('#plan-activate', { timeout: 20000 });
+    const id = Number(new URL(page.url()).pathname.split('/').pop());
+    let stored = await api('GET', `/plans/${id}`);
+    check('plan form: the center stored every field', stored.name === 'E2E manual plan (draft)' && stored.state === 'draft'
+      && JSON.stringify(stored.whitelist) === '["field-1","field-2","field-3"]' && JSON.stringify(stored.blacklist) === '["field-3"]'
+      && stored.time_zone === 'Asia/Shanghai' && stored.push_period?.start === '22:00' && stored.push_period?.end === '06:00'
+      && stored.upgrade_mode === 'manual' && stored.strategy.min_battery_percent === 30
+      && stored.texts.zh === '要把香薰机升级到 1_0_2 吗？' && stored.texts.en === 'Upgrade the diffuser to 1_0_2?'
+      && stored.components.length === 1 && stored.components[0].identity === 'STM32' && stored.components[0].package_id === demoPackage.id, JSON.stringify(stored));
+
+    // The draft is edited in place.
+    await page.waitForSelector('#plan-name');
+    check('plan page: the draft\'s form holds what was stored', (await page.inputValue('#plan-whitelist')).split('\n').length === 3 && (await page.inputValue('#plan-tz')) === 'Asia/Shanghai', await page.inputValue('#plan-whitelist'));
+    await page.fill('#plan-name', 'E2E manual plan');
+    await page.click('#plan-save');
+    await page.waitForSelector('#plan-saved', { timeout: 20000 });
+    stored = await api('GET', `/plans/${id}`);
+    check('plan page: a saved edit reaches the center', stored.name === 'E2E manual plan' && stored.blacklist.length === 1, JSON.stringify(stored));
+    check('plan page: a draft can be deleted, and links to its monitoring', (await page.$('#plan-delete')) !== null && (await page.getAttribute('#plan-monitoring', 'href')) === `/center/plans/${id}/monitoring`, 'no delete or link');
+
+    // The list shows it.
+    await page.click('.crumbs a');
+    await page.waitForSelector(`#plan-${id}`, { timeout: 20000 });
+    const row = await text(page, `#plan-${id}`);
+    check('plans: the new plan is listed with its product, state, components, zone and window', ['E2E manual plan', 'demo-product', 'draft', `STM32 ← #${demoPackage.id}`, 'Asia/Shanghai', '22:00–06:00'].every((w) => row.includes(w)), row);
+    check('plans: each plan links to its monitoring', (await page.getAttribute(`#plan-${id} a.monitoring`, 'href')) === `/center/plans/${id}/monitoring`, 'no link');
+    await page.fill('#plans-search', 'e2e manual');
+    await page.click('#plans-search-go');
+    await page.waitForFunction(() => document.querySelectorAll('#plans tbody tr').length === 1, null, { timeout: 20000 });
+    check('plans: a name search on the server finds only the new plan', (await text(page, '#plans')).includes('E2E manual plan') && !(await text(page, '#plans')).includes('Demo plan'), await text(page, '#plans'));
+    await page.fill('#plans-search', '');
+    await page.click('#plans-search-go');
+    await page.waitForFunction(() => document.querySelectorAll('#plans tbody tr').length >= 2, null, { timeout: 20000 });
+    await shot(page, 'center-plans-1280');
+    await page.setViewportSize({ width: 768, height: 900 });
+    await shot(page, 'center-plans-768');
+    await page.setViewportSize({ width: 1280, height: 900 });
+
+    // Activation, after a confirmation that says activated plans cannot be deleted.
+    await page.click(`#plan-${id} a.plan-name`);
+    await page.waitForSelector('#plan-activate', { timeout: 20000 });
+    await page.click('#plan-activate');
+    await page.waitForSelector('#plan-activate-confirm');
+    check('plan page: activation asks first, saying an activated plan cannot be deleted', (await text(page, '#plan-activate-confirm')).includes('Activated plans cannot be deleted'), await text(page, '#plan-activate-confirm'));
+    check('plan page: asking activates nothing', (await api('GET', `/plans/${id}`)).state === 'draft', 'activated');
+    await shot(page, 'center-plan-activate-1280');
+    await page.click('#plan-activate-yes');
+    await page.waitForSelector('#plan-pause', { timeout: 20000 });
+    check('plan page: activated, with no delete button and no form', (await api('GET', `/plans/${id}`)).state === 'active' && (await page.$('#plan-delete')) === null && (await page.$('#plan-name')) === null && (await text(page, '#plan-title')).includes('active'), await text(page, 'main'));
+    const summary = await text(page, '#plan-summary');
+    check('plan page: an active plan shows its content', summary.includes('Asia/Shanghai') && summary.includes('22:00–06:00') && summary.includes('Device keys: 3') && summary.includes('Device keys: 1'), summary);
+    await shot(page, 'center-plan-active-1280');
+    await page.click('#plan-pause');
+    await page.waitForSelector('#plan-resume', { timeout: 20000 });
+    check('plan page: paused', (await api('GET', `/plans/${id}`)).state === 'paused' && (await text(page, '#plan-title')).includes('paused'), await text(page, '#plan-title'));
+    await page.click('#plan-resume');
+    await page.waitForSelector('#plan-pause', { timeout: 20000 });
+    check('plan page: resumed', (await api('GET', `/plans/${id}`)).state === 'active', 'not active');
+    // Paused behind the page's back: the page's pause is refused with the API's message.
+    await api('POST', `/plans/${id}/pause`, {});
+    await page.click('#plan-pause');
+    await page.waitForSelector('#plan-refusal', { timeout: 20000 });
+    const refusal = await text(page, '#plan-refusal');
+    check('plan page: a refused step shows the API\'s message', refusal.includes('cannot pause a plan that is paused'), refusal);
+    await page.reload();
+    await page.waitForSelector('#plan-resume', { timeout: 30000 });
+    await page.click('#plan-resume');
+    await page.waitForSelector('#plan-pause', { timeout: 20000 });
+    check('plan page: after a reload it is resumed again', (await api('GET', `/plans/${id}`)).state === 'active', 'not active');
+    await page.setViewportSize({ width: 768, height: 900 });
+    await shot(page, 'center-plan-active-768');
+    await page.click('button[aria-pressed="false"]:has-text("中文")');
+    await page.waitForFunction(() => document.querySelector('#plan-content-title')?.textContent === '计划内容');
+    check('plan page: the language switch covers the plan pages', (await text(page, '#plan-actions')).includes('暂停') && (await text(page, 'nav.center-nav')).includes('升级计划'), await text(page, '#plan-actions'));
+    await shot(page, 'center-plan-active-zh-768');
+    await page.click('button[aria-pressed="false"]:has-text("English")');
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.click('#plan-finish');
+    await page.click('#plan-finish-yes');
+    await page.waitForFunction(() => document.querySelector('#plan-title')?.textContent.includes('finished'), null, { timeout: 20000 });
+    check('plan page: finished after its confirmation, with no step left', (await api('GET', `/plans/${id}`)).state === 'finished' && (await page.$('#plan-pause, #plan-resume, #plan-delete, #plan-activate')) === null, await text(page, '#plan-actions'));
+
+    // A draft is deleted from its page.
+    const draft = await api('POST', '/plans', { name: 'E2E throwaway draft', product_key: 'demo-product', time_zone: 'UTC', upgrade_mode: 'silent',
+      components: [{ identity: 'STM32', component_type: 'SOTA', package_id: demoPackage.id }] });
+    await page.goto(`${base}/center/plans/${draft.id}`);
+    await page.waitForSelector('#plan-delete', { timeout: 30000 });
+    await page.click('#plan-delete');
+    await page.click('#plan-delete-yes');
+    await page.waitForSelector('#plans', { timeout: 20000 });
+    check('plan page: a deleted draft is gone', !(await api('GET', '/plans')).some((p) => p.id === draft.id) && !(await text(page, '#plans')).includes('throwaway'), 'still there');
+
+    // More than a page: "Next" asks the server for the following one.
+    const extra = [];
+    for (let i = 0; i < 20; i++) {
+      extra.push((await api('POST', '/plans', { name: `Paging draft ${i}`, product_key: 'demo-product', time_zone: 'UTC', upgrade_mode: 'silent',
+        components: [{ identity: 'STM32', component_type: 'SOTA', package_id: demoPackage.id }] })).id);
+    }
+    await page.goto(`${base}/center/plans`);
+    await page.waitForSelector('#plans', { timeout: 30000 });
+    check('plans: a full page says 1–20 with "Next" on', (await text(page, '#plans-range')) === '1–20' && !(await page.isDisabled('#plans-next')) && (await page.isDisabled('#plans-prev')), await text(page, '#plans-range'));
+    await page.click('#plans-next');
+    await page.waitForFunction(() => document.querySelector('#plans-range')?.textContent === '21–22', null, { timeout: 20000 });
+    const second = await text(page, '#plans');
+    check('plans: the second page holds the oldest plans', second.includes('Demo plan') && second.includes('E2E manual plan') && (await page.isDisabled('#plans-next')), second);
+    await page.click('#plans-prev');
+    await page.waitForFunction(() => document.querySelector('#plans-range')?.textContent === '1–20', null, { timeout: 20000 });
+    for (const id of extra) await api('DELETE', `/plans/${id}`);
   });
 
   await pages('sign-out', 1280, async (page) => {

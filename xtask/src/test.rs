@@ -412,6 +412,27 @@ fn end_to_end(t: &mut Tally) -> Result {
             "target/debug/sota-center",
         ]),
         |l| t.see(l),
+    )?;
+    // An engineer's upgrade: a package verified on a device (`sota serve-at --center`), a plan
+    // run by a fleet of the load tool's simulated devices, watched live on the monitoring page.
+    run::status(cmd("cargo").args([
+        "build",
+        "--quiet",
+        "-p",
+        "sota-center",
+        "--example",
+        "channel_bench",
+    ]))?;
+    run::tee(
+        cmd("node").args([
+            "tests/e2e/center-engineer.mjs",
+            "dist",
+            "target/e2e",
+            "target/debug/sota",
+            "target/debug/sota-center",
+            "target/debug/examples/channel_bench",
+        ]),
+        |l| t.see(l),
     )
 }
 

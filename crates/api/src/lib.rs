@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 
 pub mod device;
+pub mod events;
 pub mod monitoring;
 pub mod package;
 pub mod plan;

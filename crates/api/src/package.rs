@@ -274,12 +274,18 @@ pub struct PackageUpload {
     pub file: Vec<Vec<u8>>,
 }
 
-/// Which packages to list.
-#[derive(Debug, Clone, Serialize, Deserialize, IntoParams)]
+/// Which packages to list, and which page of them (newest first).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PackageFilter {
     /// Only the packages of the product with this key (404 if there is none).
     pub product: Option<String>,
+    /// Number of packages to skip.
+    pub offset: Option<u32>,
+    /// At most this many packages (1 to 1000); without it, every one from `offset` on.
+    pub limit: Option<u32>,
+    /// Only packages whose name contains this text (ignoring ASCII case).
+    pub q: Option<String>,
 }
 
 /// Body of a link request.

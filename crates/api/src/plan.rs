@@ -14,7 +14,7 @@ use jiff::civil::Time;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::package::ComponentType;
 use crate::rules::{check_key, check_name, check_token};
@@ -235,6 +235,20 @@ pub struct Plan {
     pub created_at: String,
     /// Last change (RFC 3339).
     pub updated_at: String,
+}
+
+/// Which plans to list, and which page of them (newest first).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PlanFilter {
+    /// Only the plans of the product with this key (404 if there is none).
+    pub product: Option<String>,
+    /// Number of plans to skip.
+    pub offset: Option<u32>,
+    /// At most this many plans (1 to 1000); without it, every one from `offset` on.
+    pub limit: Option<u32>,
+    /// Only plans whose name contains this text (ignoring ASCII case).
+    pub q: Option<String>,
 }
 
 /// Whether `code` is a language code such as `zh`, `en` or `pt-BR`.

@@ -1,7 +1,7 @@
 //! Products: a key, a name and a secret; a product groups devices of one kind.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 /// A product as the API shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -26,4 +26,16 @@ pub struct NewProduct {
     pub product_key: String,
     /// Display name, 1–128 characters.
     pub name: String,
+}
+
+/// Which products to list, and which page of them (by key).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProductFilter {
+    /// Number of products to skip.
+    pub offset: Option<u32>,
+    /// At most this many products (1 to 1000); without it, every one from `offset` on.
+    pub limit: Option<u32>,
+    /// Only products whose key or name contains this text (ignoring ASCII case).
+    pub q: Option<String>,
 }

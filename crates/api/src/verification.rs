@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::rules::{check_key, check_token};
 use crate::Refusal;
 
 /// How a verification ended.
@@ -31,6 +32,17 @@ pub struct NewVerification {
     pub component_identity: String,
 }
 
+impl NewVerification {
+    /// The rules that need no database: the keys and the component identity.
+    /// The center checks besides that the device exists and reported the component,
+    /// and that a delta package's source version is the device's.
+    pub fn check(&self) -> Result<(), Refusal> {
+        check_key("product_key", &self.product_key)?;
+        check_key("device_key", &self.device_key)?;
+        check_token("component_identity", &self.component_identity)
+    }
+}
+
 /// One log line of a verification.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LogLine {
@@ -55,6 +67,12 @@ pub struct Verification {
     pub component_identity: String,
     /// Pending, succeeded or failed.
     pub outcome: Outcome,
+    /// The device's last OTA status code for the job (0 until it answers, 5 downloading, 9 updating, 11 update ok, …).
+    pub status: u8,
+    /// The status's name, e.g. `downloading`.
+    pub status_name: String,
+    /// Last download progress, percent.
+    pub percent: Option<u8>,
     /// Start (RFC 3339).
     pub created_at: String,
     /// End (RFC 3339), once finished.

@@ -12,6 +12,19 @@
 //!   secret is read from `<data-dir>`) sends one message to a topic it
 //!   subscribes to, through the same broker at the same moment: the broker's
 //!   bare round trip under the same load. Prints `key value` lines (ms).
+//! - `upgrade <api-url> <token> <mqtt host:port> <plan-id> <from-version> <step-ms>
+//!   <timeout-s> <device-key>…`: a small fleet takes an existing, active plan all
+//!   the way. Each device (new to the center) registers with its product's
+//!   secret, reconnects with its device secret, reports `from-version` for each
+//!   of the plan's components and requests plans. When the plan is offered, for
+//!   each of its components: status 1, `accept` → `firmware`, the image
+//!   downloaded from the firmware's URL and its size and SHA-256 checked,
+//!   statuses 4, 5 at every 10 % (with the percent), 8 and 9, then the new
+//!   version reported (`versions`, and 11 with `version`): the center counts
+//!   success by that version. `step-ms` apart, so a page can watch it. Prints
+//!   `device <key> offered yes|no outcome <outcome per the center's monitoring>`
+//!   per device — a blacklisted key says `offered no` — and fails if an offered
+//!   device did not succeed.
 //! - `push <data-dir> <devices>`: with the center stopped, add devices to the
 //!   fleet's product until it has `devices`, mark them all connected, and time
 //!   `sota_center::channel::push::cycle` (twice: recording the offers, then
@@ -58,8 +71,21 @@ async fn main() {
             })
             .await
         }
+        Some("upgrade") if args.len() >= 9 => {
+            upgrade(Upgrade {
+                api: args[1].clone(),
+                token: args[2].clone(),
+                mqtt: args[3].clone(),
+                plan_id: parse(&args[4]) as i64,
+                from: args[5].clone(),
+                step: Duration::from_millis(parse(&args[6]) as u64),
+                timeout: Duration::from_secs(parse(&args[7]) as u64),
+                keys: args[8..].to_vec(),
+            })
+            .await
+        }
         Some("push") if args.len() == 3 => push(args[1].as_ref(), parse(&args[2])).await,
-        _ => Err("usage: channel_bench fleet <api> <token> <mqtt host:port> <data-dir> <devices> <rate> <timeout-s> | push <data-dir> <devices>".into()),
+        _ => Err("usage: channel_bench fleet <api> <token> <mqtt host:port> <data-dir> <devices> <rate> <timeout-s> | upgrade <api> <token> <mqtt host:port> <plan-id> <from-version> <step-ms> <timeout-s> <device-key>… | push <data-dir> <devices>".into()),
     };
     if let Err(e) = r {
         eprintln!("channel_bench: {e}");
@@ -310,6 +336,51 @@ impl Conn {
         got.map_err(|_| format!("no answer within {ANSWER:?}"))?
     }
 
+    /// Sends `up` and drives the connection until it is out and `pause` has passed (so a
+    /// watching page sees each step). A plan pushed meanwhile is passed over, an error is one.
+    async fn paced(&mut self, up: &Up, pause: Duration) -> Result {
+        self.send(up).await?;
+        let until = tokio::time::Instant::now() + pause;
+        let mut sent = false;
+        loop {
+            let polled = if sent {
+                match tokio::time::timeout_at(until, self.events.poll()).await {
+                    Ok(polled) => polled,
+                    Err(_) => return Ok(()),
+                }
+            } else {
+                tokio::time::timeout(ANSWER, self.events.poll())
+                    .await
+                    .map_err(|_| format!("the report was not sent within {ANSWER:?}"))?
+            };
+            match polled.map_err(|e| e.to_string())? {
+                Event::Outgoing(Outgoing::Publish(_)) => sent = true,
+                Event::Incoming(Packet::Publish(p)) => {
+                    if let Ok(Down::Error { code, message }) = decode_down(&p.payload) {
+                        return Err(format!("the center answered {code:?}: {message}"));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The next message `pick` takes; plans pushed meanwhile are passed over, an error is one.
+    async fn expect<T>(&mut self, what: &str, pick: impl Fn(Down) -> Option<T>) -> Result<T> {
+        loop {
+            match self.recv().await? {
+                Down::Plans { .. } => {}
+                Down::Error { code, message } => {
+                    return Err(format!("{what}: the center answered {code:?}: {message}"))
+                }
+                other => {
+                    let shown = format!("{other:?}");
+                    return pick(other).ok_or_else(|| format!("{what}: unexpected answer {shown}"));
+                }
+            }
+        }
+    }
+
     /// Keep the connection alive (pings) until `stop`, then disconnect.
     async fn hold(mut self, mut stop: watch::Receiver<bool>) {
         loop {
@@ -414,26 +485,14 @@ impl Device {
     /// The whole sequence; returns the open connection.
     async fn run(&self) -> Result<Conn> {
         let id = DeviceId::new(PRODUCT, &format!("dev-{:05}", self.index)).ok_or("bad key")?;
-        let mut first = Conn::open(
+        let (device_secret, took) = register(
             &self.mqtt,
             &id,
             &self.product_secret,
             &self.stats.connect_retries,
         )
-        .await
-        .map_err(|e| format!("connect with the product secret: {e}"))?;
-        let t = Instant::now();
-        first
-            .send(&Up::Register {
-                product_secret: self.product_secret.clone(),
-            })
-            .await?;
-        let device_secret = match first.recv().await? {
-            Down::Registered { device_secret } => device_secret,
-            other => return Err(format!("register answered with {other:?}")),
-        };
-        self.stats.register.add(t.elapsed());
-        first.close().await;
+        .await?;
+        self.stats.register.add(took);
 
         let t = Instant::now();
         let mut conn = Conn::open(&self.mqtt, &id, &device_secret, &self.stats.connect_retries)
@@ -441,13 +500,7 @@ impl Device {
             .map_err(|e| format!("connect with the device secret: {e}"))?;
         self.stats.connect.add(t.elapsed());
         self.stats.connected.fetch_add(1, Ordering::Relaxed);
-        conn.send(&Up::Versions {
-            components: vec![ComponentVersion {
-                comp_no: COMPONENT.into(),
-                version: FROM.into(),
-            }],
-        })
-        .await?;
+        conn.send(&versions(&[(COMPONENT, FROM)])).await?;
 
         let t = Instant::now();
         let _ = self.echo.send(());
@@ -458,16 +511,7 @@ impl Device {
         }
         self.stats.request.add(t.elapsed());
 
-        let status = |status: Status| {
-            Up::Status(StatusReport {
-                plan_id: self.plan_id,
-                comp_no: COMPONENT.into(),
-                status,
-                percent: None,
-                version: None,
-                message: String::new(),
-            })
-        };
+        let status = |status: Status| report(self.plan_id, COMPONENT, status, None, None);
         conn.send(&status(Status::Plan)).await?;
         let t = Instant::now();
         conn.send(&Up::accept(self.plan_id, COMPONENT)).await?;
@@ -479,6 +523,64 @@ impl Device {
         conn.send(&status(Status::DownloadStart)).await?;
         Ok(conn)
     }
+}
+
+/// Registers `id` with the product secret (connect, `register` → `registered`, disconnect):
+/// the issued device secret and the register round trip.
+async fn register(
+    mqtt: &str,
+    id: &DeviceId,
+    product_secret: &str,
+    retries: &AtomicUsize,
+) -> Result<(String, Duration)> {
+    let mut first = Conn::open(mqtt, id, product_secret, retries)
+        .await
+        .map_err(|e| format!("connect with the product secret: {e}"))?;
+    let t = Instant::now();
+    first
+        .send(&Up::Register {
+            product_secret: product_secret.to_string(),
+        })
+        .await?;
+    let device_secret = match first.recv().await? {
+        Down::Registered { device_secret } => device_secret,
+        other => return Err(format!("register answered with {other:?}")),
+    };
+    let took = t.elapsed();
+    first.close().await;
+    Ok((device_secret, took))
+}
+
+/// A `versions` report of (component, version) pairs.
+fn versions(components: &[(&str, &str)]) -> Up {
+    Up::Versions {
+        components: components
+            .iter()
+            .map(|(comp_no, version)| ComponentVersion {
+                comp_no: comp_no.to_string(),
+                version: version.to_string(),
+            })
+            .collect(),
+    }
+}
+
+/// A status report of one component of a plan.
+fn report(
+    plan_id: i64,
+    comp_no: &str,
+    status: Status,
+    percent: Option<u8>,
+    version: Option<&str>,
+) -> Up {
+    Up::Status(StatusReport {
+        plan_id,
+        comp_no: comp_no.into(),
+        status,
+        percent,
+        version: version.map(String::from),
+        // The center logs the status's name; the percent is worth a word.
+        message: percent.map(|p| format!("{p} %")).unwrap_or_default(),
+    })
 }
 
 async fn center_secret(data_dir: &std::path::Path) -> Result<String> {
@@ -635,6 +737,229 @@ async fn fleet(f: Fleet) -> Result {
         println!("{name}_p99_ms {p99:.3}");
     }
     Ok(())
+}
+
+struct Upgrade {
+    api: String,
+    token: String,
+    mqtt: String,
+    plan_id: i64,
+    from: String,
+    step: Duration,
+    timeout: Duration,
+    keys: Vec<String>,
+}
+
+/// What one device of `upgrade` saw.
+struct Upgraded {
+    key: String,
+    /// The plan was among the request's plans.
+    offered: bool,
+}
+
+/// The image at `url` (the firmware's signed link), checked against its size and SHA-256.
+async fn download(http: &reqwest::Client, fw: &sota_protocol::Firmware) -> Result {
+    use sha2::Digest;
+    let image = http
+        .get(&fw.url)
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| format!("download of {}: {e}", fw.url))?
+        .bytes()
+        .await
+        .map_err(|e| format!("download of {}: {e}", fw.url))?;
+    let sha256 = sota_engine::digest::hex(&sha2::Sha256::digest(&image));
+    if image.len() as u64 != fw.size || sha256 != fw.sha256 {
+        return Err(format!(
+            "the image from {} has {} bytes and SHA-256 {sha256}; the firmware info says {} bytes, {}",
+            fw.url,
+            image.len(),
+            fw.size,
+            fw.sha256
+        ));
+    }
+    Ok(())
+}
+
+/// One device of `upgrade`: register, report, request; run the plan if offered.
+async fn upgrade_one(
+    u: &Upgrade,
+    product: &str,
+    product_secret: &str,
+    identities: &[String],
+    key: &str,
+) -> Result<Upgraded> {
+    let id = DeviceId::new(product, key).ok_or_else(|| format!("bad device key {key:?}"))?;
+    let retries = AtomicUsize::new(0);
+    let (device_secret, _) = register(&u.mqtt, &id, product_secret, &retries).await?;
+    let mut conn = Conn::open(&u.mqtt, &id, &device_secret, &retries)
+        .await
+        .map_err(|e| format!("connect with the device secret: {e}"))?;
+    let from: Vec<(&str, &str)> = identities
+        .iter()
+        .map(|i| (i.as_str(), u.from.as_str()))
+        .collect();
+    conn.send(&versions(&from)).await?;
+    conn.send(&Up::Request).await?;
+    let offers = match conn.recv().await? {
+        Down::Plans { plans } => plans,
+        other => return Err(format!("request answered with {other:?}")),
+    };
+    let ours: Vec<_> = offers.iter().filter(|o| o.plan_id == u.plan_id).collect();
+    if ours.is_empty() {
+        conn.close().await;
+        return Ok(Upgraded {
+            key: key.to_string(),
+            offered: false,
+        });
+    }
+    let http = reqwest::Client::new();
+    let plan = u.plan_id;
+    for offer in ours {
+        let comp = offer.comp_no.as_str();
+        conn.paced(&report(plan, comp, Status::Plan, None, None), u.step)
+            .await?;
+        conn.send(&Up::accept(plan, comp)).await?;
+        let fw = conn
+            .expect("accept", |d| match d {
+                Down::Firmware(fw) => Some(fw),
+                _ => None,
+            })
+            .await?;
+        conn.paced(
+            &report(plan, comp, Status::DownloadStart, None, None),
+            u.step,
+        )
+        .await?;
+        if let Err(e) = download(&http, &fw).await {
+            let failed = report(plan, comp, Status::DownloadError, None, None);
+            conn.paced(&failed, Duration::ZERO).await?;
+            return Err(e);
+        }
+        for percent in (10..=100).step_by(10) {
+            let at = report(plan, comp, Status::Downloading, Some(percent), None);
+            conn.paced(&at, u.step).await?;
+        }
+        for status in [Status::DownloadOk, Status::Updating] {
+            conn.paced(&report(plan, comp, status, None, None), u.step)
+                .await?;
+        }
+        // Restarted on the new image: the version is what the center decides success by.
+        conn.send(&versions(&[(comp, &fw.version)])).await?;
+        conn.send(&report(
+            plan,
+            comp,
+            Status::UpdateOk,
+            None,
+            Some(&fw.version),
+        ))
+        .await?;
+    }
+    // A round trip: every report above was handled when the answer comes.
+    conn.send(&Up::Request).await?;
+    conn.recv().await?;
+    conn.close().await;
+    Ok(Upgraded {
+        key: key.to_string(),
+        offered: true,
+    })
+}
+
+async fn upgrade(u: Upgrade) -> Result {
+    let http = reqwest::Client::new();
+    let plan = api(&u.token, http.get(format!("{}/plans/{}", u.api, u.plan_id))).await?;
+    let product = plan["product_key"]
+        .as_str()
+        .ok_or("the plan has no product_key")?;
+    let identities: Vec<String> = plan["components"]
+        .as_array()
+        .ok_or("the plan has no components")?
+        .iter()
+        .filter_map(|c| c["identity"].as_str().map(String::from))
+        .collect();
+    let product_secret = api(&u.token, http.get(format!("{}/products/{product}", u.api))).await?
+        ["product_secret"]
+        .as_str()
+        .ok_or("the product has no product_secret")?
+        .to_string();
+    println!(
+        "plan {} product {product} devices {}",
+        u.plan_id,
+        u.keys.len()
+    );
+
+    let u = Arc::new(u);
+    let mut tasks = Vec::new();
+    for key in u.keys.clone() {
+        let (u, product, secret, identities) = (
+            u.clone(),
+            product.to_string(),
+            product_secret.clone(),
+            identities.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let r = upgrade_one(&u, &product, &secret, &identities, &key).await;
+            (key, r)
+        }));
+    }
+    let mut results = Vec::new();
+    let all = async {
+        for t in tasks {
+            results.push(t.await.map_err(|e| format!("a device task failed: {e}"))?);
+        }
+        Result::Ok(())
+    };
+    tokio::time::timeout(u.timeout, all)
+        .await
+        .map_err(|_| format!("the fleet did not finish within {:?}", u.timeout))??;
+
+    // What the center's monitoring says of each device.
+    let devices = api(
+        &u.token,
+        http.get(format!("{}/plans/{}/devices?limit=10000", u.api, u.plan_id)),
+    )
+    .await?;
+    let outcome = |key: &str| -> String {
+        let found = devices.as_array().and_then(|list| {
+            list.iter().find(|d| d["device_key"] == key).map(|d| {
+                d["components"]
+                    .as_array()
+                    .map(|cs| {
+                        cs.iter()
+                            .map(|c| c["outcome"].as_str().unwrap_or("?"))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .unwrap_or_default()
+            })
+        });
+        found.unwrap_or_else(|| "none".into())
+    };
+    let mut failed = Vec::new();
+    for (key, r) in results {
+        match r {
+            Ok(Upgraded { key, offered }) => {
+                let outcome = outcome(&key);
+                println!(
+                    "device {key} offered {} outcome {outcome}",
+                    if offered { "yes" } else { "no" }
+                );
+                if offered && outcome.split(',').any(|o| o != "succeeded") {
+                    failed.push(format!("{key}: {outcome}"));
+                }
+            }
+            Err(e) => {
+                println!("device {key} error {e}");
+                failed.push(format!("{key}: {e}"));
+            }
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("not upgraded: {}", failed.join("; ")))
+    }
 }
 
 async fn push(data_dir: &std::path::Path, devices: usize) -> Result {

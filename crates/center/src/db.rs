@@ -28,6 +28,20 @@ pub enum DbError {
     Query(#[from] sqlx::Error),
 }
 
+/// The `LIMIT` and `OFFSET` of one page of a list (products, packages, plans): 1 to 1000
+/// rows when a limit is asked for, every row (SQLite's `LIMIT -1`) without one.
+pub fn window(offset: Option<u32>, limit: Option<u32>) -> (i64, i64) {
+    (
+        limit.map_or(-1, |l| i64::from(l.clamp(1, 1000))),
+        i64::from(offset.unwrap_or(0)),
+    )
+}
+
+/// A search text that filters, or `None` for an absent or empty one.
+pub fn search(q: &Option<String>) -> Option<&str> {
+    q.as_deref().filter(|q| !q.is_empty())
+}
+
 /// Open (creating if missing) and migrate the SQLite file at `path`.
 pub async fn open(path: &Path) -> Result<SqlitePool, DbError> {
     let open_err = |source| DbError::Open {

@@ -22,6 +22,7 @@ pub mod db;
 pub mod device;
 pub mod download;
 pub mod error;
+pub mod events;
 pub mod monitoring;
 pub mod package;
 pub mod plan;

@@ -112,6 +112,39 @@ pub async fn plan_devices(
     Ok(out)
 }
 
+/// One upgrade as it stands now, with its latest log line; `None` if it was never offered.
+/// What a plan's watchers are sent when it moves ([`crate::events`]).
+pub async fn upgrade_now(
+    pool: &SqlitePool,
+    key: &crate::upgrade::Key,
+) -> Result<Option<(UpgradeView, Option<LogEntry>)>, ApiError> {
+    let row = sqlx::query(&format!(
+        "SELECT {UPGRADE_COLUMNS} FROM upgrades JOIN devices ON devices.id = upgrades.device_id
+         WHERE upgrades.plan_id = ? AND upgrades.device_id = ? AND upgrades.identity = ?"
+    ))
+    .bind(key.plan_id)
+    .bind(key.device_id)
+    .bind(&key.identity)
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    // The device's log, newest first (its index), stops at the line just written.
+    let log = sqlx::query(&format!(
+        "SELECT {LOG_COLUMNS} FROM upgrade_log JOIN devices ON devices.id = upgrade_log.device_id
+         WHERE upgrade_log.device_id = ? AND upgrade_log.plan_id = ? AND upgrade_log.identity = ?
+         ORDER BY upgrade_log.id DESC LIMIT 1"
+    ))
+    .bind(key.device_id)
+    .bind(key.plan_id)
+    .bind(&key.identity)
+    .fetch_optional(pool)
+    .await?;
+    Ok(Some((
+        upgrade_view(&row)?,
+        log.as_ref().map(log_entry).transpose()?,
+    )))
+}
+
 /// How many upgrades of a plan stand at each status and outcome.
 pub async fn plan_counts(pool: &SqlitePool, plan_id: i64) -> Result<PlanCounts, ApiError> {
     check_plan(pool, plan_id).await?;

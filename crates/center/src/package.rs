@@ -10,8 +10,8 @@ use crate::error::ApiError;
 use crate::product::{self, check_key};
 use crate::store::FirmwareStore;
 pub use sota_api::package::{
-    check_file_name, ComponentType, Package, PackageFile, PackageMeta, PackageType, EXTENSIONS,
-    MAX_FILES, MAX_FILE_BYTES,
+    check_file_name, ComponentType, Package, PackageFile, PackageFilter, PackageMeta, PackageType,
+    EXTENSIONS, MAX_FILES, MAX_FILE_BYTES,
 };
 
 /// A file in the store: the file as the API shows it, and where its bytes
@@ -344,25 +344,25 @@ pub async fn get(pool: &SqlitePool, id: i64) -> Result<Package, ApiError> {
     from_row(pool, &row).await
 }
 
-/// All packages, newest first; with `product`, only that product's (404 if
-/// no product has that key).
-pub async fn list(pool: &SqlitePool, product: Option<&str>) -> Result<Vec<Package>, ApiError> {
-    let rows = match product {
-        None => {
-            sqlx::query(&format!("{SELECT} ORDER BY packages.id DESC"))
-                .fetch_all(pool)
-                .await?
-        }
-        Some(key) => {
-            let (product_id, _) = product::get(pool, key).await?;
-            sqlx::query(&format!(
-                "{SELECT} WHERE packages.product_id = ? ORDER BY packages.id DESC"
-            ))
-            .bind(product_id)
-            .fetch_all(pool)
-            .await?
-        }
+/// A page of the packages, newest first; with `product`, only that product's (404 if no
+/// product has that key); with `q`, only those whose name contains it.
+pub async fn list(pool: &SqlitePool, filter: &PackageFilter) -> Result<Vec<Package>, ApiError> {
+    let product_id = match &filter.product {
+        Some(key) => Some(product::get(pool, key).await?.0),
+        None => None,
     };
+    let (limit, offset) = crate::db::window(filter.offset, filter.limit);
+    let rows = sqlx::query(&format!(
+        "{SELECT} WHERE (?1 IS NULL OR packages.product_id = ?1)
+         AND (?2 IS NULL OR instr(lower(packages.name), lower(?2)) > 0)
+         ORDER BY packages.id DESC LIMIT ?3 OFFSET ?4"
+    ))
+    .bind(product_id)
+    .bind(crate::db::search(&filter.q))
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         out.push(from_row(pool, &row).await?);

@@ -3,7 +3,7 @@
 use sqlx::{Row, SqlitePool};
 
 use crate::error::ApiError;
-pub use sota_api::product::{NewProduct, Product};
+pub use sota_api::product::{NewProduct, Product, ProductFilter};
 pub use sota_api::rules::{check_key, check_name};
 
 /// Create a product with a fresh secret.
@@ -51,11 +51,19 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Product, sqlx::Error> {
     })
 }
 
-/// All products, by key.
-pub async fn list(pool: &SqlitePool) -> Result<Vec<Product>, ApiError> {
-    let rows = sqlx::query("SELECT * FROM products ORDER BY product_key")
-        .fetch_all(pool)
-        .await?;
+/// A page of the products, by key; with `q`, those whose key or name contains it.
+pub async fn list(pool: &SqlitePool, filter: &ProductFilter) -> Result<Vec<Product>, ApiError> {
+    let (limit, offset) = crate::db::window(filter.offset, filter.limit);
+    let rows = sqlx::query(
+        "SELECT * FROM products
+         WHERE ?1 IS NULL OR instr(lower(product_key), lower(?1)) > 0 OR instr(lower(name), lower(?1)) > 0
+         ORDER BY product_key LIMIT ?2 OFFSET ?3",
+    )
+    .bind(crate::db::search(&filter.q))
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await?;
     Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
 }
 

@@ -116,6 +116,8 @@ pub async fn run(config: ServeConfig, max_file_bytes: u64) -> Result<(), StartEr
             )
             .await?;
             let _ = state.broker_tcp.set(broker.tcp.to_string());
+            // Devices reach only this broker: this center sees every write.
+            state.memory.enable();
             crate::channel::client::spawn_embedded(state.clone(), broker.scx.clone(), messages);
             (
                 format!("sota-center MQTT on mqtt://{}", broker.tcp),
@@ -133,6 +135,8 @@ pub async fn run(config: ServeConfig, max_file_bytes: u64) -> Result<(), StartEr
     } else {
         seed::seed_if_first_start(&pool, &store).await?
     };
+    // The seed wrote plans and devices behind the channel's back.
+    state.memory.clear();
     println!("sota-center listening on http://{addr}");
     println!("  data: {}  store: {store_spec}", config.data_dir.display());
     println!("  API: http://{addr}/api/v1  (OpenAPI: http://{addr}/api/v1/openapi.json)");
@@ -174,8 +178,13 @@ pub async fn run(config: ServeConfig, max_file_bytes: u64) -> Result<(), StartEr
             dir.display()
         );
     }
+    let closing = state.clone();
     axum::serve(listener, api::router(state, config.console_dir.as_deref()))
-        .with_graceful_shutdown(shutdown())
+        .with_graceful_shutdown(async move {
+            shutdown().await;
+            // Open event streams end, so the shutdown does not wait for their clients.
+            closing.events.close();
+        })
         .await
         .map_err(StartError::Serve)
 }

@@ -5,7 +5,6 @@
 
 use sqlx::{Row, SqlitePool};
 
-use crate::device::check_token;
 use crate::error::ApiError;
 use crate::package::{self, PackageType};
 use crate::{device, product};
@@ -16,11 +15,12 @@ pub use sota_api::verification::{
 /// Start a verification of `package_id` on one device component.
 pub async fn create(
     pool: &SqlitePool,
+    reported: &crate::channel::reported::Reported,
     package_id: i64,
     new: &NewVerification,
 ) -> Result<Verification, ApiError> {
     let pkg = package::get(pool, package_id).await?;
-    check_token("component_identity", &new.component_identity)?;
+    new.check()?;
     let (product_id, _) = product::get(pool, &new.product_key)
         .await
         .map_err(|e| ApiError::invalid("unknown_product", e.message))?;
@@ -35,18 +35,17 @@ pub async fn create(
             new.device_key, new.product_key
         ),
     )?;
-    let Some(current) = dev.components.get(&new.component_identity) else {
+    // Versions the device just reported count, though their write may not be on disk yet.
+    let mut components = dev.components;
+    components.extend(reported.held(device_id));
+    let Some(current) = components.get(&new.component_identity) else {
         return Err(ApiError::invalid(
             "unknown_component",
             format!(
                 "device {:?} has not reported a component {:?}; it reports: {}",
                 new.device_key,
                 new.component_identity,
-                dev.components
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                components.keys().cloned().collect::<Vec<_>>().join(", ")
             ),
         ));
     };
@@ -112,6 +111,11 @@ pub async fn get(pool: &SqlitePool, id: i64) -> Result<Verification, ApiError> {
     })
     .collect::<Result<Vec<_>, sqlx::Error>>()?;
     let outcome: String = row.try_get("outcome")?;
+    let status = u8::try_from(row.try_get::<i64, _>("status")?)
+        .ok()
+        .and_then(sota_engine::Status::from_code)
+        .unwrap_or(sota_engine::Status::None);
+    let percent: Option<i64> = row.try_get("percent")?;
     Ok(Verification {
         id,
         package_id: row.try_get("package_id")?,
@@ -123,6 +127,9 @@ pub async fn get(pool: &SqlitePool, id: i64) -> Result<Verification, ApiError> {
             "failed" => Outcome::Failed,
             _ => Outcome::Pending,
         },
+        status: status.code(),
+        status_name: sota_protocol::status_name(status).to_string(),
+        percent: percent.and_then(|p| u8::try_from(p).ok()),
         created_at: row.try_get("created_at")?,
         finished_at: row.try_get("finished_at")?,
         log,

@@ -178,6 +178,130 @@ async fn devices_register_list_lookup() {
     );
 }
 
+/// The `name` (or `product_key`) of each element of a list answer.
+fn names(v: &Value, field: &str) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not a list: {v}"))
+        .iter()
+        .map(|x| x[field].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Products, version packages and plans page and search on the server as devices do: the
+/// console's lists ask for one page (`offset`, `limit`), a product's and a name's matches.
+#[tokio::test]
+async fn products_packages_and_plans_page_and_search_on_the_server() {
+    let c = Center::start(&["--no-demo"]);
+    for key in ["alpha", "beta", "gamma"] {
+        c.product(key).await;
+    }
+    let (_, all) = c.get("/products").await;
+    assert_eq!(
+        names(&all, "product_key"),
+        ["alpha", "beta", "gamma"],
+        "without paging, every product"
+    );
+    let (_, page) = c.get("/products?offset=1&limit=1").await;
+    assert_eq!(names(&page, "product_key"), ["beta"]);
+    let (_, page) = c.get("/products?offset=2&limit=5").await;
+    assert_eq!(names(&page, "product_key"), ["gamma"]);
+    // The key or the name ("Product gamma"), ignoring case.
+    let (_, found) = c.get("/products?q=AMM").await;
+    assert_eq!(names(&found, "product_key"), ["gamma"]);
+    let (_, found) = c.get("/products?q=product%20B").await;
+    assert_eq!(names(&found, "product_key"), ["beta"]);
+    let (_, found) = c.get("/products?q=&limit=1").await;
+    assert_eq!(
+        names(&found, "product_key"),
+        ["alpha"],
+        "an empty q is no filter"
+    );
+    let (_, none) = c.get("/products?q=zzz").await;
+    assert_eq!(none, json!([]));
+    // A limit of 0 still answers a page (of one); a huge one at most 1000.
+    let (_, one) = c.get("/products?limit=0").await;
+    assert_eq!(names(&one, "product_key"), ["alpha"]);
+    assert_error(&c.get("/products?limit=-1").await, 400, "bad_request");
+    assert_error(&c.get("/products?offset=x").await, 400, "bad_request");
+
+    // Packages: newest first, by product, by name.
+    let mut ids = Vec::new();
+    for (product, name) in [
+        ("alpha", "Scent profiles"),
+        ("alpha", "Motor driver"),
+        ("beta", "Scent fix"),
+    ] {
+        let fields = vec![
+            ("product_key", product),
+            ("name", name),
+            ("component_type", "SOTA"),
+            ("package_type", "full"),
+            ("target_version", "2"),
+        ];
+        let (s, b) = c.upload(&fields, &[("fw.bin", vec![1u8; 10])]).await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        ids.push(b["id"].as_i64().unwrap());
+    }
+    let (_, all) = c.get("/packages").await;
+    assert_eq!(
+        names(&all, "name"),
+        ["Scent fix", "Motor driver", "Scent profiles"]
+    );
+    let (_, page) = c.get("/packages?limit=2").await;
+    assert_eq!(names(&page, "name"), ["Scent fix", "Motor driver"]);
+    let (_, page) = c.get("/packages?limit=2&offset=2").await;
+    assert_eq!(names(&page, "name"), ["Scent profiles"]);
+    let (_, found) = c.get("/packages?product=alpha&q=scent").await;
+    assert_eq!(names(&found, "name"), ["Scent profiles"]);
+    let (_, found) = c.get("/packages?q=SCENT").await;
+    assert_eq!(names(&found, "name"), ["Scent fix", "Scent profiles"]);
+    let (_, found) = c.get("/packages?product=beta&offset=1").await;
+    assert_eq!(found, json!([]));
+    assert_error(&c.get("/packages?product=nobody").await, 404, "not_found");
+
+    // Plans: newest first, by product, by name.
+    for (name, product, pkg) in [
+        ("Spring rollout", "alpha", ids[0]),
+        ("Hotfix", "alpha", ids[1]),
+        ("Spring fix", "beta", ids[2]),
+    ] {
+        let mut body = plan_body(product, pkg);
+        body["name"] = json!(name);
+        let (s, b) = c.post("/plans", body).await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+    }
+    let (_, all) = c.get("/plans").await;
+    assert_eq!(
+        names(&all, "name"),
+        ["Spring fix", "Hotfix", "Spring rollout"]
+    );
+    let (_, page) = c.get("/plans?offset=1&limit=1").await;
+    assert_eq!(names(&page, "name"), ["Hotfix"]);
+    let (_, found) = c.get("/plans?q=spring").await;
+    assert_eq!(names(&found, "name"), ["Spring fix", "Spring rollout"]);
+    let (_, found) = c.get("/plans?product=alpha&q=spring").await;
+    assert_eq!(names(&found, "name"), ["Spring rollout"]);
+    assert_eq!(found[0]["components"][0]["package_id"], ids[0]);
+    let (_, found) = c.get("/plans?product=gamma").await;
+    assert_eq!(found, json!([]));
+    assert_error(&c.get("/plans?product=nobody").await, 404, "not_found");
+    assert_error(&c.get("/plans?limit=many").await, 400, "bad_request");
+
+    // The OpenAPI document names the new parameters.
+    let (_, doc) = c.get("/openapi.json").await;
+    for path in ["/api/v1/products", "/api/v1/packages", "/api/v1/plans"] {
+        let params: Vec<&str> = doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{path} has no parameters"))
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        for want in ["offset", "limit", "q"] {
+            assert!(params.contains(&want), "{path}: {params:?}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn devices_search_by_key_prefix_on_the_server_among_100000() {
     let c = Center::start(&["--no-demo"]);

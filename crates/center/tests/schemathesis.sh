@@ -49,8 +49,12 @@ done
 echo "schemathesis against $URL for at most ${MAX_TIME}s" >&2
 
 # Run from the temp dir: schemathesis keeps a cache in its working directory.
+# The events endpoints (`…/events`) are left out: a plan's stream of server-sent events lasts
+# until the client leaves, so every call would end in the request timeout; they are tested by
+# crates/center/tests/events.rs instead.
 (cd "$DATA" && "$VENV/bin/schemathesis" run "$URL/api/v1/openapi.json" \
   --url "$URL" \
+  --exclude-path-regex '/events$' \
   -H "Authorization: Bearer $TOKEN" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
   --max-time "$MAX_TIME" \

@@ -3,6 +3,7 @@
 
 pub mod console;
 pub mod devices;
+pub mod events;
 pub mod extract;
 pub mod firmware;
 pub mod monitoring;
@@ -59,6 +60,10 @@ pub struct AppState {
     pub known: std::sync::Mutex<std::collections::HashMap<sota_protocol::DeviceId, (i64, i64)>>,
     /// Versions reported but not yet committed (a request right behind sees them).
     pub reported: std::sync::Arc<crate::channel::reported::Reported>,
+    /// Request views kept while this center is the only one (the embedded broker).
+    pub memory: std::sync::Arc<crate::channel::memory::Memory>,
+    /// Live changes of upgrades and verification jobs, for the events endpoints.
+    pub events: crate::events::Events,
 }
 
 impl AppState {
@@ -86,6 +91,8 @@ impl AppState {
             writes: crate::channel::writes::Writes::start(pool.clone()),
             known: Default::default(),
             reported: Default::default(),
+            memory: Default::default(),
+            events: Default::default(),
             pool,
         }
     }
@@ -118,7 +125,12 @@ async fn require_operator(
         .into_response();
     };
     match crate::token::check(&state.pool, token).await {
-        Ok(Some(_)) => next.run(req).await,
+        Ok(Some(_)) if req.method().is_safe() => next.run(req).await,
+        Ok(Some(_)) => {
+            // Plans, jobs and devices change only here: the channel's kept views step aside.
+            let _writing = state.memory.operator_write();
+            next.run(req).await
+        }
         Ok(None) => ApiError::unauthorized("this operator token is unknown; create one with `sota-center token create --name <who>`")
             .into_response(),
         Err(e) => e.into_response(),
@@ -176,6 +188,7 @@ pub fn router(state: Arc<AppState>, console_dir: Option<&std::path::Path>) -> Ro
             get(verifications::list).post(verifications::create),
         )
         .route("/verifications/{id}", get(verifications::get))
+        .route("/verifications/{id}/events", get(events::verification))
         .route("/verifications/{id}/log", post(verifications::log))
         .route("/verifications/{id}/outcome", post(verifications::outcome))
         .route("/plans", get(plans::list).post(plans::create))
@@ -192,6 +205,7 @@ pub fn router(state: Arc<AppState>, console_dir: Option<&std::path::Path>) -> Ro
         .route("/plans/{id}/counts", get(monitoring::plan_counts))
         .route("/plans/{id}/log", get(monitoring::plan_log))
         .route("/plans/{id}/log.csv", get(monitoring::plan_log_csv))
+        .route("/plans/{id}/events", get(events::plan))
         .route(
             "/products/{product_key}/devices/{device_key}/upgrades",
             get(monitoring::device_history),

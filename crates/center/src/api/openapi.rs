@@ -3,7 +3,9 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{devices, firmware, monitoring, packages, plans, products, push, verifications};
+use super::{
+    devices, events, firmware, monitoring, packages, plans, products, push, verifications,
+};
 
 struct BearerAuth;
 
@@ -29,7 +31,7 @@ impl Modify for BearerAuth {
         plans::create, plans::list, plans::get, plans::update, plans::delete,
         plans::activate, plans::pause, plans::resume, plans::finish,
         monitoring::plan_devices, monitoring::plan_counts, monitoring::plan_log, monitoring::plan_log_csv,
-        monitoring::device_history, push::push,
+        monitoring::device_history, events::plan, events::verification, push::push,
         firmware::download,
     ),
     modifiers(&BearerAuth),

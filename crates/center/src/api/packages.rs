@@ -181,16 +181,14 @@ pub async fn upload(
     }
 }
 
-/// All packages, newest first, or one product's.
+/// Packages, newest first: all or one product's, a page of them, optionally searched by name.
 #[utoipa::path(get, path = "/api/v1/packages", tag = "packages", params(PackageFilter),
     responses((status = 200, description = "Packages", body = Vec<Package>), (status = "4XX", description = "Rejected", body = ErrorBody)))]
 pub async fn list(
     state: Shared,
     Query(filter): Query<PackageFilter>,
 ) -> Result<axum::Json<Vec<Package>>, ApiError> {
-    Ok(axum::Json(
-        package::list(&state.pool, filter.product.as_deref()).await?,
-    ))
+    Ok(axum::Json(package::list(&state.pool, &filter).await?))
 }
 
 /// One package.

@@ -2,10 +2,10 @@
 
 use axum::http::StatusCode;
 
-use super::extract::{Json, Path};
+use super::extract::{Json, Path, Query};
 use super::Shared;
 use crate::error::{ApiError, ErrorBody};
-use crate::plan::{self, Plan, PlanInput, Transition};
+use crate::plan::{self, Plan, PlanFilter, PlanInput, Transition};
 
 /// Create a draft plan.
 #[utoipa::path(post, path = "/api/v1/plans", tag = "plans", request_body = PlanInput,
@@ -20,11 +20,14 @@ pub async fn create(
     ))
 }
 
-/// All plans, newest first.
-#[utoipa::path(get, path = "/api/v1/plans", tag = "plans",
+/// Plans, newest first: all or one product's, a page of them, optionally searched by name.
+#[utoipa::path(get, path = "/api/v1/plans", tag = "plans", params(PlanFilter),
     responses((status = 200, description = "Plans", body = Vec<Plan>), (status = "4XX", description = "Rejected", body = ErrorBody)))]
-pub async fn list(state: Shared) -> Result<axum::Json<Vec<Plan>>, ApiError> {
-    Ok(axum::Json(plan::list(&state.pool).await?))
+pub async fn list(
+    state: Shared,
+    Query(filter): Query<PlanFilter>,
+) -> Result<axum::Json<Vec<Plan>>, ApiError> {
+    Ok(axum::Json(plan::list(&state.pool, &filter).await?))
 }
 
 /// One plan.

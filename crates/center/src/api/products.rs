@@ -2,10 +2,10 @@
 
 use axum::http::StatusCode;
 
-use super::extract::{Json, Path};
+use super::extract::{Json, Path, Query};
 use super::Shared;
 use crate::error::{ApiError, ErrorBody};
-use crate::product::{self, NewProduct, Product};
+use crate::product::{self, NewProduct, Product, ProductFilter};
 
 /// Create a product; the answer carries its generated secret.
 #[utoipa::path(post, path = "/api/v1/products", tag = "products", request_body = NewProduct,
@@ -20,11 +20,14 @@ pub async fn create(
     ))
 }
 
-/// All products.
-#[utoipa::path(get, path = "/api/v1/products", tag = "products",
+/// Products by key, a page of them, optionally searched by key or name.
+#[utoipa::path(get, path = "/api/v1/products", tag = "products", params(ProductFilter),
     responses((status = 200, description = "Products", body = Vec<Product>), (status = "4XX", description = "Rejected", body = ErrorBody)))]
-pub async fn list(state: Shared) -> Result<axum::Json<Vec<Product>>, ApiError> {
-    Ok(axum::Json(product::list(&state.pool).await?))
+pub async fn list(
+    state: Shared,
+    Query(filter): Query<ProductFilter>,
+) -> Result<axum::Json<Vec<Product>>, ApiError> {
+    Ok(axum::Json(product::list(&state.pool, &filter).await?))
 }
 
 /// One product.

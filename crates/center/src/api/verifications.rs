@@ -17,7 +17,7 @@ pub async fn create(
     Path(id): Path<i64>,
     Json(body): Json<NewVerification>,
 ) -> Result<(StatusCode, axum::Json<Verification>), ApiError> {
-    let job = verification::create(&state.pool, id, &body).await?;
+    let job = verification::create(&state.pool, &state.reported, id, &body).await?;
     offer_now(&state, &job).await;
     Ok((StatusCode::CREATED, axum::Json(job)))
 }
@@ -78,9 +78,9 @@ pub async fn log(
     Path(id): Path<i64>,
     Json(body): Json<LogReport>,
 ) -> Result<axum::Json<Verification>, ApiError> {
-    Ok(axum::Json(
-        verification::append_log(&state.pool, id, &body.message).await?,
-    ))
+    let job = verification::append_log(&state.pool, id, &body.message).await?;
+    crate::events::verification_changed(&state, &job);
+    Ok(axum::Json(job))
 }
 
 /// Record a pending job's outcome (once).
@@ -92,7 +92,7 @@ pub async fn outcome(
     Path(id): Path<i64>,
     Json(body): Json<OutcomeReport>,
 ) -> Result<axum::Json<Verification>, ApiError> {
-    Ok(axum::Json(
-        verification::finish(&state.pool, id, &body).await?,
-    ))
+    let job = verification::finish(&state.pool, id, &body).await?;
+    crate::events::verification_changed(&state, &job);
+    Ok(axum::Json(job))
 }

@@ -38,8 +38,17 @@ pub struct EmbeddedBroker {
     pub scx: ServerContext,
 }
 
-/// A device message the broker admitted, handed to the center in-process: (topic, payload).
-pub type Inbound = tokio::sync::mpsc::UnboundedSender<(String, bytes::Bytes)>;
+/// What the broker hands the center in-process, in each device's order.
+#[derive(Debug)]
+pub enum FromBroker {
+    /// A device message the broker admitted: (topic, payload).
+    Message(String, bytes::Bytes),
+    /// A device's session opened.
+    Connected(DeviceId),
+}
+
+/// Where the broker hands device messages and sessions to the center.
+pub type Inbound = tokio::sync::mpsc::UnboundedSender<FromBroker>;
 
 /// Why the broker did not start.
 #[derive(Debug, thiserror::Error)]
@@ -144,7 +153,7 @@ impl Handler for Gate {
                 let allowed = device.is_some_and(|d| self.guard.admit(&d, self.state.outbox.get()));
                 if allowed {
                     // In the device's connection task, so its messages reach the center in order.
-                    let message = (
+                    let message = FromBroker::Message(
                         publish.inner.topic.to_string(),
                         publish.inner.payload.clone(),
                     );
@@ -169,13 +178,16 @@ impl Handler for Gate {
             }
             Parameter::ClientConnected(session) => {
                 if let Some(d) = device_of(session.id.username_ref()) {
-                    self.presence.connected(d);
+                    self.presence.connected(d.clone());
+                    // The center may read what the device's request will need meanwhile.
+                    let _ = self.inbound.send(FromBroker::Connected(d));
                 }
                 (true, acc)
             }
             Parameter::ClientDisconnected(session, _) => {
                 if let Some(d) = device_of(session.id.username_ref()) {
                     self.presence.disconnected(&d);
+                    self.state.memory.forget(&d);
                 }
                 (true, acc)
             }

@@ -51,22 +51,54 @@ pub const IN_HAND: usize = 65_536;
 type Outgoing = (String, Bytes);
 
 /// Where the center's messages to devices go: answers first, then pushes.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Outbox {
     answers: mpsc::UnboundedSender<Outgoing>,
     pushes: mpsc::UnboundedSender<Outgoing>,
+    /// For a lane's own answers, sent by the lane itself ([`Self::answer_now`]).
+    direct: Sender,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox").finish_non_exhaustive()
+    }
 }
 
 impl Outbox {
-    /// An outbox and the two queues its sender drains (answers, pushes).
-    fn new() -> (
+    /// An outbox over `direct` and the two queues its sender drains (answers, pushes).
+    fn new(
+        direct: Sender,
+    ) -> (
         Self,
         mpsc::UnboundedReceiver<Outgoing>,
         mpsc::UnboundedReceiver<Outgoing>,
     ) {
         let (answers, a) = mpsc::unbounded_channel();
         let (pushes, p) = mpsc::unbounded_channel();
-        (Self { answers, pushes }, a, p)
+        (
+            Self {
+                answers,
+                pushes,
+                direct,
+            },
+            a,
+            p,
+        )
+    }
+
+    /// Send an answer to `to` from the device's lane. Not through the queue that one
+    /// task drains for every device: under load an answer waited there behind other
+    /// devices' messages. The lane handles one message of a device at a time, so the
+    /// device's answers still leave in order.
+    pub async fn answer_now(&self, to: &DeviceId, down: &Down) {
+        if let Err(e) = self
+            .direct
+            .publish(to.down(), Bytes::from(down.to_json()))
+            .await
+        {
+            tracing::error!(device = %to, "cannot queue an answer for the broker: {e}");
+        }
     }
 
     /// Queue an answer to `to` (sent before any waiting push).
@@ -140,7 +172,10 @@ impl Dispatch {
                 return;
             }
         }
-        let Err(from) = self.lanes.take(&self.state, &self.outbox, from, payload) else {
+        let Err(from) = self
+            .lanes
+            .take(&self.state, &self.outbox, from, Work::Message(payload))
+        else {
             return;
         };
         if let Some(n) = self.busy.hit(Instant::now()) {
@@ -154,6 +189,27 @@ impl Dispatch {
     }
 }
 
+impl Dispatch {
+    /// `from` connected: its lane reads its view first (see [`Work::Connected`]);
+    /// skipped when the center has too much in hand.
+    fn connected(&mut self, from: DeviceId) {
+        let _ = self
+            .lanes
+            .take(&self.state, &self.outbox, from, Work::Connected);
+    }
+}
+
+/// What a device's lane does next.
+#[derive(Debug)]
+enum Work {
+    /// Handle a message from the device.
+    Message(Bytes),
+    /// The device connected: read its request view into the memory (when on)
+    /// while it subscribes, so its versions and request find it kept. In the
+    /// lane, so no message of the device runs beside the read.
+    Connected,
+}
+
 /// The devices with messages in hand, each with its waiting messages.
 #[derive(Debug, Default)]
 struct Lanes {
@@ -162,7 +218,7 @@ struct Lanes {
 
 #[derive(Debug, Default)]
 struct LaneMap {
-    lanes: std::collections::HashMap<DeviceId, std::collections::VecDeque<Bytes>>,
+    lanes: std::collections::HashMap<DeviceId, std::collections::VecDeque<Work>>,
     in_hand: usize,
 }
 
@@ -178,7 +234,7 @@ impl Lanes {
         state: &Arc<AppState>,
         outbox: &Outbox,
         from: DeviceId,
-        payload: Bytes,
+        payload: Work,
     ) -> Result<(), DeviceId> {
         let mut map = self.lock();
         if map.in_hand >= IN_HAND {
@@ -206,7 +262,7 @@ impl Lanes {
 
     /// `from`'s next message, or `None` (and the lane closed) when none waits.
     /// One message is done either way.
-    fn next(&self, from: &DeviceId) -> Option<Bytes> {
+    fn next(&self, from: &DeviceId) -> Option<Work> {
         let mut map = self.lock();
         map.in_hand -= 1;
         let next = map.lanes.get_mut(from).and_then(|q| q.pop_front());
@@ -223,15 +279,43 @@ async fn lane(
     state: Arc<AppState>,
     outbox: Outbox,
     from: DeviceId,
-    first: Bytes,
+    first: Work,
 ) {
-    let mut payload = first;
+    let mut work = first;
     loop {
-        handle(&state, &outbox, &from, &payload).await;
+        match &work {
+            Work::Message(payload) => handle(&state, &outbox, &from, payload).await,
+            Work::Connected => prefetch(&state, &from).await,
+        }
         match lanes.next(&from) {
-            Some(next) => payload = next,
+            Some(next) => work = next,
             None => return,
         }
+    }
+}
+
+/// Read `from`'s request view into the memory; a failure only means its
+/// request reads it later.
+async fn prefetch(state: &AppState, from: &DeviceId) {
+    let read = async {
+        let Some(dev) = messages::lookup(state, from).await? else {
+            return Ok(None);
+        };
+        state
+            .memory
+            .view_if_on(state, from, dev.product_id, dev.device_id)
+            .await
+    };
+    let read: Result<_, crate::error::ApiError> = std::panic::AssertUnwindSafe(read)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| {
+            Err(crate::error::ApiError::internal(
+                "reading the view panicked (a bug)",
+            ))
+        });
+    if let Err(e) = read {
+        tracing::debug!(device = %from, "the view read at connection failed: {}", e.message);
     }
 }
 
@@ -243,7 +327,7 @@ async fn handle(state: &AppState, outbox: &Outbox, from: &DeviceId, payload: &[u
     match handled {
         Ok((answer, after)) => {
             if let Some(answer) = answer {
-                outbox.answer(from, &answer);
+                outbox.answer_now(from, &answer).await;
             }
             // Before this device's next message: what the answer left to write.
             let finished = std::panic::AssertUnwindSafe(messages::finish(state, from, after))
@@ -256,7 +340,9 @@ async fn handle(state: &AppState, outbox: &Outbox, from: &DeviceId, payload: &[u
         Err(_) => {
             tracing::error!(device = %from, "handling a channel message panicked (a bug)");
             let message = "the center hit an internal fault; this is a bug; retry later";
-            outbox.answer(from, &Down::error(ErrorCode::Internal, message));
+            outbox
+                .answer_now(from, &Down::error(ErrorCode::Internal, message))
+                .await;
         }
     }
 }
@@ -338,9 +424,9 @@ async fn send_all(
 pub fn spawn_embedded(
     state: Arc<AppState>,
     scx: ServerContext,
-    mut inbound: mpsc::UnboundedReceiver<(String, Bytes)>,
+    mut inbound: mpsc::UnboundedReceiver<super::broker::FromBroker>,
 ) {
-    let (outbox, answers, pushes) = Outbox::new();
+    let (outbox, answers, pushes) = Outbox::new(Sender::Embedded(scx.clone()));
     let _ = state.outbox.set(outbox.clone());
     tokio::spawn(send_all(Sender::Embedded(scx), answers, pushes));
     let mut dispatch = Dispatch {
@@ -352,8 +438,13 @@ pub fn spawn_embedded(
         external: false,
     };
     tokio::spawn(async move {
-        while let Some((topic, payload)) = inbound.recv().await {
-            dispatch.dispatch(&topic, payload);
+        while let Some(from_broker) = inbound.recv().await {
+            match from_broker {
+                super::broker::FromBroker::Message(topic, payload) => {
+                    dispatch.dispatch(&topic, payload)
+                }
+                super::broker::FromBroker::Connected(id) => dispatch.connected(id),
+            }
         }
     });
 }
@@ -376,7 +467,7 @@ pub fn spawn(state: Arc<AppState>, host: String, port: u16, secret: String, guar
     let mut network = events.network_options();
     network.set_tcp_nodelay(true);
     events.set_network_options(network);
-    let (outbox, answers, pushes) = Outbox::new();
+    let (outbox, answers, pushes) = Outbox::new(Sender::Client(client.clone()));
     let _ = state.outbox.set(outbox.clone());
     tokio::spawn(send_all(Sender::Client(client.clone()), answers, pushes));
     let mut dispatch = Dispatch {

@@ -9,7 +9,7 @@ use sota_protocol::{
 use sqlx::Row;
 
 use super::credentials::{self, RegisterError};
-use super::{offers, verify, view};
+use super::{offers, verify};
 use crate::api::AppState;
 use crate::device::{self, DeviceReport};
 use crate::error::ApiError;
@@ -102,8 +102,14 @@ pub async fn handle(state: &AppState, from: &DeviceId, payload: &[u8]) -> (Optio
         Err(e) => return (refuse(from, e.code(), e.to_string()), After::Nothing),
     };
     let kind = up.kind();
+    // These may move an upgrade or a verification job (see `channel::memory`).
+    let moves = matches!(up, Up::Accept { .. } | Up::Refuse { .. } | Up::Status(_));
     let mut after = After::Nothing;
-    let answer = match dispatch(state, from, up, &mut after).await {
+    let dispatched = dispatch(state, from, up, &mut after).await;
+    if moves {
+        state.memory.forget(from);
+    }
+    let answer = match dispatched {
         Ok(answer) => answer,
         Err(e) => {
             tracing::error!(device = %from, kind, "channel message failed: {}", e.message);
@@ -125,14 +131,20 @@ pub async fn finish(state: &AppState, from: &DeviceId, after: After) {
     let done = match &after {
         After::Nothing => return,
         After::Offered(keys) => {
-            let keys = keys.clone();
-            state
+            let written = keys.clone();
+            let new = state
                 .writes
                 .run(move |conn| {
-                    Box::pin(async move { upgrade::offered_all_on(conn, &keys).await })
+                    Box::pin(async move { upgrade::offered_all_on(conn, &written).await })
                 })
-                .await
-                .map(|_| ())
+                .await;
+            // Committed: the plans' watchers hear of the new offers.
+            if matches!(new, Ok(n) if n > 0) {
+                for key in keys {
+                    crate::events::upgrade_moved(state, key).await;
+                }
+            }
+            new.map(|_| ())
         }
     };
     if let Err(e) = done {
@@ -171,7 +183,10 @@ async fn dispatch(
             Ok(None)
         }
         Up::Request => {
-            let view = view::read(state, dev.product_id, dev.device_id).await?;
+            let view = state
+                .memory
+                .view(state, from, dev.product_id, dev.device_id)
+                .await?;
             // A verification job goes first: it is what the operator is waiting for.
             let mut plans = if view.verification_pending {
                 verify::offers(state, dev.device_id).await?
@@ -278,7 +293,10 @@ async fn pushed(
     dev: &Known,
     key: &Key,
 ) -> Result<bool, ApiError> {
-    let view = view::read(state, dev.product_id, dev.device_id).await?;
+    let view = state
+        .memory
+        .view(state, from, dev.product_id, dev.device_id)
+        .await?;
     let (plans, picks) = offers::decided(state, dev.product_id, &from.device, &view).await?;
     let offered = picks.iter().any(|&(p, c)| {
         plans[p].id() == key.plan_id && plans[p].rules.components[c].identity == key.identity
@@ -317,11 +335,16 @@ async fn move_upgrade(
     key: &Key,
     step: &Step,
 ) -> Result<Option<Advance>, ApiError> {
-    let (key, step) = (key.clone(), step.clone());
-    state
+    let (written, step) = (key.clone(), step.clone());
+    let moved = state
         .writes
-        .run(move |conn| Box::pin(async move { upgrade::advance_on(conn, &key, &step).await }))
-        .await
+        .run(move |conn| Box::pin(async move { upgrade::advance_on(conn, &written, &step).await }))
+        .await;
+    // Committed: the plan's watchers hear of it.
+    if let Ok(Some(Advance::Moved)) = moved {
+        crate::events::upgrade_moved(state, key).await;
+    }
+    moved
 }
 
 fn not_offered(from: &DeviceId, plan_id: i64, comp_no: &str) -> Option<Down> {
@@ -342,8 +365,9 @@ async fn versions(
     };
     // Not awaited: a request right behind sees the versions through `reported`.
     let generation = state.reported.hold(dev.device_id, &report.components);
+    state.memory.versions(from, &report.components);
     let (product_id, device_id, device_key) = (dev.product_id, dev.device_id, from.device.clone());
-    let (reported, from) = (state.reported.clone(), from.clone());
+    let (reported, memory, who) = (state.reported.clone(), state.memory.clone(), from.clone());
     state.writes.queue(
         move |conn| {
             Box::pin(async move { device::register_on(conn, product_id, &device_key, &report).await })
@@ -351,12 +375,28 @@ async fn versions(
         move |result| {
             reported.settled(device_id, generation);
             if let Err(e) = result {
-                tracing::error!(device = %from, "reported versions not recorded (the device reports them again when it reconnects): {}", e.message);
+                memory.forget(&who);
+                tracing::error!(device = %who, "reported versions not recorded (the device reports them again when it reconnects): {}", e.message);
             }
         },
     );
     // QuecThing's rule: an upgrade succeeds when the device then reports the target version.
+    // With the memory on, the view read here (once per connection) answers the request
+    // that follows and says whether anything is updating; off, the checks below read.
+    let kept = state
+        .memory
+        .view_if_on(state, from, dev.product_id, dev.device_id)
+        .await?;
     for c in components {
+        // Nothing updating: this version can end nothing.
+        if kept
+            .as_ref()
+            .is_some_and(|v| !v.updating.contains(&c.comp_no))
+        {
+            continue;
+        }
+        // What follows may end an upgrade or a job: read the view again next time.
+        state.memory.forget(from);
         verify::versions(state, dev.device_id, &c.comp_no, &c.version).await?;
         for plan_id in upgrade::updating(&state.pool, dev.device_id, &c.comp_no).await? {
             if offers::target_version(state, plan_id, &c.comp_no)

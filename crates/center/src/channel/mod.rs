@@ -7,7 +7,7 @@
 //! packages into the protocol's offers and firmware info, `active` holds the
 //! active plans and decides what a device is offered, `presence` knows who is
 //! connected, `push` sends plans every 10 minutes (reading devices through
-//! `scan`), `reported` holds versions not yet on disk, `view` reads what a plan request needs in one statement, `writes` group-commits the channel's writes. Topics and messages
+//! `scan`), `reported` holds versions not yet on disk, `memory` keeps request views while the center is alone, `view` reads what a plan request needs in one statement, `writes` group-commits the channel's writes. Topics and messages
 //! are `sota-protocol`'s.
 
 pub mod active;
@@ -15,6 +15,7 @@ pub mod broker;
 pub mod client;
 pub mod credentials;
 pub mod limit;
+pub mod memory;
 pub mod messages;
 pub mod mosquitto;
 pub mod offers;

@@ -106,9 +106,13 @@ async fn end(state: &AppState, id: i64, succeeded: bool, message: String) -> Res
         Outcome::Failed
     };
     match verification::finish(&state.pool, id, &OutcomeReport { outcome, message }).await {
+        Ok(job) => {
+            crate::events::verification_changed(state, &job);
+            Ok(())
+        }
         // Finished meanwhile by another report: the first outcome stands.
         Err(e) if e.status == axum::http::StatusCode::CONFLICT => Ok(()),
-        other => other.map(|_| ()),
+        Err(e) => Err(e),
     }
 }
 
@@ -122,10 +126,14 @@ async fn set_status(state: &AppState, id: i64, step: &Step) -> Result<(), ApiErr
     .execute(&state.pool)
     .await?;
     let line = match step.percent {
-        Some(p) => format!("device: {} ({p} %)", step.message),
-        None => format!("device: {}", step.message),
+        // Devices often say the percent themselves ("downloaded 40 %").
+        Some(p) if !step.message.contains(&format!("{p} %")) => {
+            format!("device: {} ({p} %)", step.message)
+        }
+        _ => format!("device: {}", step.message),
     };
-    verification::append_log(&state.pool, id, &line).await?;
+    let job = verification::append_log(&state.pool, id, &line).await?;
+    crate::events::verification_changed(state, &job);
     Ok(())
 }
 

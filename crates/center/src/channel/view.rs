@@ -15,7 +15,7 @@ use crate::api::AppState;
 use crate::error::ApiError;
 
 /// One device's state as a plan request sees it.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct RequestView {
     /// Component identity → version the device reported.
     pub components: BTreeMap<String, String>,
@@ -25,6 +25,9 @@ pub struct RequestView {
     pub verification_pending: bool,
     /// The product's active plan ids, oldest first.
     pub active_plans: Vec<i64>,
+    /// Component identities with an upgrade or a verification job updating
+    /// (the device's next version report may end it).
+    pub updating: HashSet<String>,
 }
 
 // The kind tag comes first so each row says which set it belongs to.
@@ -40,6 +43,12 @@ const QUERY: &str = "
     UNION ALL
     SELECT 'p', NULL, NULL, id
       FROM plans WHERE product_id = ?2 AND state = 'active'
+    UNION ALL
+    SELECT 'u', identity, NULL, plan_id
+      FROM upgrades WHERE device_id = ?1 AND outcome = 'pending' AND status = ?3
+    UNION ALL
+    SELECT 'w', component_identity, NULL, id
+      FROM verifications WHERE device_id = ?1 AND outcome = 'pending' AND status = ?3
     ORDER BY kind, id";
 
 /// Read `device_id`'s view (the device belongs to `product_id`), with the
@@ -56,6 +65,7 @@ pub async fn read(
     let rows = sqlx::query(QUERY)
         .bind(device_id)
         .bind(product_id)
+        .bind(i64::from(sota_engine::Status::Updating.code()))
         .fetch_all(&state.pool)
         .await?;
     let mut view = RequestView::default();
@@ -71,6 +81,9 @@ pub async fn read(
             }
             "v" => view.verification_pending = true,
             "p" => view.active_plans.push(r.try_get("id")?),
+            "u" | "w" => {
+                view.updating.insert(r.try_get("name")?);
+            }
             other => {
                 return Err(ApiError::internal(format!(
                     "the request view read a row of unknown kind {other:?}"

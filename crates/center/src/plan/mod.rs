@@ -23,7 +23,7 @@ use crate::product::{self, check_name};
 pub use applicability::{ComponentRule, PlanRules};
 pub use period::PushPeriod;
 pub use sota_api::plan::{
-    check_texts, Plan, PlanComponent, PlanInput, Strategy, UpgradeMode, MAX_LIST,
+    check_texts, Plan, PlanComponent, PlanFilter, PlanInput, Strategy, UpgradeMode, MAX_LIST,
 };
 pub use state::{PlanState, Transition};
 
@@ -369,11 +369,25 @@ pub async fn get(pool: &SqlitePool, id: i64) -> Result<Plan, ApiError> {
     })
 }
 
-/// All plans, newest first.
-pub async fn list(pool: &SqlitePool) -> Result<Vec<Plan>, ApiError> {
-    let ids = sqlx::query("SELECT id FROM plans ORDER BY id DESC")
-        .fetch_all(pool)
-        .await?;
+/// A page of the plans, newest first; with `product`, only that product's (404 if no product
+/// has that key); with `q`, only those whose name contains it.
+pub async fn list(pool: &SqlitePool, filter: &PlanFilter) -> Result<Vec<Plan>, ApiError> {
+    let product_id = match &filter.product {
+        Some(key) => Some(product::get(pool, key).await?.0),
+        None => None,
+    };
+    let (limit, offset) = crate::db::window(filter.offset, filter.limit);
+    let ids = sqlx::query(
+        "SELECT id FROM plans WHERE (?1 IS NULL OR product_id = ?1)
+         AND (?2 IS NULL OR instr(lower(name), lower(?2)) > 0)
+         ORDER BY id DESC LIMIT ?3 OFFSET ?4",
+    )
+    .bind(product_id)
+    .bind(crate::db::search(&filter.q))
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await?;
     let mut out = Vec::with_capacity(ids.len());
     for r in ids {
         out.push(get(pool, r.try_get("id")?).await?);
