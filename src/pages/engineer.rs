@@ -96,7 +96,7 @@ pub fn CenterArea() -> impl IntoView {
     };
     view! {
         <header class="top">
-            <div>
+            <div class="top-title">
                 <h1>{tr("c.title")}</h1>
                 <p class="lede">{tr("c.lede")}</p>
             </div>

@@ -558,7 +558,7 @@ fn counts_view(c: PlanCounts, lang: RwSignal<Lang>) -> impl IntoView {
     .map(|o| (o, outcome(o)));
     view! {
         <p class="counts-head" id="counts-head">
-            <strong>{c.devices}</strong>" "{tr("mo.devices_offered")}
+            <strong>{c.devices}</strong>" "{tr(if c.devices == 1 { "mo.device_offered" } else { "mo.devices_offered" })}
             {summary.into_iter().map(|(o, n)| view! {
                 " · "<span class=(n > 0).then(|| format!("outcome-{}", o.as_str())) data-outcome=o.as_str()>{move || outcome_text(lang.get(), o)}" "{n}</span>
             }).collect_view()}

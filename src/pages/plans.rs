@@ -322,9 +322,14 @@ fn PlanHead(current: RwSignal<Option<Plan>>) -> impl IntoView {
     }
 }
 
-/// Up to [`SHOWN_KEYS`] keys of a list, and how many more.
-fn keys_view(keys: &[String], lang: RwSignal<Lang>) -> impl IntoView {
+/// Up to [`SHOWN_KEYS`] keys of a list, and how many more; `empty` says what an empty list
+/// means (an empty whitelist is every device, not none).
+fn keys_view(keys: &[String], lang: RwSignal<Lang>, empty: &'static str) -> impl IntoView {
     let count = keys.len();
+    if count == 0 {
+        return view! { <span class="figures plain">{move || t(lang.get(), empty).to_string()}</span> }
+            .into_any();
+    }
     let shown = keys
         .iter()
         .take(SHOWN_KEYS)
@@ -334,12 +339,11 @@ fn keys_view(keys: &[String], lang: RwSignal<Lang>) -> impl IntoView {
     let more = count.saturating_sub(SHOWN_KEYS);
     view! {
         <span class="figures plain">{move || t(lang.get(), "pl.n_keys").replace("{n}", &count.to_string())}</span>
-        {(count > 0).then(|| view! {
-            <details><summary>{tr("pl.show_keys")}</summary>
-                <p class="mono">{shown}{(more > 0).then(|| format!(" … (+{more})"))}</p>
-            </details>
-        })}
+        <details><summary>{tr("pl.show_keys")}</summary>
+            <p class="mono">{shown}{(more > 0).then(|| format!(" … (+{more})"))}</p>
+        </details>
     }
+    .into_any()
 }
 
 /// A frozen plan's content, read only.
@@ -396,8 +400,8 @@ fn PlanSummary(current: RwSignal<Option<Plan>>) -> impl IntoView {
                         <dt>{tr("pl.push_period")}</dt><dd>{push}</dd>
                         <dt>{tr("pl.strategy")}</dt>
                         <dd>{move || strategy(&s)}</dd>
-                        <dt>{tr("pl.whitelist")}</dt><dd>{keys_view(&p.whitelist, lang)}</dd>
-                        <dt>{tr("pl.blacklist")}</dt><dd>{keys_view(&p.blacklist, lang)}</dd>
+                        <dt>{tr("pl.whitelist")}</dt><dd>{keys_view(&p.whitelist, lang, "pl.whitelist_empty")}</dd>
+                        <dt>{tr("pl.blacklist")}</dt><dd>{keys_view(&p.blacklist, lang, "pl.blacklist_empty")}</dd>
                     </dl>
                     <h3>{tr("pl.plan_components")}</h3>
                     <table class="list" id="plan-components">

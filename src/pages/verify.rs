@@ -373,10 +373,14 @@ fn VerificationDetails(id: i64) -> impl IntoView {
                             <dt>{tr("c.status")}</dt>
                             <dd id="job-status" data-status=v.status_name.clone()>{move || status_text(lang.get(), &name)}</dd>
                             <dt>{tr("mo.progress")}</dt>
-                            <dd id="job-progress">{progress.map(|p| view! {
-                                <progress max="100" value=p.to_string()></progress>
-                                <span class="figures">{format!("{p} %")}</span>
-                            })}</dd>
+                            // A dash until the device reports a percent, like "Finished".
+                            <dd id="job-progress">{match progress {
+                                Some(p) => view! {
+                                    <progress max="100" value=p.to_string()></progress>
+                                    <span class="figures">{format!("{p} %")}</span>
+                                }.into_any(),
+                                None => "—".into_any(),
+                            }}</dd>
                             <dt>{tr("c.outcome")}</dt>
                             <dd id="job-outcome" data-outcome=format!("{:?}", v.outcome).to_lowercase() class=outcome_class(v.outcome)>{move || job_outcome(lang.get(), v.outcome)}</dd>
                             <dt>{tr("vf.started")}</dt><dd class="when">{short_time(&v.created_at)}</dd>

@@ -7,12 +7,14 @@
 //   report its version, then to run the verification job; the job's details page follows the
 //   device's reports live (no reload) until "succeeded"; a delta package for another version
 //   is refused with the API's message;
-// - creates a manual plan with a whitelist and a blacklist and activates it (`createPlan`);
+// - creates a manual plan on the plans pages (the keys pasted, the time zone picked, zh and en
+//   texts, the uploaded package), saves the draft, opens it again and activates it through its
+//   confirmation (`createPlan`);
 // - opens the plan's monitoring page, then a fleet of 5 simulated devices (the load tool's
 //   `upgrade` mode, 1 of them blacklisted) runs the upgrade: the page shows them reaching
 //   "update ok" live (statuses and progress arriving without a reload), the counts, a
 //   component's details, the log, the CSV export; the blacklisted device is never offered;
-// - screenshots of the verify and monitoring pages at 1280 px and 768 px under <out>.
+// - screenshots of the plan, verify and monitoring pages at 1280 px and 768 px under <out>.
 // Usage: node tests/e2e/center-engineer.mjs <dist> <out-dir> <sota> <sota-center> <channel_bench>
 import { rmSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,7 +22,7 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { randomBytes, createHash } from 'node:crypto';
 import { launch } from './browser.mjs';
-import { tally, startCenter } from './center-lib.mjs';
+import { tally, startCenter, engineerPages, text, fits, openPlanForm, planText, planComponent } from './center-lib.mjs';
 
 const [dist = 'dist', out = 'target/e2e', sota = 'target/debug/sota', centerBin = 'target/debug/sota-center', bench = 'target/debug/examples/channel_bench'] = process.argv.slice(2);
 const t = tally();
@@ -28,32 +30,10 @@ const check = t.check;
 
 const { tmp, token, center, base, api, mqtt } = await startCenter(centerBin, dist, 'sota-e2e-engineer-');
 const { context, close } = await launch();
+const { pages, shot } = engineerPages(context, out, check, 'center-engineer');
 const PRODUCT = 'demo-product';
 const FROM = '1_0_1';
 const TARGET = '1_0_2';
-
-/// Runs `fn(page)` on a new page at `width` px; a thrown error fails the step with a screenshot.
-async function pages(name, width, fn) {
-  const errors = [];
-  const page = await context.newPage();
-  await page.setViewportSize({ width, height: 900 });
-  page.on('console', (m) => { if (m.type() === 'error' && !/status of 4[0-9][0-9]/.test(m.text())) errors.push(m.text()); });
-  page.on('pageerror', (e) => errors.push(String(e)));
-  try {
-    await fn(page);
-    check(`${name}: no console errors`, errors.length === 0, errors.join(' | '));
-  } catch (e) {
-    check(name, false, e.stack ?? String(e));
-    await page.screenshot({ path: join(out, `center-engineer-${name}-failure.png`), fullPage: true }).catch(() => {});
-  } finally {
-    await page.close();
-  }
-}
-
-const shot = (page, name) => page.screenshot({ path: join(out, `${name}.png`), fullPage: true });
-const text = async (page, sel) => ((await page.textContent(sel)) ?? '').replace(/\s+/g, ' ').trim();
-/// The page's width is the screen's: nothing to scroll sideways.
-const fits = (page) => page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
 
 /// Runs a program to its end: { code, stdout, stderr }.
 function run(bin, args, timeout = 120000) {
@@ -91,16 +71,60 @@ const serveAt = (tty, key, secret) => run(sota, [
   '--product', PRODUCT, '--device', key, ...secret,
 ]);
 
-/// Creates the manual plan and activates it. Through the API for now: the plans pages are
-/// written meanwhile, and this is the one place to switch to them.
+/// Creates the manual plan on the plans pages as the engineer would: the form filled in (the
+/// device keys pasted, the time zone picked, manual mode with its zh and en texts, the uploaded
+/// package for STM32), the draft saved, opened again from the list and activated through its
+/// confirmation. The plan's id.
 async function createPlan({ name, packageId, whitelist, blacklist }) {
-  const plan = await api('POST', '/plans', {
-    name, product_key: PRODUCT, time_zone: 'Asia/Shanghai', upgrade_mode: 'manual', whitelist, blacklist,
-    texts: { en: 'New scent profiles', zh: '新的香型' },
-    components: [{ identity: 'STM32', component_type: 'SOTA', package_id: packageId }],
+  let id;
+  await pages('plan', 1280, async (page) => {
+    await page.goto(`${base}/center/plans`);
+    await page.waitForSelector('#add-plan', { timeout: 30000 });
+    await openPlanForm(page, PRODUCT);
+    await page.fill('#plan-name', name);
+    await page.fill('#plan-whitelist', whitelist.join('\n'));
+    await page.fill('#plan-blacklist', blacklist.join('\n'));
+    await page.waitForFunction(([w, b]) => document.querySelector('#plan-whitelist-count')?.textContent === `Device keys: ${w}`
+      && document.querySelector('#plan-blacklist-count')?.textContent === `Device keys: ${b}`, [whitelist.length, blacklist.length]);
+    const both = await text(page, '#plan-in-both');
+    check('plan: the form says the device on both lists never gets the plan', both.includes(`${blacklist.length} device(s) are on both lists`) && both.includes('never get this plan'), both);
+    await page.fill('#plan-tz', 'Asia/Shanghai');
+    await page.waitForFunction(() => document.querySelector('#plan-tz-now')?.textContent.startsWith('Now there:'));
+    await page.check('#plan-manual');
+    await planText(page, 'zh', '新的香型');
+    await page.waitForFunction(() => document.querySelector('#plan-texts-missing')?.textContent.endsWith(': en'));
+    await planText(page, 'en', 'New scent profiles');
+    await page.waitForSelector('#plan-texts-missing', { state: 'detached' });
+    await planComponent(page, 0, 'STM32', packageId);
+    check('plan: the uploaded package is offered for the component', (await page.$eval('.comp-package', (s) => s.selectedOptions[0]?.textContent ?? '')).includes(`#${packageId} Scent profiles ${TARGET}`), 'not picked');
+    await shot(page, 'center-engineer-plan-form-1280');
+    await page.click('#plan-save');
+    await page.waitForSelector('#plan-activate', { timeout: 20000 });
+    id = Number(new URL(page.url()).pathname.split('/').pop());
+    const stored = await api('GET', `/plans/${id}`);
+    check('plan: the draft is stored with what the form said', stored.name === name && stored.state === 'draft' && stored.product_key === PRODUCT
+      && JSON.stringify(stored.whitelist) === JSON.stringify(whitelist) && JSON.stringify(stored.blacklist) === JSON.stringify(blacklist)
+      && stored.time_zone === 'Asia/Shanghai' && stored.upgrade_mode === 'manual' && stored.texts.zh === '新的香型' && stored.texts.en === 'New scent profiles'
+      && stored.components.length === 1 && stored.components[0].identity === 'STM32' && stored.components[0].package_id === packageId, JSON.stringify(stored));
+
+    // Opened again from the list, as the engineer comes back to it.
+    await page.click('.crumbs a');
+    await page.waitForSelector(`#plan-${id} a.plan-name`, { timeout: 20000 });
+    check('plan: the list shows the draft', (await text(page, `#plan-${id}`)).includes('draft'), await text(page, `#plan-${id}`));
+    await page.click(`#plan-${id} a.plan-name`);
+    await page.waitForSelector('#plan-activate', { timeout: 20000 });
+    await page.waitForSelector('#plan-whitelist');
+    check('plan: the opened draft holds its lists', (await page.inputValue('#plan-whitelist')) === whitelist.join('\n') && (await page.inputValue('#plan-blacklist')) === blacklist.join('\n'), await page.inputValue('#plan-whitelist'));
+    await page.click('#plan-activate');
+    await page.waitForSelector('#plan-activate-confirm');
+    check('plan: activation asks first, saying an activated plan cannot be deleted', (await text(page, '#plan-activate-confirm')).includes('Activated plans cannot be deleted'), await text(page, '#plan-activate-confirm'));
+    await page.click('#plan-activate-yes');
+    await page.waitForSelector('#plan-pause', { timeout: 20000 });
+    check('plan: activated, with no delete button', (await api('GET', `/plans/${id}`)).state === 'active' && (await page.$('#plan-delete')) === null && (await text(page, '#plan-title')).endsWith('active'), await text(page, 'main'));
+    await shot(page, 'center-engineer-plan-active-1280');
   });
-  await api('POST', `/plans/${plan.id}/activate`, {});
-  return plan.id;
+  if (!Number.isInteger(id) || (await api('GET', `/plans/${id}`)).state !== 'active') throw new Error('the plan was not created and activated through its pages');
+  return id;
 }
 
 /// Collects, in the page, every value `attribute` takes on elements matching `selector`

@@ -1,6 +1,8 @@
-// Shared by the end-to-end checks against the real center (center.mjs, center-faults.mjs):
-// the center with its embedded broker on a fresh data dir, its API, the pass/fail tally, one
-// page per scenario with the fake Web Serial port, and the console's center fields.
+// Shared by the end-to-end checks against the real center (center.mjs, center-faults.mjs,
+// center-pages.mjs, center-engineer.mjs): the center with its embedded broker on a fresh data
+// dir, its API, the pass/fail tally, one page per scenario with the fake Web Serial port, the
+// console's center fields, and for the engineer's pages one page per step, the sign-in and the
+// plan form's fields.
 import { mkdtempSync } from 'node:fs';
 import { spawn, execFileSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -126,4 +128,74 @@ export async function browserRecords(page) {
       values.onerror = () => reject(values.error);
     };
   }));
+}
+
+/// The engineer's pages, one step at a time. `pages(name, width, fn)` runs `fn(page)` on a new
+/// page `width` px wide: an error in the page's console fails the step (not the browser's note
+/// of a 4xx answer: the scripts provoke the API's refusals), and so does a thrown error, which
+/// leaves `<prefix>-<name>-failure.png` in `out`. `shot(page, name)` saves `<name>.png` in `out`.
+export function engineerPages(context, out, check, prefix) {
+  async function pages(name, width, fn) {
+    const errors = [];
+    const page = await context.newPage();
+    await page.setViewportSize({ width, height: 900 });
+    page.on('console', (m) => { if (m.type() === 'error' && !/status of 4[0-9][0-9]/.test(m.text())) errors.push(m.text()); });
+    page.on('pageerror', (e) => errors.push(String(e)));
+    try {
+      await fn(page);
+      check(`${name}: no console errors`, errors.length === 0, errors.join(' | '));
+    } catch (e) {
+      check(name, false, e.stack ?? String(e));
+      await page.screenshot({ path: join(out, `${prefix}-${name}-failure.png`), fullPage: true }).catch(() => {});
+    } finally {
+      await page.close();
+    }
+  }
+  const shot = (page, name) => page.screenshot({ path: join(out, `${name}.png`), fullPage: true });
+  return { pages, shot };
+}
+
+/// The text of the first element matching `sel`, its white space collapsed.
+export const text = async (page, sel) => ((await page.textContent(sel)) ?? '').replace(/\s+/g, ' ').trim();
+
+/// The page's width is the screen's: nothing to scroll sideways.
+export const fits = (page) => page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
+
+/// Signs in with `token` on the sign-in page shown at the page's current address.
+export async function signIn(page, token) {
+  await page.fill('#token', token);
+  await page.click('#sign-in');
+  await page.waitForSelector('main table, main ul.packages, main .package-form', { timeout: 20000 });
+}
+
+/// Opens "Create a plan" from the plans list with `product` picked, once the form lists that
+/// product's version packages.
+export async function openPlanForm(page, product) {
+  await page.click('#add-plan');
+  await page.waitForSelector('#plan-name');
+  await page.waitForFunction((p) => !!document.querySelector(`#plan-product option[value="${p}"]`), product, { timeout: 20000 });
+  if ((await page.inputValue('#plan-product')) !== product) await page.selectOption('#plan-product', product);
+  await page.waitForFunction(() => document.querySelectorAll('.comp-package option').length > 1, null, { timeout: 20000 });
+}
+
+/// Writes `body` as the plan form's upgrade text in `language`: in that language's row, or in a
+/// new one.
+export async function planText(page, language, body) {
+  const rows = page.locator('.text-row');
+  const n = await rows.count();
+  for (let i = 0; i < n; i++) {
+    if ((await rows.nth(i).locator('.text-lang').inputValue()).trim() === language) {
+      await rows.nth(i).locator('.text-body').fill(body);
+      return;
+    }
+  }
+  await page.click('#plan-add-text');
+  await rows.nth(n).locator('.text-lang').fill(language);
+  await rows.nth(n).locator('.text-body').fill(body);
+}
+
+/// Gives the plan form's component `i` its identity and its version package (by id).
+export async function planComponent(page, i, identity, packageId) {
+  await page.locator('.comp-identity').nth(i).fill(identity);
+  await page.locator('.comp-package').nth(i).selectOption(String(packageId));
 }

@@ -4,6 +4,8 @@
 // - a technician upgrades field-1 with the demo plan first, so a device has a history;
 // - sign-in: no token, a wrong token (the API's message), the right one kept in the browser;
 //   a reload on a deep address; a refused kept token ("sign in again"); sign-out;
+// - the demo data the main command seeds: the product, its package, its active plan and that
+//   plan's monitoring page (field-1 upgraded by it);
 // - products and devices: the demo product, its devices, a search by key on the server, a
 //   device's components and upgrade history;
 // - version packages: the list, delete refused while the demo plan uses its package (the API's
@@ -21,7 +23,7 @@ import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { launch } from './browser.mjs';
-import { tally, startCenter, scenarios, device, resultOf } from './center-lib.mjs';
+import { tally, startCenter, scenarios, device, resultOf, engineerPages, text, fits, signIn, openPlanForm, planText, planComponent } from './center-lib.mjs';
 
 const [dist = 'dist', out = 'target/e2e', sota = 'target/debug/sota', centerBin = 'target/debug/sota-center'] = process.argv.slice(2);
 const t = tally();
@@ -30,34 +32,7 @@ const check = t.check;
 const { tmp, token, center, base, api } = await startCenter(centerBin, dist, 'sota-e2e-pages-');
 const { context, close } = await launch();
 const scenario = scenarios(context, base, out, check, 'center-pages');
-
-/// Runs `fn(page)` on a new page at `width` px; a thrown error fails the step with a screenshot.
-async function pages(name, width, fn) {
-  const errors = [];
-  const page = await context.newPage();
-  await page.setViewportSize({ width, height: 900 });
-  page.on('console', (m) => { if (m.type() === 'error' && !/status of 40[0-9]/.test(m.text())) errors.push(m.text()); });
-  page.on('pageerror', (e) => errors.push(String(e)));
-  try {
-    await fn(page);
-    check(`${name}: no console errors`, errors.length === 0, errors.join(' | '));
-  } catch (e) {
-    check(name, false, e.stack ?? String(e));
-    await page.screenshot({ path: join(out, `center-pages-${name}-failure.png`), fullPage: true }).catch(() => {});
-  } finally {
-    await page.close();
-  }
-}
-
-const shot = (page, name) => page.screenshot({ path: join(out, `${name}.png`), fullPage: true });
-const text = async (page, sel) => ((await page.textContent(sel)) ?? '').replace(/\s+/g, ' ').trim();
-
-/// Signs in on the sign-in page shown at the page's current address.
-async function signIn(page) {
-  await page.fill('#token', token);
-  await page.click('#sign-in');
-  await page.waitForSelector('main table, main ul.packages, main .package-form', { timeout: 20000 });
-}
+const { pages, shot } = engineerPages(context, out, check, 'center-pages');
 
 try {
   const demoPackage = (await api('GET', '/packages')).find((p) => p.product_key === 'demo-product');
@@ -88,11 +63,52 @@ try {
       check(`${width}: a wrong token shows the API's message`, refused.includes('operator token is unknown'), refused);
       check(`${width}: a wrong token is not kept`, (await page.evaluate(() => localStorage.getItem('sota-console.operator-token'))) === null, 'kept');
       await shot(page, `center-sign-in-refused-${width}`);
-      await signIn(page);
+      await signIn(page, token);
       const products = await text(page, '#products');
       check(`${width}: the demo product is listed`, products.includes('demo-product') && products.includes('Smart aroma diffuser (demo data)'), products);
       check(`${width}: the token is kept in the browser`, (await page.evaluate(() => localStorage.getItem('sota-console.operator-token'))) === token, 'not kept');
       await shot(page, `center-products-${width}`);
+    });
+  }
+
+  // The demo data `cargo xtask serve` seeds on first start, on the pages that show it: the
+  // product, its version package, its active plan and that plan's monitoring (field-1, upgraded
+  // above by the technician through the demo plan).
+  const demoPlan = (await api('GET', '/plans')).find((p) => p.demo);
+  for (const width of [1280, 768]) {
+    await pages(`demo-${width}`, width, async (page) => {
+      await page.goto(`${base}/center`);
+      await page.waitForSelector('#products', { timeout: 30000 });
+      const product = await text(page, '#products tbody tr:has(a[href="/center/products/demo-product"])');
+      check(`demo ${width}: the product is listed, marked as demo data`, product.includes('demo-product demo') && product.includes('Smart aroma diffuser (demo data)'), product);
+      await page.click('nav.center-nav a[href="/center/packages"]');
+      await page.waitForSelector(`#package-${demoPackage.id}`, { timeout: 20000 });
+      const pkg = await text(page, `#package-${demoPackage.id}`);
+      check(`demo ${width}: its version package is listed with its file and digests`, pkg.includes('Demo MCU firmware 1_0_1 (demo data) demo') && pkg.includes('demo-mcu-1_0_1.bin')
+        && (await text(page, `#package-${demoPackage.id} tr.file .sha256`)) === demoPackage.files[0].sha256, pkg);
+      check(`demo ${width}: no sideways scrolling on the packages`, await fits(page), 'wider than the screen');
+      await shot(page, `center-demo-packages-${width}`);
+      await page.click('nav.center-nav a[href="/center/plans"]');
+      await page.waitForSelector(`#plan-${demoPlan.id} a.plan-name`, { timeout: 20000 });
+      await page.click(`#plan-${demoPlan.id} a.plan-name`);
+      await page.waitForSelector('#plan-summary', { timeout: 20000 });
+      const title = await text(page, '#plan-title');
+      // Each fact by its name.
+      const facts = await page.$$eval('#plan-summary dt', (dts) => Object.fromEntries(dts.map((dt) => [dt.textContent.trim(), dt.nextElementSibling.textContent.replace(/\s+/g, ' ').trim()])));
+      const components = await text(page, '#plan-components tbody');
+      check(`demo ${width}: its plan shows active, silent, every device but the blacklisted demo-device-2, the package and the texts`, title === 'Demo plan: STM32 to 1_0_1 (demo data) active'
+        && facts['Upgrade mode'] === 'silent' && facts['Time zone'].startsWith('Asia/Shanghai') && facts.Whitelist === 'Empty: every device of the product gets the plan' && facts.Blacklist.startsWith('Device keys: 1') && facts.Blacklist.includes('demo-device-2')
+        && components.includes(`#${demoPackage.id} Demo MCU firmware 1_0_1 (demo data)`) && (await text(page, '#plan-texts')).includes('演示固件升级（演示数据）'), `${title} | ${JSON.stringify(facts)} | ${components}`);
+      check(`demo ${width}: no sideways scrolling on the plan`, await fits(page), 'wider than the screen');
+      await shot(page, `center-demo-plan-${width}`);
+      await page.click('#plan-monitoring');
+      await page.waitForSelector('#live.open', { timeout: 20000 });
+      await page.waitForSelector('#plan-devices tr[data-device="field-1"]', { timeout: 20000 });
+      const rows = await page.$$eval('#plan-devices tr[data-device]', (trs) => trs.map((tr) => `${tr.dataset.device}:${tr.dataset.status}`));
+      check(`demo ${width}: its monitoring shows field-1 at "update ok", one device offered`, JSON.stringify(rows) === '["field-1:update_ok"]' && (await text(page, '#counts-head')).startsWith('1 device offered the plan'), `${JSON.stringify(rows)} ${await text(page, '#counts-head')}`);
+      check(`demo ${width}: its monitoring's log has field-1's upgrade`, (await text(page, '#plan-log')).includes('field-1'), await text(page, '#plan-log'));
+      check(`demo ${width}: no sideways scrolling on the monitoring`, await fits(page), 'wider than the screen');
+      await shot(page, `center-demo-monitoring-${width}`);
     });
   }
 
@@ -259,11 +275,8 @@ try {
     check('plans: the demo plan is listed as active', demoRow.includes('Demo plan') && demoRow.includes('active') && demoRow.includes('demo-product'), demoRow);
     check('plans: the navigation names and marks the plans', (await page.getAttribute('nav.center-nav a[href="/center/plans"]', 'aria-current')) === 'page' && (await text(page, 'nav.center-nav a[href="/center/plans"]')) === 'Upgrade plans', await text(page, 'nav.center-nav'));
 
-    await page.click('#add-plan');
-    await page.waitForSelector('#plan-name');
+    await openPlanForm(page, 'demo-product');
     check('plan form: the address is /center/plans/new', page.url().endsWith('/center/plans/new'), page.url());
-    await page.waitForFunction(() => document.querySelector('#plan-product')?.value === 'demo-product', null, { timeout: 20000 });
-    await page.waitForFunction(() => document.querySelectorAll('.comp-package option').length > 1, null, { timeout: 20000 });
     check('plan form: it says that the blacklist wins', (await text(page, '#blacklist-wins')).includes('blacklist wins'), await text(page, '#blacklist-wins'));
     await page.fill('#plan-name', 'E2E manual plan (draft)');
     // A key list with an entry that is not a key names it at once.
@@ -293,17 +306,16 @@ try {
     await page.check('#plan-manual');
     await page.waitForSelector('#plan-texts-missing');
     check('plan form: manual mode says which texts are missing', (await text(page, '#plan-texts-missing')).endsWith('zh, en'), await text(page, '#plan-texts-missing'));
-    await page.locator('.text-body').nth(1).fill('Upgrade the diffuser to 1_0_2?');
+    await planText(page, 'en', 'Upgrade the diffuser to 1_0_2?');
     await page.waitForFunction(() => document.querySelector('#plan-texts-missing')?.textContent.endsWith(': zh'));
     await page.fill('#plan-battery', '30');
-    await page.fill('.comp-identity', 'STM32');
-    await page.selectOption('.comp-package', String(demoPackage.id));
+    await planComponent(page, 0, 'STM32', demoPackage.id);
     await page.click('#plan-save');
     await page.waitForSelector('#plan-error');
     const missing = await text(page, '#plan-error');
     check('plan form: a manual plan without its zh text is refused with the form\'s message', missing.includes('manual upgrade mode needs') && missing.includes('texts.zh'), missing);
     check('plan form: the refused plan was not sent', (await api('GET', '/plans')).length === before, 'sent');
-    await page.locator('.text-body').nth(0).fill('要把香薰机升级到 1_0_2 吗？');
+    await planText(page, 'zh', '要把香薰机升级到 1_0_2 吗？');
     await page.waitForFunction(() => !document.querySelector('#plan-texts-missing'));
     check('plan form: a refusal goes once the form is changed', (await page.$('#plan-error')) === null, 'still shown');
     await shot(page, 'center-plan-form-1280');
@@ -430,7 +442,7 @@ try {
     const refused = await text(page, '#refused');
     check('a refused kept token: "Sign in again" with the API\'s message', (await text(page, '#sign-in-title')) === 'Sign in again' && refused.includes('operator token is unknown'), refused);
     await shot(page, 'center-sign-in-again-1280');
-    await signIn(page);
+    await signIn(page, token);
     check('signed in again, the page asked for shows', (await text(page, '#devices')).includes('demo-device-1'), await text(page, 'main'));
     await page.click('#sign-out');
     await page.waitForSelector('#token');

@@ -20,8 +20,8 @@ pub enum PlanEvent {
     /// An upgrade of the plan was offered or moved: where it stands now, and
     /// the log line written with the move.
     Upgrade {
-        /// The upgrade as `GET /plans/{id}/devices` shows it now (boxed: the
-        /// other events are a few bytes; serde and the schema see an `UpgradeView`).
+        /// The upgrade as `GET /plans/{id}/devices` shows it now.
+        // Boxed: the other events are a few bytes (serde and the schema see an `UpgradeView`).
         upgrade: Box<UpgradeView>,
         /// The log line of this move, if it could be read.
         log: Option<LogEntry>,

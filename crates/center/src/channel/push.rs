@@ -250,13 +250,61 @@ pub async fn push(state: &AppState, at: Timestamp) -> Result<PushReport, ApiErro
     Ok(report)
 }
 
-/// The scheduler: wake at each tick and push, until the process ends.
+/// Claims kept this long, then deleted (a claim matters only during its cycle).
+const CLAIMS_KEPT: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+
+/// Claim the cycle at `tick` for `instance`: true for the one center among those sharing the
+/// database that inserted its row first. A row per cycle rather than a lease held across cycles:
+/// nothing needs renewing, and when the center that ran a cycle dies, the next cycle is free.
+pub async fn claim(
+    pool: &sqlx::SqlitePool,
+    tick: Timestamp,
+    instance: &str,
+) -> Result<bool, ApiError> {
+    let tick = tick.to_string();
+    let claimed = sqlx::query(
+        "INSERT INTO push_cycles (tick, instance, claimed_at) VALUES (?, ?, ?) ON CONFLICT (tick) DO NOTHING",
+    )
+    .bind(&tick)
+    .bind(instance)
+    .bind(crate::now_text())
+    .execute(pool)
+    .await?
+    .rows_affected()
+        == 1;
+    if claimed {
+        let before = Timestamp::now()
+            .checked_sub(CLAIMS_KEPT)
+            .unwrap_or(Timestamp::UNIX_EPOCH);
+        // Both sides are the same RFC 3339 UTC form, so text order is time order.
+        sqlx::query("DELETE FROM push_cycles WHERE claimed_at < ?")
+            .bind(before.to_string())
+            .execute(pool)
+            .await?;
+    }
+    Ok(claimed)
+}
+
+/// The scheduler: wake at each tick and push the cycles this center claims, until the process ends.
 pub async fn run(state: Arc<AppState>) {
+    // Any name unique among the centers sharing the database.
+    let instance = crate::random_hex(8).unwrap_or_else(|_| format!("pid-{}", std::process::id()));
     loop {
         let now = Timestamp::now();
         let tick = next_tick(now);
         let wait = tick.duration_since(now).unsigned_abs();
         tokio::time::sleep(wait).await;
+        match claim(&state.pool, tick, &instance).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!(%tick, "another center runs this push cycle");
+                continue;
+            }
+            Err(e) => {
+                tracing::error!("push cycle at {tick} not claimed: {}", e.message);
+                continue;
+            }
+        }
         if let Err(e) = push(&state, tick).await {
             tracing::error!("push cycle at {tick} failed: {}", e.message);
         }
