@@ -5,9 +5,16 @@
 //!    file on loopback; prints median throughputs and their ratio (goal ≥ 0.9).
 //! 2. Deciding which plans apply to each of 1,000,000 devices, one plan with a
 //!    100,000-key whitelist and a 100,000-key blacklist (goal < 6 s).
+//! 3. The same package downloaded through a second center whose firmware store
+//!    is an S3-compatible server (moto's `moto_server` from the project's
+//!    `.venv`), alternately with the local-store center and with moto itself
+//!    (no center between), by a few clients; prints the median throughputs and
+//!    the ratio S3/local. moto is a Python test server, so the S3 figure is a
+//!    floor set by it, not by the center: the moto-direct figure shows that.
 //!
 //! Options: `--mib N` (64), `--clients N` (100), `--seconds N` per run (8),
-//! `--runs N` (3), `--devices N` (1000000), `--list N` (100000).
+//! `--runs N` (3), `--devices N` (1000000), `--list N` (100000),
+//! `--s3-clients N` (4, for part 3).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -115,6 +122,7 @@ pub fn run(args: &[String]) -> Result {
         get("--runs", "3"),
     );
     let (devices, list) = (get("--devices", "1000000"), get("--list", "100000"));
+    let s3_clients = get("--s3-clients", "4");
     let mib_n: usize = mib
         .parse()
         .map_err(|_| format!("--mib {mib} is not a number"))?;
@@ -125,12 +133,15 @@ pub fn run(args: &[String]) -> Result {
         setup::apt(&["nginx"])?;
     }
     let nginx = nginx_binary().ok_or("nginx is not installed (apt-get install -y nginx)")?;
+    setup::python()?;
     run::status(cmd("cargo").args([
         "build",
         "--release",
         "-q",
         "-p",
         "sota-center",
+        "--features",
+        "s3",
         "--bin",
         "sota-center",
         "--example",
@@ -161,43 +172,14 @@ pub fn run(args: &[String]) -> Result {
     }
 
     // The center.
-    let data = work.join("center");
-    let token = run::output(
-        Command::new(&center_bin)
-            .args(["token", "create", "--name", "bench", "--data-dir"])
-            .arg(&data),
-    )
-    .ok_or("`sota-center token create` failed")?
-    .trim()
-    .to_string();
-    let mut center = Command::new(&center_bin)
-        .args([
-            "serve",
-            "--no-demo",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", center_bin.display()))?;
-    let stdout = center.stdout.take().ok_or("no stdout")?;
-    let center = Killed(center);
-    let url = listening_url(stdout, START_DEADLINE)?;
-    let mut prep = Vec::new();
-    run::tee(
-        Command::new(&bench_bin)
-            .args(["prepare", &format!("{url}/api/v1"), &token])
-            .arg(&file),
-        |l| prep.push(l.to_string()),
+    let (center, center_url) = center_with_package(
+        &center_bin,
+        &bench_bin,
+        &work.join("center"),
+        &file,
+        &[],
+        &[],
     )?;
-    let center_url = prep
-        .iter()
-        .find_map(|l| l.strip_prefix("link "))
-        .ok_or("prepare printed no link")?
-        .to_string();
 
     // nginx on the same file.
     let port = free_port()?;
@@ -247,8 +229,49 @@ pub fn run(args: &[String]) -> Result {
             out.push(value(&lines, "mbps ")?);
         }
     }
-    drop(center);
     drop(nginx_child);
+
+    // The same package through a center on an S3-compatible store.
+    let moto = Moto::start(&work)?;
+    run::status(Command::new(&bench_bin).args(["bucket", &moto.endpoint, "bench"]))?;
+    let aws = moto.aws_env();
+    let aws: Vec<(&str, &str)> = aws.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (s3_center, s3_url) = center_with_package(
+        &center_bin,
+        &bench_bin,
+        &work.join("center-s3"),
+        &file,
+        &["--store", "s3://bench/firmware"],
+        &aws,
+    )?;
+    let mut lines = Vec::new();
+    run::tee(
+        Command::new(&bench_bin).args(["object-url", &moto.endpoint, "bench"]),
+        |l| lines.push(l.to_string()),
+    )?;
+    let moto_url = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("url "))
+        .ok_or("object-url printed no url")?
+        .to_string();
+    let (mut local, mut s3, mut direct) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs_n.max(1) {
+        for (url, out) in [
+            (&center_url, &mut local),
+            (&s3_url, &mut s3),
+            (&moto_url, &mut direct),
+        ] {
+            let mut lines = Vec::new();
+            run::tee(
+                Command::new(&bench_bin).args(["download", url, &s3_clients, &seconds]),
+                |l| lines.push(l.to_string()),
+            )?;
+            out.push(value(&lines, "mbps ")?);
+        }
+    }
+    drop(s3_center);
+    drop(moto);
+    drop(center);
 
     let mut decide = Vec::new();
     run::tee(
@@ -276,7 +299,121 @@ pub fn run(args: &[String]) -> Result {
         "  plan decision for {devices} devices (lists of {list}): {secs:.2} s (goal < {DECIDE_GOAL_S} s) {}",
         if secs < DECIDE_GOAL_S { "MET" } else { "NOT MET" }
     );
+    let (lm, sm, dm) = (median(local), median(s3), median(direct));
+    println!("  firmware store, {s3_clients} clients, medians:");
+    println!("    center on the local store      {lm:>9.1} MB/s");
+    println!("    center on S3 (moto)            {sm:>9.1} MB/s");
+    println!("    moto directly, no center       {dm:>9.1} MB/s");
+    println!(
+        "    ratio S3/local {:.2}; center on S3 / moto direct {:.2}",
+        sm / lm,
+        sm / dm
+    );
     Ok(())
+}
+
+/// Start a center on `data` (with extra flags and environment), upload `file` as a package
+/// through it, and return the running center and a device's download link.
+fn center_with_package(
+    center_bin: &Path,
+    bench_bin: &Path,
+    data: &Path,
+    file: &Path,
+    flags: &[&str],
+    env: &[(&str, &str)],
+) -> Result<(Killed, String)> {
+    let token = run::output(
+        Command::new(center_bin)
+            .args(["token", "create", "--name", "bench", "--data-dir"])
+            .arg(data),
+    )
+    .ok_or("`sota-center token create` failed")?
+    .trim()
+    .to_string();
+    let mut center = Command::new(center_bin)
+        .args([
+            "serve",
+            "--no-demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--mqtt-listen",
+            "127.0.0.1:0",
+            "--mqtt-ws-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(data)
+        .args(flags)
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", center_bin.display()))?;
+    let stdout = center.stdout.take().ok_or("no stdout")?;
+    let center = Killed(center);
+    let url = listening_url(stdout, START_DEADLINE)?;
+    let mut prep = Vec::new();
+    run::tee(
+        Command::new(bench_bin)
+            .args(["prepare", &format!("{url}/api/v1"), &token])
+            .arg(file),
+        |l| prep.push(l.to_string()),
+    )?;
+    let link = prep
+        .iter()
+        .find_map(|l| l.strip_prefix("link "))
+        .ok_or("prepare printed no link")?
+        .to_string();
+    Ok((center, link))
+}
+
+/// moto's S3 server from the project's `.venv` on a free loopback port, killed on drop.
+struct Moto {
+    _child: Killed,
+    endpoint: String,
+}
+
+impl Moto {
+    fn start(work: &Path) -> Result<Moto> {
+        let port = free_port()?;
+        let log = work.join("moto.log");
+        let out = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let err = out.try_clone().map_err(|e| e.to_string())?;
+        let child = Command::new(setup::MOTO_SERVER)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", setup::MOTO_SERVER))?;
+        let mut child = Killed(child);
+        let deadline = Instant::now() + START_DEADLINE;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            let exited = child.0.try_wait().ok().flatten();
+            if exited.is_some() || Instant::now() > deadline {
+                return Err(format!(
+                    "moto_server did not listen on port {port} ({exited:?}); see {}",
+                    log.display()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Moto {
+            _child: child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        })
+    }
+
+    /// What a center needs to use this server as its S3 store (moto takes any keys).
+    fn aws_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT", self.endpoint.clone()),
+            ("AWS_ALLOW_HTTP", "true".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID", "bench".into()),
+            ("AWS_SECRET_ACCESS_KEY", "bench".into()),
+        ]
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@ pub const PEER_PACKAGES: &[&str] = &["lrzsz", "stm32flash", "socat"];
 pub const TRACE_PACKAGES: &[&str] = &["strace"];
 /// mosquitto and its clients: the center's external-broker tests run against them.
 pub const BROKER_PACKAGES: &[&str] = &["mosquitto", "mosquitto-clients"];
+/// moto's S3-compatible server, installed by [`python`].
+pub const MOTO_SERVER: &str = ".venv/bin/moto_server";
 
 /// Everything `serve` and `test` need.
 pub fn all() -> Result {
@@ -175,11 +177,13 @@ fn newer(a: &str, b: &str) -> bool {
 }
 
 /// The project's Python virtual environment (.venv) with the PyPI test tools pinned in
-/// xtask/requirements-test.txt (schemathesis, for the center's API).
+/// xtask/requirements-test.txt: schemathesis, for the center's API, and moto's S3 server
+/// (`moto_server`), for the center's S3 store tests and benchmark.
 pub fn python() -> Result {
     const REQUIREMENTS: &str = "xtask/requirements-test.txt";
     let stamp = ".venv/.requirements-installed";
-    if Path::new(".venv/bin/schemathesis").exists() && !newer(REQUIREMENTS, stamp) {
+    let tools = [".venv/bin/schemathesis", MOTO_SERVER];
+    if tools.iter().all(|t| Path::new(t).exists()) && !newer(REQUIREMENTS, stamp) {
         return Ok(());
     }
     if !Path::new(".venv/bin/python").exists()

@@ -4,6 +4,15 @@ use crate::run::{self, cmd};
 use crate::{setup, Result};
 use std::time::Instant;
 
+/// The features the native clippy and test stages build the workspace with: the center's S3
+/// store, so its code is linted and its tests against moto's S3 server run
+/// (`crates/center/tests/s3.rs`). The workspace's test build then holds the center once, with
+/// S3; the feature costs only its few extra dependencies (h2, hyper-rustls, tokio-rustls,
+/// quick-xml and larger builds of object_store and reqwest, about 30 s of CPU cold). The later
+/// `cargo build -p sota-center` of the browser and e2e stages was a build of its own before the
+/// feature (one package resolves features apart from the workspace) and stays without it.
+const NATIVE_FEATURES: &str = "sota-center/s3";
+
 /// Library packages that must build for wasm32 besides the console (everything it links).
 const WASM_PACKAGES: &[&str] = &[
     "sota-engine",
@@ -89,6 +98,8 @@ pub fn run(args: &[String]) -> Result {
             "--workspace",
             "--exclude",
             "sota-console",
+            "--features",
+            NATIVE_FEATURES,
             "--all-targets",
             "--",
             "-D",
@@ -116,7 +127,14 @@ pub fn run(args: &[String]) -> Result {
     });
     stage("native tests", &mut |t| {
         run::tee(
-            cmd("cargo").args(["test", "--workspace", "--exclude", "sota-console"]),
+            cmd("cargo").args([
+                "test",
+                "--workspace",
+                "--exclude",
+                "sota-console",
+                "--features",
+                NATIVE_FEATURES,
+            ]),
             |l| t.see(l),
         )
     });

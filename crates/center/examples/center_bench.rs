@@ -7,6 +7,10 @@
 //! - `applicability <devices> <list>`: decide which of 3 active plans apply to
 //!   each of `devices` synthetic devices (one plan with a whitelist and a
 //!   blacklist of `list` keys each); print `seconds <n>` and `matches <n>`.
+//! - `bucket <endpoint> <bucket>`: create a bucket on an S3-compatible test
+//!   server that takes unsigned requests (moto).
+//! - `object-url <endpoint> <bucket>`: print `url <u>`, the address of the
+//!   bucket's one object on that server (to download it without the center).
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,7 +33,9 @@ async fn main() {
             applicability(parse(&args[1]), parse(&args[2]));
             Ok(())
         }
-        _ => Err("usage: center_bench prepare <api> <token> <file> | download <url> <clients> <seconds> | applicability <devices> <list>".into()),
+        Some("bucket") if args.len() == 3 => bucket(&args[1], &args[2]).await,
+        Some("object-url") if args.len() == 3 => object_url(&args[1], &args[2]).await,
+        _ => Err("usage: center_bench prepare <api> <token> <file> | download <url> <clients> <seconds> | applicability <devices> <list> | bucket <endpoint> <bucket> | object-url <endpoint> <bucket>".into()),
     };
     if let Err(e) = r {
         eprintln!("center_bench: {e}");
@@ -94,6 +100,45 @@ async fn prepare(api: &str, token: &str, file: &str) -> Result {
     .await?;
     println!("link {}", link["url"].as_str().ok_or("no url")?);
     Ok(())
+}
+
+async fn bucket(endpoint: &str, bucket: &str) -> Result {
+    let r = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .map_err(|e| format!("{endpoint}: {e}"))?;
+    if !r.status().is_success() {
+        return Err(format!(
+            "creating bucket {bucket} on {endpoint}: {}",
+            r.status()
+        ));
+    }
+    Ok(())
+}
+
+async fn object_url(endpoint: &str, bucket: &str) -> Result {
+    let listing = reqwest::get(format!("{endpoint}/{bucket}?list-type=2"))
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| format!("listing {bucket} on {endpoint}: {e}"))?
+        .text()
+        .await
+        .map_err(|e| e.to_string())?;
+    let keys: Vec<&str> = listing
+        .split("<Key>")
+        .skip(1)
+        .filter_map(|s| s.split_once("</Key>").map(|(k, _)| k))
+        .collect();
+    match keys[..] {
+        [key] => {
+            println!("url {endpoint}/{bucket}/{key}");
+            Ok(())
+        }
+        _ => Err(format!(
+            "bucket {bucket} should hold one object, not {keys:?}"
+        )),
+    }
 }
 
 async fn download(url: &str, clients: usize, seconds: usize) -> Result {

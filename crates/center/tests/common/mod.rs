@@ -42,6 +42,16 @@ pub fn create_token(data_dir: &Path, name: &str) -> String {
 
 /// Start a center on `data_dir` with extra flags; waits for its startup banner.
 pub fn spawn(data_dir: &Path, token: &str, extra: &[&str]) -> (Child, String, Vec<String>) {
+    spawn_env(data_dir, token, extra, &[])
+}
+
+/// [`spawn`] with extra environment variables (e.g. the `AWS_*` settings of an S3 store).
+pub fn spawn_env(
+    data_dir: &Path,
+    token: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (Child, String, Vec<String>) {
     let mut child = Command::new(BIN)
         .args([
             "serve",
@@ -55,6 +65,7 @@ pub fn spawn(data_dir: &Path, token: &str, extra: &[&str]) -> (Child, String, Ve
         ])
         .arg(data_dir)
         .args(extra)
+        .envs(env.iter().copied())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -105,12 +116,17 @@ impl Center {
     }
 
     pub fn start_in(data_dir: &Path, extra: &[&str]) -> Center {
+        Center::start_in_env(data_dir, extra, &[])
+    }
+
+    /// [`Center::start_in`] with extra environment variables.
+    pub fn start_in_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Center {
         std::fs::create_dir_all(data_dir).unwrap();
         let token = create_token(
             data_dir,
             &format!("t{}", std::process::id() ^ rand_suffix()),
         );
-        let (child, url, startup) = spawn(data_dir, &token, extra);
+        let (child, url, startup) = spawn_env(data_dir, &token, extra, env);
         Center {
             child,
             url,
