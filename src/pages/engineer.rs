@@ -211,6 +211,77 @@ pub fn pager(name: &'static str, offset: RwSignal<u32>, shown: u32, more: bool) 
     }
 }
 
+/// A list searched on the server by product and by name: what is typed, what is searched,
+/// and the first row shown (a new search starts again at the first page).
+#[derive(Clone, Copy)]
+pub struct ProductSearch {
+    typed: RwSignal<String>,
+    product: RwSignal<String>,
+    /// The name text searched.
+    pub query: RwSignal<String>,
+    /// The first row shown.
+    pub offset: RwSignal<u32>,
+}
+
+impl ProductSearch {
+    /// Nothing searched yet: every product, the first page.
+    pub fn new() -> Self {
+        ProductSearch {
+            typed: RwSignal::new(String::new()),
+            product: RwSignal::new(String::new()),
+            query: RwSignal::new(String::new()),
+            offset: RwSignal::new(0),
+        }
+    }
+
+    /// The product picked, if any (tracked).
+    pub fn product(&self) -> Option<String> {
+        Some(self.product.get()).filter(|p| !p.is_empty())
+    }
+
+    /// The form over `products`; `name` prefixes the ids (`{name}-product`, `{name}-search`,
+    /// `{name}-search-go`).
+    pub fn form(
+        self,
+        name: &'static str,
+        products: LocalResource<Result<Vec<sota_api::product::Product>, ApiError>>,
+    ) -> impl IntoView {
+        let ProductSearch {
+            typed,
+            product,
+            query,
+            offset,
+        } = self;
+        let search = move |ev: leptos::ev::SubmitEvent| {
+            ev.prevent_default();
+            offset.set(0);
+            query.set(typed.get_untracked().trim().to_string());
+        };
+        view! {
+            <form class="search" role="search" on:submit=search>
+                <label for=format!("{name}-product")>{tr("c.product")}</label>
+                <select id=format!("{name}-product") on:change=move |ev| { offset.set(0); product.set(event_target_value(&ev)) }>
+                    <option value="">{tr("pl.all_products")}</option>
+                    {move || products.get().and_then(Result::ok).unwrap_or_default().into_iter().map(|p| {
+                        let key = p.product_key;
+                        view! { <option value=key.clone()>{key.clone()}</option> }
+                    }).collect_view()}
+                </select>
+                <label for=format!("{name}-search")>{tr("pl.name_contains")}</label>
+                <input id=format!("{name}-search") type="search" spellcheck="false" autocomplete="off"
+                    prop:value=typed on:input=move |ev| typed.set(event_target_value(&ev)) />
+                <button type="submit" id=format!("{name}-search-go")>{tr("c.search")}</button>
+            </form>
+        }
+    }
+}
+
+impl Default for ProductSearch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// The products, paged and searched (key or name) on the server.
 #[component]
 pub fn ProductsPage() -> impl IntoView {

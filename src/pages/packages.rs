@@ -2,7 +2,9 @@
 //! size and digests, delete (the center refuses while a plan uses the package, and its
 //! message is shown), and "Add a version package".
 
-use super::engineer::{error_view, guarded, loading, pager, session, short_time, PAGE};
+use super::engineer::{
+    error_view, guarded, loading, pager, session, short_time, ProductSearch, PAGE,
+};
 use super::{model, tr};
 use crate::api::{self, ApiError};
 use crate::forms::{file_progress, size_text, PackageDraft};
@@ -107,13 +109,11 @@ fn package_view(p: Package, refresh: impl Fn() + Copy + Send + Sync + 'static) -
 pub fn PackagesPage() -> impl IntoView {
     let session = session();
     let products = LocalResource::new(move || guarded(session, api::products()));
-    let typed = RwSignal::new(String::new());
-    let product = RwSignal::new(String::new());
-    let query = RwSignal::new(String::new());
-    let offset = RwSignal::new(0u32);
+    let find = ProductSearch::new();
+    let (query, offset) = (find.query, find.offset);
     let packages = LocalResource::new(move || {
         let filter = PackageFilter {
-            product: Some(product.get()).filter(|p| !p.is_empty()),
+            product: find.product(),
             offset: Some(offset.get()),
             // One more than shown tells whether there is a next page.
             limit: Some(PAGE + 1),
@@ -122,31 +122,13 @@ pub fn PackagesPage() -> impl IntoView {
         async move { guarded(session, api::packages_page(&filter)).await }
     });
     let refresh = move || packages.refetch();
-    let search = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        offset.set(0);
-        query.set(typed.get_untracked().trim().to_string());
-    };
     view! {
         <section class="panel" aria-labelledby="packages-title">
             <div class="package-head">
                 <h2 id="packages-title">{tr("c.packages")}</h2>
                 <A href="/center/packages/new" attr:class="button primary" attr:id="add-package">{tr("c.add_package")}</A>
             </div>
-            <form class="search" role="search" on:submit=search>
-                <label for="packages-product">{tr("c.product")}</label>
-                <select id="packages-product" on:change=move |ev| { offset.set(0); product.set(event_target_value(&ev)) }>
-                    <option value="">{tr("pl.all_products")}</option>
-                    {move || products.get().and_then(Result::ok).unwrap_or_default().into_iter().map(|p| {
-                        let key = p.product_key;
-                        view! { <option value=key.clone()>{key.clone()}</option> }
-                    }).collect_view()}
-                </select>
-                <label for="packages-search">{tr("pl.name_contains")}</label>
-                <input id="packages-search" type="search" spellcheck="false" autocomplete="off"
-                    prop:value=typed on:input=move |ev| typed.set(event_target_value(&ev)) />
-                <button type="submit" id="packages-search-go">{tr("c.search")}</button>
-            </form>
+            {find.form("packages", products)}
             {move || match packages.get() {
                 None => loading().into_any(),
                 Some(Err(e)) => error_view(e).into_any(),

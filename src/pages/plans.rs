@@ -4,7 +4,9 @@
 //! plan cannot be deleted), pause, resume, finish; delete only a draft. Each plan links to its
 //! monitoring page.
 
-use super::engineer::{error_view, guarded, loading, pager, session, short_time, PAGE};
+use super::engineer::{
+    error_view, guarded, loading, pager, session, short_time, ProductSearch, PAGE,
+};
 use super::{model, tr};
 use crate::adapters::page;
 use crate::api::{self, ApiError};
@@ -72,13 +74,11 @@ pub fn PlansPage() -> impl IntoView {
     let session = session();
     let lang = model().lang;
     let products = LocalResource::new(move || guarded(session, api::products()));
-    let typed = RwSignal::new(String::new());
-    let product = RwSignal::new(String::new());
-    let query = RwSignal::new(String::new());
-    let offset = RwSignal::new(0u32);
+    let find = ProductSearch::new();
+    let (query, offset) = (find.query, find.offset);
     let plans = LocalResource::new(move || {
         let filter = PlanFilter {
-            product: Some(product.get()).filter(|p| !p.is_empty()),
+            product: find.product(),
             offset: Some(offset.get()),
             // One more than shown tells whether there is a next page.
             limit: Some(PAGE + 1),
@@ -86,31 +86,13 @@ pub fn PlansPage() -> impl IntoView {
         };
         async move { guarded(session, api::plans(&filter)).await }
     });
-    let search = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        offset.set(0);
-        query.set(typed.get_untracked().trim().to_string());
-    };
     view! {
         <section class="panel" aria-labelledby="plans-title">
             <div class="package-head">
                 <h2 id="plans-title">{tr("pl.plans")}</h2>
                 <A href="/center/plans/new" attr:class="button primary" attr:id="add-plan">{tr("pl.add_plan")}</A>
             </div>
-            <form class="search" role="search" on:submit=search>
-                <label for="plans-product">{tr("c.product")}</label>
-                <select id="plans-product" on:change=move |ev| { offset.set(0); product.set(event_target_value(&ev)) }>
-                    <option value="">{tr("pl.all_products")}</option>
-                    {move || products.get().and_then(Result::ok).unwrap_or_default().into_iter().map(|p| {
-                        let key = p.product_key;
-                        view! { <option value=key.clone()>{key.clone()}</option> }
-                    }).collect_view()}
-                </select>
-                <label for="plans-search">{tr("pl.name_contains")}</label>
-                <input id="plans-search" type="search" spellcheck="false" autocomplete="off"
-                    prop:value=typed on:input=move |ev| typed.set(event_target_value(&ev)) />
-                <button type="submit" id="plans-search-go">{tr("c.search")}</button>
-            </form>
+            {find.form("plans", products)}
             {move || match plans.get() {
                 None => loading().into_any(),
                 Some(Err(e)) => error_view(e).into_any(),

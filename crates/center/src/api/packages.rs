@@ -157,6 +157,26 @@ async fn receive(
 pub async fn upload(
     state: Shared,
     form: Result<Multipart, MultipartRejection>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match stored(state, form).await {
+        Ok(created) => created.into_response(),
+        Err(e) => {
+            // A refusal may leave the request's body unread; a client that sent its next
+            // request on this connection would find it closed under it.
+            let mut refused = e.into_response();
+            refused.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+            refused
+        }
+    }
+}
+
+async fn stored(
+    state: Shared,
+    form: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, axum::Json<Package>), ApiError> {
     let form = form.map_err(|r| {
         ApiError::new(
