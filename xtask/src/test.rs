@@ -56,11 +56,23 @@ struct Stage {
     name: &'static str,
     secs: f64,
     ok: bool,
+    /// Free disk after the stage, so a run that fills the disk shows where.
+    free: String,
+}
+
+/// Free space on the disk that holds the workspace, as `df` prints it (`-` if unknown).
+fn free_disk() -> String {
+    run::output(cmd("df").args(["--output=avail", "-h", "."]))
+        .and_then(|o| o.lines().nth(1).map(|l| l.trim().to_string()))
+        .unwrap_or_else(|| "-".into())
 }
 
 /// Runs everything; with `--quick`, skips the release build and the end-to-end check.
 pub fn run(args: &[String]) -> Result {
     let quick = args.iter().any(|a| a == "--quick");
+    // One run from a clean checkout gains nothing from incremental state, and it doubled the
+    // target folder (CI's disk once filled up mid-run).
+    std::env::set_var("CARGO_INCREMENTAL", "0");
     let started = Instant::now();
     let mut stages: Vec<Stage> = Vec::new();
     let mut tally = Tally::default();
@@ -81,6 +93,7 @@ pub fn run(args: &[String]) -> Result {
             name,
             secs,
             ok: r.is_ok(),
+            free: free_disk(),
         });
         r.is_ok()
     };
@@ -150,10 +163,11 @@ pub fn run(args: &[String]) -> Result {
     println!("\nstage times:");
     for s in &stages {
         println!(
-            "  {:<28} {:>7.1} s  {}",
+            "  {:<28} {:>7.1} s  {:<6}  {} free",
             s.name,
             s.secs,
-            if s.ok { "ok" } else { "FAILED" }
+            if s.ok { "ok" } else { "FAILED" },
+            s.free
         );
     }
     println!(
