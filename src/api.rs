@@ -134,54 +134,47 @@ fn with_query(mut path: String, params: &[(&str, Option<String>)]) -> String {
     path
 }
 
-/// `/products/{key}/devices` with the paging and the key prefix as query parameters.
-pub fn devices_path(product: &str, paging: &Paging) -> String {
+/// A list's `path` with the product, the page and the search as query parameters: every list
+/// of the API pages and searches the same way.
+fn list_path(
+    path: String,
+    product: Option<String>,
+    offset: Option<u32>,
+    limit: Option<u32>,
+    q: Option<String>,
+) -> String {
     with_query(
-        format!("/products/{}/devices", segment(product)),
+        path,
         &[
-            ("offset", paging.offset.map(|o| o.to_string())),
-            ("limit", paging.limit.map(|l| l.to_string())),
-            ("q", paging.q.clone()),
+            ("product", product),
+            ("offset", offset.map(|o| o.to_string())),
+            ("limit", limit.map(|l| l.to_string())),
+            ("q", q),
         ],
     )
+}
+
+/// `/products/{key}/devices` with the paging and the key prefix as query parameters.
+pub fn devices_path(product: &str, p: &Paging) -> String {
+    let path = format!("/products/{}/devices", segment(product));
+    list_path(path, None, p.offset, p.limit, p.q.clone())
 }
 
 /// `/products` with the page and the search as query parameters.
-pub fn products_path(filter: &ProductFilter) -> String {
-    with_query(
-        "/products".into(),
-        &[
-            ("offset", filter.offset.map(|o| o.to_string())),
-            ("limit", filter.limit.map(|l| l.to_string())),
-            ("q", filter.q.clone()),
-        ],
-    )
+pub fn products_path(f: &ProductFilter) -> String {
+    list_path("/products".into(), None, f.offset, f.limit, f.q.clone())
 }
 
 /// `/packages` with the product, the page and the name search as query parameters.
-pub fn packages_path(filter: &PackageFilter) -> String {
-    with_query(
-        "/packages".into(),
-        &[
-            ("product", filter.product.clone()),
-            ("offset", filter.offset.map(|o| o.to_string())),
-            ("limit", filter.limit.map(|l| l.to_string())),
-            ("q", filter.q.clone()),
-        ],
-    )
+pub fn packages_path(f: &PackageFilter) -> String {
+    let product = f.product.clone();
+    list_path("/packages".into(), product, f.offset, f.limit, f.q.clone())
 }
 
 /// `/plans` with the product, the page and the name search as query parameters.
-pub fn plans_path(filter: &PlanFilter) -> String {
-    with_query(
-        "/plans".into(),
-        &[
-            ("product", filter.product.clone()),
-            ("offset", filter.offset.map(|o| o.to_string())),
-            ("limit", filter.limit.map(|l| l.to_string())),
-            ("q", filter.q.clone()),
-        ],
-    )
+pub fn plans_path(f: &PlanFilter) -> String {
+    let product = f.product.clone();
+    list_path("/plans".into(), product, f.offset, f.limit, f.q.clone())
 }
 
 fn bearer() -> Option<String> {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::engineer::{guarded, loading, session, short_time};
 use super::{model, tr};
 use crate::adapters::{clock, page};
-use crate::api::{self, Following};
+use crate::api::{self, ApiError, Following};
 use crate::i18n::{t, Lang};
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -211,6 +211,29 @@ impl<T> Default for Listed<T> {
     }
 }
 
+impl<T: Clone> Listed<T> {
+    /// The list after a page of at most `page` rows was asked for with one row more (which
+    /// tells whether a next page exists); a refusal keeps the rows shown and says why.
+    fn page(current: &Self, got: Result<Vec<T>, ApiError>, page: usize) -> Self {
+        match got {
+            Ok(mut items) => {
+                let more = items.len() > page;
+                items.truncate(page);
+                Listed {
+                    items,
+                    loaded: true,
+                    more,
+                    error: None,
+                }
+            }
+            Err(e) => Listed {
+                error: Some(e.message),
+                ..current.clone()
+            },
+        }
+    }
+}
+
 /// `/center/plans/:id/monitoring`.
 #[component]
 pub fn MonitoringPage() -> impl IntoView {
@@ -257,22 +280,7 @@ fn Monitoring(id: i64) -> impl IntoView {
             if offset.get_untracked() != from {
                 return; // The engineer paged on meanwhile.
             }
-            devices.set(match got {
-                Ok(mut items) => {
-                    let more = items.len() > PAGE;
-                    items.truncate(PAGE);
-                    Listed {
-                        items,
-                        loaded: true,
-                        more,
-                        error: None,
-                    }
-                }
-                Err(e) => Listed {
-                    error: Some(e.message),
-                    ..devices.get_untracked()
-                },
-            });
+            devices.update(|l| *l = Listed::page(l, got, PAGE));
         })
     };
     let load_log = move || {
@@ -286,22 +294,7 @@ fn Monitoring(id: i64) -> impl IntoView {
             if log_offset.get_untracked() != from {
                 return;
             }
-            log.set(match got {
-                Ok(mut items) => {
-                    let more = items.len() > LOG_PAGE;
-                    items.truncate(LOG_PAGE);
-                    Listed {
-                        items,
-                        loaded: true,
-                        more,
-                        error: None,
-                    }
-                }
-                Err(e) => Listed {
-                    error: Some(e.message),
-                    ..log.get_untracked()
-                },
-            });
+            log.update(|l| *l = Listed::page(l, got, LOG_PAGE));
         })
     };
     let load_all = move || {

@@ -252,9 +252,8 @@ try {
     const atReload = await progress(page);
     const downloads = reloadRequests.length;
     // The kept upgrade is written in the background: give it a moment, as a technician would
-    // (short: a reload just as the MCU finishes a piece can fail to continue, a bug not yet
-    // found; see the closing note of stop 18).
-    await sleep(100);
+    // (any moment will do: crates/flow/tests/at_reload.rs reloads at every step of a piece).
+    await sleep(300);
     const reloadAt = Date.now();
     await page.reload();
     await page.waitForSelector('#kept-upgrade', { timeout: 20000 });

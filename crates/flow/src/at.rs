@@ -62,22 +62,6 @@ impl AtSnapshot {
     }
 }
 
-/// The most of the MCU's input kept while a restored transfer waits for its piece: a few of
-/// its retried commands (each well under 100 bytes).
-const HOLD_LIMIT: usize = 4096;
-
-/// The MCU's last command line in `held`, finished or not: an MCU that got no answer repeats
-/// its command, so only the last try still waits for one — answering every try would answer
-/// questions it no longer asks, and count against its retry limit.
-fn last_command(held: &[u8]) -> &[u8] {
-    let ends = |b: &u8| *b == b'\r' || *b == b'\n';
-    let Some(last) = held.iter().rposition(|b| !ends(b)) else {
-        return &[]; // Only line ends: nothing to answer.
-    };
-    let start = held[..last].iter().rposition(ends).map_or(0, |i| i + 1);
-    &held[start..]
-}
-
 /// Where the plans stand.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Plans {
@@ -100,9 +84,9 @@ pub struct AtUpgrade {
     link_info: Option<LinkInfo>,
     /// The same, as the session took it (kept for [`AtUpgrade::snapshot`]).
     info: Option<FirmwareInfo>,
-    /// Restored mid-transfer: the MCU's input waits here until the piece it reads is ready
-    /// again (see [`AtUpgrade::restore`]).
-    holding: Option<Vec<u8>>,
+    /// The session before the MCU's last piece was taken, until the MCU reads in the next
+    /// one: what [`AtUpgrade::snapshot`] keeps meanwhile (see there).
+    before_take: Option<Session>,
     /// The piece the session offers now: (offset, len).
     offered: Option<(u64, u32)>,
     notices: VecDeque<Notice>,
@@ -154,7 +138,7 @@ impl AtUpgrade {
             plans: Plans::NotAsked,
             link_info: None,
             info: None,
-            holding: None,
+            before_take: None,
             offered: None,
             notices: VecDeque::new(),
             tracker: Tracker::default(),
@@ -190,6 +174,10 @@ impl AtUpgrade {
     /// What a new instance needs to go on with this upgrade after the old one is gone (a page
     /// reload): `Some` while a plan downloads or transfers. Before that the MCU asks for the
     /// plan again by itself, and after it (updating) it reports its new version by itself.
+    ///
+    /// It never runs ahead of the MCU: after a piece was taken (`=2`) it stays at that piece
+    /// until the MCU reads in the next one, since the OK may not have reached the MCU, which
+    /// then repeats `=2` — for the piece the new instance must take it as.
     pub fn snapshot(&self) -> Option<AtSnapshot> {
         if !matches!(
             self.session.state(),
@@ -199,7 +187,7 @@ impl AtUpgrade {
         }
         let point = self.module.resume_point();
         Some(AtSnapshot {
-            session: self.session.clone(),
+            session: self.before_take.as_ref().unwrap_or(&self.session).clone(),
             info: self.info.clone()?,
             echo: point.echo,
             sha256: point.sha256,
@@ -209,9 +197,9 @@ impl AtUpgrade {
 
     /// Takes up the upgrade of `snapshot` in a new instance; `stored` is how many bytes of the
     /// image the store still holds. The session checks the stored image again (and mid-download
-    /// fetches on from what was kept, see `Session::keep_stored`). Mid-transfer, the MCU's
-    /// input waits until the piece at the last confirmed offset is ready again, so its reads
-    /// get no ERROR in between; then its last command is answered.
+    /// fetches on from what was kept, see `Session::keep_stored`). Mid-transfer, the module
+    /// holds the MCU's input until the piece at the kept offset is ready again, so its reads
+    /// get no ERROR in between; then its last command is answered (see `Module::resumed`).
     pub fn restore(config: Config, snapshot: AtSnapshot, stored: u64, now: Duration) -> Self {
         let config = Config {
             read_timeout: None,
@@ -232,7 +220,7 @@ impl AtUpgrade {
             sha256,
             versions,
         };
-        let read_to = session.transfer_offset().unwrap_or(0);
+        let read_to = session.transfer_offset();
         let module = match session.current_plan() {
             Some(plan) => {
                 Module::resumed(config, point, link_plan(plan), link.clone(), read_to, now)
@@ -247,7 +235,7 @@ impl AtUpgrade {
             plans: Plans::Given,
             link_info: Some(link),
             info: Some(info),
-            holding: (state == StateKind::Transferring).then(Vec::new),
+            before_take: None,
             offered: None,
             notices: VecDeque::new(),
             tracker: Tracker::default(),
@@ -262,16 +250,6 @@ impl AtUpgrade {
         up.pump();
         up.react();
         up
-    }
-
-    /// The held input goes to the module: the piece is ready, or the transfer ended.
-    fn release(&mut self) {
-        if let Some(held) = self.holding.take() {
-            let line = last_command(&held);
-            if !line.is_empty() {
-                self.module.handle_input(self.now, line);
-            }
-        }
     }
 
     /// The components the MCU reported so far.
@@ -313,6 +291,7 @@ impl AtUpgrade {
                     });
                 }
                 LinkEvent::PieceTaken { offset, len } => {
+                    self.before_take = Some(self.session.clone());
                     let len = u32::try_from(*len).unwrap_or(u32::MAX);
                     self.feed(Event::McuTookPiece {
                         offset: *offset,
@@ -320,6 +299,8 @@ impl AtUpgrade {
                     });
                 }
                 LinkEvent::Progress(p) => {
+                    // The MCU reads in the piece after the one taken: it knows it was taken.
+                    self.before_take = None;
                     self.tracker
                         .update(Step::Writing, p.done, p.total, self.now);
                 }
@@ -462,6 +443,7 @@ impl AtUpgrade {
                     self.module.stop(failure.to_string());
                 }
                 self.offered = None;
+                self.before_take = None;
                 let step = match (&result.outcome, self.session.is_finished()) {
                     (_, false) => Step::WaitingForMcu,
                     (Outcome::Succeeded, true) => Step::Done,
@@ -524,9 +506,6 @@ impl AtUpgrade {
     fn after_io(&mut self, now: Duration) {
         self.now = now;
         self.pump();
-        if self.holding.is_some() && self.session.state() != StateKind::Transferring {
-            self.release();
-        }
         self.react();
     }
 }
@@ -556,7 +535,6 @@ impl Driver for AtUpgrade {
         {
             if self.offered.map(|(off, _)| off) == Some(o) {
                 self.module.piece_ready(o, bytes, now);
-                self.release();
             }
         }
         self.after_io(now);
@@ -587,14 +565,7 @@ impl Endpoint for AtUpgrade {
         // Expired session waits come first, as in the session itself.
         self.session.handle_timeout(stamp(now));
         self.pump();
-        match self.holding.as_mut() {
-            Some(held) => {
-                held.extend_from_slice(bytes);
-                let over = held.len().saturating_sub(HOLD_LIMIT);
-                held.drain(..over);
-            }
-            None => self.module.handle_input(now, bytes),
-        }
+        self.module.handle_input(now, bytes);
         self.react();
     }
 

@@ -410,8 +410,9 @@ fn firmware_the_mcu_must_download_itself_ends_the_plan_with_10706() {
     );
 }
 
-/// A transfer whose first piece (8 of 10 bytes) the MCU confirmed, saved as a page would
-/// keep it, and taken up by a new instance with `stored` bytes in the store.
+/// A transfer whose first piece (8 of 10 bytes) the MCU confirmed and whose second it began
+/// to read, saved as a page would keep it, and taken up by a new instance with `stored`
+/// bytes in the store.
 fn restored_after_first_piece(file: &[u8], stored: u64) -> AtUpgrade {
     restored_with(Config::default(), file, stored)
 }
@@ -425,6 +426,20 @@ fn restored_with(config: Config, file: &[u8], stored: u64) -> AtUpgrade {
     sent(&mut u);
     say(&mut u, "AT+QIOTOTARD=0,8");
     assert_eq!(say(&mut u, "AT+QIOTUPDATE=2"), "\r\nOK\r\n");
+    assert_eq!(u.session().transfer_offset(), Some(8));
+    let kept = |u: &AtUpgrade| u.snapshot().unwrap().session().transfer_offset();
+    // The OK may not reach the MCU, which would then repeat `=2` for the first piece: the
+    // snapshot stays there until the MCU reads in the second.
+    assert_eq!(kept(&u), Some(0));
+    assert_eq!(reads(&ios(&mut u)), [(8, 2)]);
+    u.read_done(8, file[8..].to_vec(), T0);
+    sent(&mut u);
+    assert_eq!(kept(&u), Some(0));
+    assert_eq!(
+        say(&mut u, "AT+QIOTOTARD=8,1"),
+        "\r\n+QIOTOTARD: 8,1\r\n8\r\nOK\r\n"
+    );
+    assert_eq!(kept(&u), Some(8));
     let json = serde_json::to_string(&u.snapshot().expect("transferring")).unwrap();
     let snapshot: AtSnapshot = serde_json::from_str(&json).unwrap();
     AtUpgrade::restore(config, snapshot, stored, T0)

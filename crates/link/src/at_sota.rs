@@ -215,9 +215,14 @@ pub struct Module {
     read_end: u64,
     /// Size and MD5 of the file `read_end` counts in.
     read_of: Option<(u64, String)>,
-    /// Resumed from another instance: the MCU's first read in the piece says where it stands,
-    /// since what it read from that instance is not known here.
-    trust_next_read: bool,
+    /// Resumed from another instance mid-transfer: where the MCU stands is not known until it
+    /// reads in the held piece. The piece resumed at is never past the MCU's (see
+    /// [`Module::resumed`]), so until then its `=2`, an early `=3` or a read past the piece
+    /// show that it has the piece.
+    unsure: bool,
+    /// The MCU's input while `unsure` and no piece is held yet: it is answered (its last
+    /// command only) when the piece is ready, rather than with ERROR.
+    held: Vec<u8>,
     first_piece: bool,
     /// A plan ended (10705, 10706 or refused) since the last plan was offered: the next
     /// offer is preceded by 10707.
@@ -228,6 +233,22 @@ pub struct Module {
 
 /// Longest command line accepted (the longest real command is well under 100 bytes).
 const MAX_LINE: usize = 256;
+
+/// The most of the MCU's input kept while it waits for a resumed piece: a few of its retried
+/// commands.
+const HOLD_LIMIT: usize = 4096;
+
+/// The MCU's last command line in `held`, finished or not: an MCU that got no answer repeats
+/// its command, so only the last try still waits for one — answering every try would answer
+/// questions it no longer asks, and count against its retry limit.
+fn last_command(held: &[u8]) -> &[u8] {
+    let ends = |b: &u8| *b == b'\r' || *b == b'\n';
+    let Some(last) = held.iter().rposition(|b| !ends(b)) else {
+        return &[]; // Only line ends: nothing to answer.
+    };
+    let start = held[..last].iter().rposition(ends).map_or(0, |i| i + 1);
+    &held[start..]
+}
 
 impl Module {
     /// A module with echo on, as a Quectel module starts.
@@ -248,7 +269,8 @@ impl Module {
             piece: Vec::new(),
             read_end: 0,
             read_of: None,
-            trust_next_read: false,
+            unsure: false,
+            held: Vec::new(),
             first_piece: true,
             result_given: false,
             deadline: None,
@@ -313,6 +335,8 @@ impl Module {
         self.piece_start = 0;
         self.first_piece = true;
         self.deadline = None;
+        // Held input asked about the plan before: the MCU asks again after this one.
+        self.held.clear();
     }
 
     /// What [`Module::resumed`] needs besides the plan and the file: the MCU's settings as it
@@ -326,15 +350,22 @@ impl Module {
     }
 
     /// A module that takes up an upgrade another module instance started (the console's page
-    /// reloaded mid-upgrade): `plan` is confirmed, the MCU has `info`'s file announced and has
-    /// read it without a gap up to `read_to`. No URC is repeated — the MCU has them — and the
-    /// module waits for the next [`Module::piece_ready`], sending 10702 as while downloading.
+    /// reloaded mid-upgrade): `plan` is confirmed and the MCU has `info`'s file announced. No
+    /// URC is repeated — the MCU has them — and the module waits for the next
+    /// [`Module::piece_ready`], sending 10702 as while downloading.
+    ///
+    /// Mid-transfer, `read_to` is the start of the piece to resume at: the MCU has read the
+    /// file up to there and is in that piece or past it, never behind — so a piece whose `=2`
+    /// may have got no OK is resumed at, not the next one (the MCU repeats `=2` for it). Until
+    /// the MCU reads in a piece, its `=2`, an early `=3` or a read past the piece takes the
+    /// piece. Its input waits until the piece is ready; then only its last command is
+    /// answered. `None`: no piece was handed out yet (mid-download).
     pub fn resumed(
         config: Config,
         point: ResumePoint,
         plan: Plan,
         info: FirmwareInfo,
-        read_to: u64,
+        read_to: Option<u64>,
         now: Duration,
     ) -> Self {
         let mut module = Module::new(config);
@@ -343,8 +374,8 @@ impl Module {
         module.versions = point.versions;
         module.plan = Some(plan);
         module.read_of = Some((info.size, info.md5.clone()));
-        module.read_end = read_to;
-        module.trust_next_read = true;
+        module.read_end = read_to.unwrap_or(0);
+        module.unsure = read_to.is_some();
         module.info = Some(info);
         module.first_piece = false;
         module.downloading(now);
@@ -357,6 +388,51 @@ impl Module {
         if self.plan.is_some() && self.stage != Stage::Finished {
             self.fail(Error::Stopped(reason));
         }
+    }
+
+    /// True while the MCU's input waits for a resumed piece.
+    fn holding(&self) -> bool {
+        self.unsure && self.stage == Stage::Downloading
+    }
+
+    /// The held input is answered: a piece is ready, or the plan moved on.
+    fn release(&mut self, now: Duration) {
+        if self.holding() || self.held.is_empty() {
+            return;
+        }
+        let held = std::mem::take(&mut self.held);
+        let line = last_command(&held).to_vec();
+        self.handle_input(now, &line);
+    }
+
+    /// While `unsure`: the MCU's `line` shows it is past the held piece (it reads beyond it,
+    /// or starts updating before the last piece), so it read the piece to its end with the
+    /// instance before. The piece is taken and `line` waits for the next one.
+    fn passed_piece(&mut self, line: &[u8], now: Duration) -> bool {
+        if !(self.unsure && self.stage == Stage::PieceReady) {
+            return false;
+        }
+        let piece_end = self.piece_start + self.piece.len() as u64;
+        let size = self.file_size();
+        let past = match parse(line) {
+            Command::Read { start, .. } => start >= piece_end && start < size,
+            Command::Update(UpdateAction::StartUpdate) => piece_end < size,
+            _ => false,
+        };
+        if !past {
+            return false;
+        }
+        self.events.push_back(Event::PieceTaken {
+            offset: self.piece_start,
+            len: self.piece.len() as u64,
+        });
+        self.events
+            .push_back(Event::PieceRequested { offset: piece_end });
+        self.read_end = self.read_end.max(piece_end);
+        self.downloading(now);
+        self.held = line.to_vec();
+        self.held.push(b'\r');
+        true
     }
 
     /// Announces the firmware after the MCU confirmed (URC 10701); then keeps sending 10702
@@ -395,6 +471,10 @@ impl Module {
     }
 
     /// Hands over the piece at `start` (URC 10703). Bytes past the file size are ignored.
+    ///
+    /// Resumed, an MCU whose held command reads or asks for the next piece holds a piece
+    /// already: it gets only the answer, since a 10703 for a piece it has passed would send it
+    /// back to that piece's start.
     pub fn piece_ready(&mut self, start: u64, mut bytes: Vec<u8>, now: Duration) {
         if self.stage != Stage::Downloading {
             return;
@@ -407,19 +487,28 @@ impl Module {
             .as_ref()
             .map(|p| p.component.clone())
             .unwrap_or_default();
-        if !self.first_piece {
-            self.urc(urc::DOWNLOADING, "");
+        let in_a_piece = self.holding()
+            && matches!(
+                parse(last_command(&self.held)),
+                Command::Read { .. }
+                    | Command::Update(UpdateAction::NextPiece | UpdateAction::StartUpdate)
+            );
+        if !in_a_piece {
+            if !self.first_piece {
+                self.urc(urc::DOWNLOADING, "");
+            }
+            self.urc(
+                urc::PIECE_READY,
+                &format!("\"{}\",{},{},{}", component, size, start, bytes.len()),
+            );
         }
         self.first_piece = false;
-        self.urc(
-            urc::PIECE_READY,
-            &format!("\"{}\",{},{},{}", component, size, start, bytes.len()),
-        );
         self.piece_start = start;
         self.piece = bytes;
         self.stage = Stage::PieceReady;
         self.downloading_at = None;
         self.deadline = self.config.read_timeout.map(|t| now + t);
+        self.release(now);
     }
 
     fn urc(&mut self, code: u32, args: &str) {
@@ -444,6 +533,8 @@ impl Module {
         self.stage = Stage::Finished;
         self.deadline = None;
         self.events.push_back(Event::Failed(error));
+        // Every command gets ERROR or a plain answer now: the time plays no part.
+        self.release(Duration::ZERO);
     }
 
     fn file_size(&self) -> u64 {
@@ -451,6 +542,9 @@ impl Module {
     }
 
     fn execute(&mut self, line: &[u8], now: Duration) {
+        if self.passed_piece(line, now) {
+            return;
+        }
         match parse(line) {
             Command::Attention => self.reply("OK"),
             Command::Echo(on) => {
@@ -536,8 +630,9 @@ impl Module {
                 self.downloading(now);
                 true
             }
+            // Unsure, `=2` is the MCU's word that it has a piece no earlier than the held one.
             (UpdateAction::NextPiece, Stage::PieceReady)
-                if piece_end < self.file_size() && self.read_end >= piece_end =>
+                if piece_end < self.file_size() && (self.read_end >= piece_end || self.unsure) =>
             {
                 self.events.push_back(Event::PieceTaken {
                     offset: self.piece_start,
@@ -549,7 +644,7 @@ impl Module {
                 true
             }
             (UpdateAction::StartUpdate, Stage::PieceReady)
-                if piece_end == self.file_size() && self.read_end >= piece_end =>
+                if piece_end == self.file_size() && (self.read_end >= piece_end || self.unsure) =>
             {
                 self.events.push_back(Event::PieceTaken {
                     offset: self.piece_start,
@@ -581,7 +676,7 @@ impl Module {
         self.out
             .extend_from_slice(&self.piece[from..from + len as usize]);
         self.out.extend_from_slice(b"\r\nOK\r\n");
-        if std::mem::take(&mut self.trust_next_read) {
+        if std::mem::take(&mut self.unsure) {
             self.read_end = self.read_end.max(start);
         }
         if start <= self.read_end {
@@ -600,6 +695,12 @@ impl Module {
 impl Endpoint for Module {
     fn handle_input(&mut self, now: Duration, bytes: &[u8]) {
         for &byte in bytes {
+            if self.holding() {
+                self.held.push(byte);
+                let over = self.held.len().saturating_sub(HOLD_LIMIT);
+                self.held.drain(..over);
+                continue;
+            }
             if self.echo {
                 self.out.push(byte);
             }

@@ -594,27 +594,24 @@ fn a_resumed_module_serves_the_next_piece_without_repeating_urcs() {
         }
     );
     // The old instance is gone; a new one takes up the plan at the confirmed 2048 bytes.
-    let mut m = Module::resumed(Config::default(), point, plan(), info(3000), 2048, T0);
+    let mut m = Module::resumed(Config::default(), point, plan(), info(3000), Some(2048), T0);
     assert_eq!(out(&mut m), "", "no URC is repeated");
     assert_eq!(m.plan(), Some(&plan()));
     assert!(!m.plan_ended());
-    assert_eq!(
-        said(&mut m, "AT+QIOTOTARD=2048,10"),
-        "\r\nERROR\r\n",
-        "no piece yet"
-    );
+    // No piece yet: the MCU's reads wait (no ERROR), and only its last try is answered.
+    assert_eq!(said(&mut m, "AT+QIOTOTARD=2548,452"), "");
+    assert_eq!(said(&mut m, "AT+QIOTOTARD=2548,452"), "");
     // While the piece is fetched, 10702 keeps the MCU waiting.
     let interval = Config::default().downloading_interval;
     m.handle_timeout(interval);
     assert_eq!(out(&mut m), "\r\n+QIOTEVT: 7,10702\r\n");
     m.piece_ready(2048, vec![9; 952], interval);
-    assert_eq!(
-        out(&mut m),
-        "\r\n+QIOTEVT: 7,10702\r\n\r\n+QIOTEVT: 7,10703,\"STM32\",3000,2048,952\r\n"
-    );
     // Echo stays off. The MCU read the piece's start from the instance before: its first read
-    // says where it stands, and reading on from there to the end takes the piece.
-    assert!(said(&mut m, "AT+QIOTOTARD=2548,452").starts_with("\r\n+QIOTOTARD: 2548,452\r\n"));
+    // says where it stands (no 10703 sends it back to the start), and reading on from there
+    // to the end takes the piece.
+    let sent = out(&mut m);
+    assert!(sent.starts_with("\r\n+QIOTOTARD: 2548,452\r\n"), "{sent}");
+    assert_eq!(sent.matches("OK").count(), 1, "{sent}");
     events(&mut m);
     assert!(said(&mut m, "AT+QIOTUPDATE=3").starts_with("\r\nOK\r\n"));
     assert!(events(&mut m).contains(&Event::PieceTaken {
@@ -631,7 +628,7 @@ fn after_a_resume_only_the_first_read_is_taken_on_trust() {
         ResumePoint::default(),
         plan(),
         info(3000),
-        0,
+        Some(0),
         T0,
     );
     m.piece_ready(0, vec![9; 3000], T0);
@@ -642,4 +639,69 @@ fn after_a_resume_only_the_first_read_is_taken_on_trust() {
     assert_eq!(said(&mut m, "AT+QIOTUPDATE=3"), "\r\nERROR\r\n");
     said(&mut m, "AT+QIOTOTARD=2000,1000");
     assert!(said(&mut m, "AT+QIOTUPDATE=3").starts_with("\r\nOK\r\n"));
+}
+
+/// A module resumed at the piece 1024..2048 of a 3000-byte file, the piece ready.
+fn resumed_at_second_piece(held: &str) -> (Module, String) {
+    let mut m = Module::resumed(
+        Config::default(),
+        ResumePoint::default(),
+        plan(),
+        info(3000),
+        Some(1024),
+        T0,
+    );
+    assert_eq!(said(&mut m, held), "", "held until the piece is ready");
+    m.piece_ready(1024, vec![9; 1024], T0);
+    let sent = out(&mut m);
+    (m, sent)
+}
+
+#[test]
+fn after_a_resume_a_repeated_next_piece_takes_the_piece_resumed_at() {
+    // The MCU read the piece with the instance before; its `=2` got no OK.
+    let (mut m, sent) = resumed_at_second_piece("AT+QIOTUPDATE=2");
+    assert_eq!(sent, "\r\nOK\r\n", "no 10703 for a piece the MCU has");
+    assert_eq!(
+        events(&mut m),
+        [
+            Event::PieceTaken {
+                offset: 1024,
+                len: 1024
+            },
+            Event::PieceRequested { offset: 2048 }
+        ]
+    );
+    m.piece_ready(2048, vec![9; 952], T0);
+    assert!(out(&mut m).contains("+QIOTEVT: 7,10703,\"STM32\",3000,2048,952"));
+    // Still unsure until a read: the MCU may have had the last piece too, and says so.
+    assert!(said(&mut m, "AT+QIOTUPDATE=3").starts_with("\r\nOK\r\n"));
+}
+
+#[test]
+fn after_a_resume_a_read_past_the_piece_takes_it_and_waits_for_the_next() {
+    let (mut m, sent) = resumed_at_second_piece("AT+QIOTOTARD=2048,100");
+    assert_eq!(sent, "", "answered once the next piece is ready");
+    assert!(events(&mut m).contains(&Event::PieceTaken {
+        offset: 1024,
+        len: 1024
+    }));
+    // Its retries wait too, and only the last is answered.
+    assert_eq!(said(&mut m, "AT+QIOTOTARD=2048,100"), "");
+    m.piece_ready(2048, vec![9; 952], T0);
+    let sent = out(&mut m);
+    assert!(sent.starts_with("\r\n+QIOTOTARD: 2048,100\r\n"), "{sent}");
+    assert_eq!(sent.matches("OK").count(), 1, "{sent}");
+    // From there on reads count as usual: a skip is a skip.
+    said(&mut m, "AT+QIOTOTARD=2500,500");
+    assert_eq!(said(&mut m, "AT+QIOTUPDATE=3"), "\r\nERROR\r\n");
+}
+
+#[test]
+fn after_a_resume_a_read_before_the_piece_is_an_error() {
+    let (mut m, sent) = resumed_at_second_piece("AT+QIOTOTARD=0,100");
+    assert!(sent.ends_with("\r\nERROR\r\n"), "{sent}");
+    assert!(!events(&mut m)
+        .iter()
+        .any(|e| matches!(e, Event::PieceTaken { .. })));
 }
