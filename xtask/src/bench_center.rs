@@ -90,7 +90,7 @@ fn nginx_binary() -> Option<&'static str> {
 /// stuck in start-up (a locked database, a hung store) fails the benchmark
 /// after `within` instead of hanging it. The rest of its output is drained.
 fn listening_url(stdout: ChildStdout, within: Duration) -> Result<String> {
-    line_after(stdout, "sota-center listening on ", within)
+    line_after(stdout, "sota-center listening on ", "listening", within)
 }
 
 /// A throwaway PostgreSQL cluster (`sota-center scratch-postgres`), stopped by SIGTERM on drop
@@ -113,7 +113,12 @@ impl ScratchPostgres {
             child,
             url: String::new(),
         };
-        cluster.url = line_after(stdout, "postgres-url ", START_DEADLINE)?;
+        cluster.url = line_after(
+            stdout,
+            "postgres-url ",
+            "printing its database URL",
+            START_DEADLINE,
+        )?;
         Ok(cluster)
     }
 }
@@ -127,8 +132,9 @@ impl Drop for ScratchPostgres {
     }
 }
 
-/// The rest of the first line of `stdout` that starts with `prefix`, within `within`.
-fn line_after(stdout: ChildStdout, prefix: &str, within: Duration) -> Result<String> {
+/// The rest of the first line of `stdout` that starts with `prefix`, within `within`; `what`
+/// names that moment in the error of a process that exits first.
+fn line_after(stdout: ChildStdout, prefix: &str, what: &str, within: Duration) -> Result<String> {
     let prefix = prefix.to_string();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -155,8 +161,7 @@ fn line_after(stdout: ChildStdout, prefix: &str, within: Duration) -> Result<Str
             }
             Err(RecvTimeoutError::Disconnected) => {
                 return Err(format!(
-                    "the center exited before printing `{}`; see its error output above",
-                    prefix.trim()
+                    "the center exited before {what}; see its error output above"
                 ))
             }
         }

@@ -144,6 +144,10 @@ pub async fn open(database: &Database) -> Result<Pool, DbError> {
     Ok(pool)
 }
 
+/// On PostgreSQL, what every write transaction takes first: one transaction-level advisory lock
+/// (its key an arbitrary constant of this center's own), released at commit or rollback.
+const POSTGRES_WRITE_LOCK: &str = "SELECT pg_advisory_xact_lock(5070)";
+
 /// Whether `pool` is on PostgreSQL (else SQLite).
 pub fn is_postgres(pool: &Pool) -> bool {
     pool.connect_options()
@@ -165,7 +169,7 @@ pub fn conn_is_postgres(conn: &AnyConnection) -> bool {
 /// one at a time there too, as the code around them was written for (read, decide, write).
 pub fn write_begin(conn: &AnyConnection) -> &'static [&'static str] {
     if conn_is_postgres(conn) {
-        &["BEGIN", "SELECT pg_advisory_xact_lock(5070)"]
+        &["BEGIN", POSTGRES_WRITE_LOCK]
     } else {
         &["BEGIN IMMEDIATE"]
     }
@@ -177,7 +181,7 @@ pub async fn begin_write(
 ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
     if is_postgres(pool) {
         let mut tx = pool.begin().await?;
-        tx.execute("SELECT pg_advisory_xact_lock(5070)").await?;
+        tx.execute(POSTGRES_WRITE_LOCK).await?;
         Ok(tx)
     } else {
         pool.begin_with("BEGIN IMMEDIATE").await
