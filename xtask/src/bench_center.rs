@@ -11,10 +11,16 @@
 //!    (no center between), by a few clients; prints the median throughputs and
 //!    the ratio S3/local. moto is a Python test server, so the S3 figure is a
 //!    floor set by it, not by the center: the moto-direct figure shows that.
+//! 4. One push cycle's decision over `--push-devices` registered devices, all
+//!    connected, loaded from each backend: SQLite in a fresh data directory, and
+//!    PostgreSQL on a throwaway cluster (`sota-center scratch-postgres`), each
+//!    seeded with the demo data and grown to that many devices (not timed), then
+//!    `channel::push::cycle` timed by the channel load tool's `push` mode
+//!    (goal ≤ 6 s from each).
 //!
 //! Options: `--mib N` (64), `--clients N` (100), `--seconds N` per run (8),
 //! `--runs N` (3), `--devices N` (1000000), `--list N` (100000),
-//! `--s3-clients N` (4, for part 3).
+//! `--s3-clients N` (4, for part 3), `--push-devices N` (1000000, part 4).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -27,6 +33,7 @@ use crate::{setup, Result};
 
 const DOWNLOAD_GOAL: f64 = 0.9;
 const DECIDE_GOAL_S: f64 = 6.0;
+const PUSH_GOAL_S: f64 = 6.0;
 /// How long the center may take to print its `listening on` line.
 const START_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -83,6 +90,52 @@ fn nginx_binary() -> Option<&'static str> {
 /// stuck in start-up (a locked database, a hung store) fails the benchmark
 /// after `within` instead of hanging it. The rest of its output is drained.
 fn listening_url(stdout: ChildStdout, within: Duration) -> Result<String> {
+    line_after(stdout, "sota-center listening on ", "listening", within)
+}
+
+/// A throwaway PostgreSQL cluster (`sota-center scratch-postgres`), stopped by SIGTERM on drop
+/// so it removes itself.
+struct ScratchPostgres {
+    child: Child,
+    url: String,
+}
+
+impl ScratchPostgres {
+    fn start(center_bin: &Path) -> Result<Self> {
+        let mut child = Command::new(center_bin)
+            .arg("scratch-postgres")
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", center_bin.display()))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        // From here on, the drop stops it.
+        let mut cluster = Self {
+            child,
+            url: String::new(),
+        };
+        cluster.url = line_after(
+            stdout,
+            "postgres-url ",
+            "printing its database URL",
+            START_DEADLINE,
+        )?;
+        Ok(cluster)
+    }
+}
+
+impl Drop for ScratchPostgres {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// The rest of the first line of `stdout` that starts with `prefix`, within `within`; `what`
+/// names that moment in the error of a process that exits first.
+fn line_after(stdout: ChildStdout, prefix: &str, what: &str, within: Duration) -> Result<String> {
+    let prefix = prefix.to_string();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
@@ -95,18 +148,21 @@ fn listening_url(stdout: ChildStdout, within: Duration) -> Result<String> {
     loop {
         match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(line) => {
-                if let Some(url) = line.strip_prefix("sota-center listening on ") {
+                if let Some(url) = line.strip_prefix(prefix.as_str()) {
                     return Ok(url.trim().to_string());
                 }
             }
             Err(RecvTimeoutError::Timeout) => {
                 return Err(format!(
-                    "the center did not print its `listening on` line within {within:?}; \
-                     run `sota-center serve` by hand on the benchmark's data directory to see where it stops"
+                    "the center did not print its `{}` line within {within:?}; \
+                     run it by hand on the benchmark's data directory to see where it stops",
+                    prefix.trim()
                 ))
             }
             Err(RecvTimeoutError::Disconnected) => {
-                return Err("the center exited before listening; see its error output above".into())
+                return Err(format!(
+                    "the center exited before {what}; see its error output above"
+                ))
             }
         }
     }
@@ -123,6 +179,8 @@ pub fn run(args: &[String]) -> Result {
     );
     let (devices, list) = (get("--devices", "1000000"), get("--list", "100000"));
     let s3_clients = get("--s3-clients", "4");
+    let push_devices = get("--push-devices", "1000000");
+    let push_only = args.iter().any(|a| a == "--push-only");
     let mib_n: usize = mib
         .parse()
         .map_err(|_| format!("--mib {mib} is not a number"))?;
@@ -146,12 +204,21 @@ pub fn run(args: &[String]) -> Result {
         "sota-center",
         "--example",
         "center_bench",
+        "--example",
+        "channel_bench",
     ]))?;
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| run::root().join("target"));
     let center_bin = target.join("release/sota-center");
     let bench_bin = target.join("release/examples/center_bench");
+    let channel_bin = target.join("release/examples/channel_bench");
+    if push_only {
+        let work = target.join("bench-center-push");
+        let (lite, pg) = push_cycles(&center_bin, &channel_bin, &work, &push_devices)?;
+        print_push(&push_devices, lite, pg);
+        return Ok(());
+    }
 
     // Fresh work directory with the package file.
     let work = target.join("bench-center");
@@ -279,6 +346,7 @@ pub fn run(args: &[String]) -> Result {
         |l| decide.push(l.to_string()),
     )?;
     let secs = value(&decide, "seconds ")?;
+    let (push_lite, push_pg) = push_cycles(&center_bin, &channel_bin, &work, &push_devices)?;
 
     let (cm, nm) = (median(c), median(n));
     let ratio = cm / nm;
@@ -309,7 +377,47 @@ pub fn run(args: &[String]) -> Result {
         sm / lm,
         sm / dm
     );
+    print_push(&push_devices, push_lite, push_pg);
     Ok(())
+}
+
+/// Part 4: one push cycle over `devices` devices from SQLite, then from PostgreSQL; the
+/// seconds of each (the first pass, which records the offers).
+fn push_cycles(
+    center_bin: &Path,
+    channel_bin: &Path,
+    work: &Path,
+    devices: &str,
+) -> Result<(f64, f64)> {
+    let mut seconds = Vec::new();
+    for backend in ["sqlite", "postgres"] {
+        let data = work.join(format!("push-{backend}"));
+        let _ = std::fs::remove_dir_all(&data);
+        std::fs::create_dir_all(&data).map_err(|e| format!("{}: {e}", data.display()))?;
+        let cluster = match backend {
+            "postgres" => Some(ScratchPostgres::start(center_bin)?),
+            _ => None,
+        };
+        eprintln!("push cycle over {devices} devices from {backend}");
+        let mut c = Command::new(channel_bin);
+        c.arg("push").arg(&data).arg(devices);
+        if let Some(cluster) = &cluster {
+            c.arg(&cluster.url);
+        }
+        let mut lines = Vec::new();
+        run::tee(&mut c, |l| lines.push(l.to_string()))?;
+        seconds.push(value(&lines, "push_seconds ")?);
+        drop(cluster);
+        let _ = std::fs::remove_dir_all(&data);
+    }
+    Ok((seconds[0], seconds[1]))
+}
+
+fn print_push(devices: &str, sqlite: f64, postgres: f64) {
+    let met = |s: f64| if s <= PUSH_GOAL_S { "MET" } else { "NOT MET" };
+    println!("  push cycle over {devices} registered devices, all connected (goal <= {PUSH_GOAL_S} s each):");
+    println!("    from SQLite      {sqlite:>6.2} s  {}", met(sqlite));
+    println!("    from PostgreSQL  {postgres:>6.2} s  {}", met(postgres));
 }
 
 /// Start a center on `data` (with extra flags and environment), upload `file` as a package

@@ -21,6 +21,9 @@ pub const PEER_PACKAGES: &[&str] = &["lrzsz", "stm32flash", "socat"];
 pub const TRACE_PACKAGES: &[&str] = &["strace"];
 /// mosquitto and its clients: the center's external-broker tests run against them.
 pub const BROKER_PACKAGES: &[&str] = &["mosquitto", "mosquitto-clients"];
+/// PostgreSQL's server binaries (`/usr/lib/postgresql/*/bin`): the center's tests and benchmark
+/// start a throwaway cluster of their own with them (no service is used or needed).
+pub const DATABASE_PACKAGES: &[&str] = &["postgresql"];
 /// moto's S3-compatible server, installed by [`python`].
 pub const MOTO_SERVER: &str = ".venv/bin/moto_server";
 
@@ -33,6 +36,7 @@ pub fn all() -> Result {
         PEER_PACKAGES,
         TRACE_PACKAGES,
         BROKER_PACKAGES,
+        DATABASE_PACKAGES,
     ]
     .concat())?;
     npm()?;

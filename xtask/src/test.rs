@@ -151,9 +151,52 @@ pub fn run(args: &[String]) -> Result {
             |l| t.see(l),
         )
     });
+    stage("center on PostgreSQL", &mut |t| {
+        // The center's API suite and its channel, events and broker tests again, every center
+        // on its own database of a throwaway PostgreSQL cluster (`SOTA_TEST_DATABASE`, read by
+        // `crates/center/tests/common`). The same command line as the native tests, so nothing
+        // is built again. (`crash.rs` watches SQLite's own files; `s3.rs` tests the store.)
+        run::tee(
+            cmd("cargo")
+                .args([
+                    "test",
+                    "--workspace",
+                    "--exclude",
+                    "sota-console",
+                    "--features",
+                    NATIVE_FEATURES,
+                    "--test",
+                    "api",
+                    "--test",
+                    "push_cycles",
+                    "--test",
+                    "channel",
+                    "--test",
+                    "events",
+                    "--test",
+                    "device_client",
+                    "--test",
+                    "flood",
+                    "--test",
+                    "mosquitto",
+                ])
+                .env("SOTA_TEST_DATABASE", "postgres"),
+            |l| t.see(l),
+        )
+    });
     stage("browser tests", &mut |t| browser_tests(t));
     stage("center API (schemathesis)", &mut |_| {
         run::status(cmd("bash").args(["crates/center/tests/schemathesis.sh", SCHEMATHESIS_SECONDS]))
+    });
+    stage("center API on PostgreSQL (schemathesis)", &mut |_| {
+        run::status(
+            cmd("bash")
+                .args([
+                    "crates/center/tests/schemathesis.sh",
+                    SCHEMATHESIS_PG_SECONDS,
+                ])
+                .env("SCHEMATHESIS_DATABASE", "postgres"),
+        )
     });
     if !quick {
         stage("end-to-end", &mut |t| end_to_end(t));
@@ -470,6 +513,8 @@ fn end_to_end(t: &mut Tally) -> Result {
 
 /// The bound on schemathesis' run against the center's OpenAPI document.
 const SCHEMATHESIS_SECONDS: &str = "60";
+/// The same on PostgreSQL: shorter, the queries being the same; what it adds is the backend.
+const SCHEMATHESIS_PG_SECONDS: &str = "20";
 
 /// Seconds each fuzz target runs in the test command; `crates/link/fuzz/run-all.sh N` runs longer.
 const FUZZ_SECONDS: &str = "20";

@@ -25,10 +25,13 @@
 //!   `device <key> offered yes|no outcome <outcome per the center's monitoring>`
 //!   per device — a blacklisted key says `offered no` — and fails if an offered
 //!   device did not succeed.
-//! - `push <data-dir> <devices>`: with the center stopped, add devices to the
-//!   fleet's product until it has `devices`, mark them all connected, and time
-//!   `sota_center::channel::push::cycle` (twice: recording the offers, then
-//!   with the offers already recorded). Prints `key value` lines.
+//! - `push <data-dir> <devices> [database-url]`: with the center stopped, add
+//!   devices to the fleet's product until it has `devices`, mark them all
+//!   connected, and time `sota_center::channel::push::cycle` (twice: recording
+//!   the offers, then with the offers already recorded). Prints `key value`
+//!   lines. On a database without the fleet's product (a fresh SQLite data
+//!   directory, or `database-url`, a PostgreSQL database) the demo data is
+//!   seeded first and its product and active plan are used instead.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -84,8 +87,10 @@ async fn main() {
             })
             .await
         }
-        Some("push") if args.len() == 3 => push(args[1].as_ref(), parse(&args[2])).await,
-        _ => Err("usage: channel_bench fleet <api> <token> <mqtt host:port> <data-dir> <devices> <rate> <timeout-s> | upgrade <api> <token> <mqtt host:port> <plan-id> <from-version> <step-ms> <timeout-s> <device-key>… | push <data-dir> <devices>".into()),
+        Some("push") if args.len() == 3 || args.len() == 4 => {
+            push(args[1].as_ref(), parse(&args[2]), args.get(3).map(String::as_str)).await
+        }
+        _ => Err("usage: channel_bench fleet <api> <token> <mqtt host:port> <data-dir> <devices> <rate> <timeout-s> | upgrade <api> <token> <mqtt host:port> <plan-id> <from-version> <step-ms> <timeout-s> <device-key>… | push <data-dir> <devices> [database-url]".into()),
     };
     if let Err(e) = r {
         eprintln!("channel_bench: {e}");
@@ -584,9 +589,11 @@ fn report(
 }
 
 async fn center_secret(data_dir: &std::path::Path) -> Result<String> {
-    let pool = sota_center::db::open(&data_dir.join("center.sqlite3"))
-        .await
-        .map_err(|e| e.to_string())?;
+    let pool = sota_center::db::open(&sota_center::db::Database::Sqlite(
+        data_dir.join("center.sqlite3"),
+    ))
+    .await
+    .map_err(|e| e.to_string())?;
     let secret = sota_center::channel::credentials::center_secret(&pool)
         .await
         .map_err(|e| e.message)?;
@@ -962,18 +969,36 @@ async fn upgrade(u: Upgrade) -> Result {
     }
 }
 
-async fn push(data_dir: &std::path::Path, devices: usize) -> Result {
-    let pool = sota_center::db::open(&data_dir.join("center.sqlite3"))
+async fn push(data_dir: &std::path::Path, devices: usize, database: Option<&str>) -> Result {
+    let database =
+        sota_center::db::Database::choose(database, data_dir).map_err(|e| e.to_string())?;
+    let pool = sota_center::db::open(&database)
         .await
         .map_err(|e| e.to_string())?;
     let err = |e: sqlx::Error| e.to_string();
-    let product_id: i64 = sqlx::query("SELECT id FROM products WHERE product_key = ?")
+    let store =
+        sota_center::store::FirmwareStore::open(&data_dir.join("firmware").display().to_string())
+            .map_err(|e| e.to_string())?;
+    let fleet = sqlx::query("SELECT id FROM products WHERE product_key = $1")
         .bind(PRODUCT)
+        .fetch_optional(&pool)
+        .await
+        .map_err(err)?;
+    let product = if fleet.is_some() {
+        PRODUCT
+    } else {
+        sota_center::seed::seed_if_first_start(&pool, &store)
+            .await
+            .map_err(|e| e.message)?;
+        sota_center::seed::DEMO_PRODUCT
+    };
+    let product_id: i64 = sqlx::query("SELECT id FROM products WHERE product_key = $1")
+        .bind(product)
         .fetch_one(&pool)
         .await
-        .map_err(|e| format!("no product {PRODUCT:?} (run `fleet` first): {e}"))?
+        .map_err(|e| format!("no product {product:?}: {e}"))?
         .get(0);
-    let count = |pool: sqlx::SqlitePool, sql: &'static str| async move {
+    let count = |pool: sqlx::AnyPool, sql: &'static str| async move {
         sqlx::query(sql)
             .bind(product_id)
             .fetch_one(&pool)
@@ -983,7 +1008,7 @@ async fn push(data_dir: &std::path::Path, devices: usize) -> Result {
     };
     let have = count(
         pool.clone(),
-        "SELECT COUNT(*) FROM devices WHERE product_id = ?",
+        "SELECT COUNT(*) FROM devices WHERE product_id = $1",
     )
     .await?;
 
@@ -998,20 +1023,19 @@ async fn push(data_dir: &std::path::Path, devices: usize) -> Result {
         .get(0);
     let keys: Vec<String> = (have..devices).map(|i| format!("push-{i:07}")).collect();
     for chunk in keys.chunks(2000) {
-        let mut q = sqlx::QueryBuilder::new(
-            "INSERT INTO devices (product_id, device_key, registered_at, last_seen_at) ",
+        let sql = format!(
+            "INSERT INTO devices (product_id, device_key, registered_at, last_seen_at) VALUES {}",
+            sota_center::db::values(chunk.len(), "(?, ?, ?, ?)")
         );
-        q.push_values(chunk, |mut row, key| {
-            row.push_bind(product_id)
-                .push_bind(key)
-                .push_bind(&now)
-                .push_bind(&now);
-        });
-        q.build().execute(&mut *tx).await.map_err(err)?;
+        let mut q = sqlx::query(&sql);
+        for key in chunk {
+            q = q.bind(product_id).bind(key).bind(&now).bind(&now);
+        }
+        q.execute(&mut *tx).await.map_err(err)?;
     }
     sqlx::query(
         "INSERT INTO device_components (device_id, identity, version, reported_at)
-         SELECT id, ?, ?, ? FROM devices WHERE id > ?",
+         SELECT id, $1, $2, $3 FROM devices WHERE id > $4",
     )
     .bind(COMPONENT)
     .bind(FROM)
@@ -1024,7 +1048,7 @@ async fn push(data_dir: &std::path::Path, devices: usize) -> Result {
     sqlx::query("ANALYZE").execute(&pool).await.map_err(err)?;
     let registered = count(
         pool.clone(),
-        "SELECT COUNT(*) FROM devices WHERE product_id = ?",
+        "SELECT COUNT(*) FROM devices WHERE product_id = $1",
     )
     .await?;
     eprintln!(
@@ -1033,9 +1057,6 @@ async fn push(data_dir: &std::path::Path, devices: usize) -> Result {
         t.elapsed().as_secs_f64()
     );
 
-    let store =
-        sota_center::store::FirmwareStore::open(&data_dir.join("firmware").display().to_string())
-            .map_err(|e| e.to_string())?;
     let state = sota_center::api::AppState::new(
         pool.clone(),
         store,
@@ -1045,26 +1066,26 @@ async fn push(data_dir: &std::path::Path, devices: usize) -> Result {
         sota_center::package::MAX_FILE_BYTES,
     );
     // Every registered device counts as connected.
-    let mut keys = sqlx::query("SELECT device_key FROM devices WHERE product_id = ?")
+    let mut keys = sqlx::query("SELECT device_key FROM devices WHERE product_id = $1")
         .bind(product_id)
         .fetch_all(&pool)
         .await
         .map_err(err)?;
     for row in keys.drain(..) {
         let key: &str = row.get(0);
-        if let Some(id) = DeviceId::new(PRODUCT, key) {
+        if let Some(id) = DeviceId::new(product, key) {
             state.presence.connected(id);
         }
     }
     println!("push_registered {registered}");
     println!(
         "push_connected {}",
-        state.presence.devices_of(PRODUCT).len()
+        state.presence.devices_of(product).len()
     );
 
     // A due moment: the plan (UTC, no push period) is due at every 10-minute boundary.
     let at: jiff::Timestamp = "2026-01-01T10:00:00Z".parse().map_err(|e| format!("{e}"))?;
-    let offers = |pool: sqlx::SqlitePool| async move {
+    let offers = |pool: sqlx::AnyPool| async move {
         sqlx::query("SELECT COUNT(*) FROM upgrades")
             .fetch_one(&pool)
             .await

@@ -9,9 +9,14 @@ pub struct ServeConfig {
     /// Address to listen on. Port 0 picks a free port (printed at start).
     #[arg(long, env = "SOTA_CENTER_LISTEN", default_value = "127.0.0.1:8081")]
     pub listen: SocketAddr,
-    /// Directory holding `center.sqlite3` and, with the default store, `firmware/`.
+    /// Directory holding `center.sqlite3` (unless `--database` names PostgreSQL) and, with the
+    /// default store, `firmware/`.
     #[arg(long, env = "SOTA_CENTER_DATA_DIR", default_value = ".data/center")]
     pub data_dir: PathBuf,
+    /// The metadata database: `postgres://user:password@host:port/database` for PostgreSQL.
+    /// Default: SQLite, `<data-dir>/center.sqlite3`.
+    #[arg(long, env = "SOTA_CENTER_DATABASE")]
+    pub database: Option<String>,
     /// Firmware store: a local directory path, or `s3://bucket/prefix`
     /// (needs the `s3` cargo feature; credentials from the usual AWS_* variables).
     /// Default: `<data-dir>/firmware`.
@@ -66,8 +71,8 @@ impl ServeConfig {
         }
     }
 
-    /// The SQLite file inside the data directory.
-    pub fn database_path(&self) -> PathBuf {
-        self.data_dir.join("center.sqlite3")
+    /// The database `--database` names, or SQLite's file in the data directory.
+    pub fn database(&self) -> Result<crate::db::Database, crate::db::DbError> {
+        crate::db::Database::choose(self.database.as_deref(), &self.data_dir)
     }
 }

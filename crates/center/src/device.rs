@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::{Row, SqlitePool};
+use sqlx::{AnyPool, Row};
 
 use crate::error::ApiError;
 use crate::product::check_key;
@@ -15,7 +15,7 @@ pub use sota_api::rules::check_token;
 
 /// Register a device (creating it on first contact) and record its versions.
 pub async fn register(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     product_id: i64,
     device_key: &str,
     report: &DeviceReport,
@@ -28,7 +28,7 @@ pub async fn register(
 
 /// [`register`] inside the caller's transaction (the device channel's group commit).
 pub async fn register_on(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     product_id: i64,
     device_key: &str,
     report: &DeviceReport,
@@ -46,7 +46,7 @@ pub async fn register_on(
     }
     let now = crate::now_text();
     sqlx::query(
-        "INSERT INTO devices (product_id, device_key, registered_at, last_seen_at) VALUES (?, ?, ?, ?)
+        "INSERT INTO devices (product_id, device_key, registered_at, last_seen_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (product_id, device_key) DO UPDATE SET last_seen_at = excluded.last_seen_at",
     )
     .bind(product_id)
@@ -55,7 +55,7 @@ pub async fn register_on(
     .bind(&now)
     .execute(&mut *tx)
     .await?;
-    let id: i64 = sqlx::query("SELECT id FROM devices WHERE product_id = ? AND device_key = ?")
+    let id: i64 = sqlx::query("SELECT id FROM devices WHERE product_id = $1 AND device_key = $2")
         .bind(product_id)
         .bind(device_key)
         .fetch_one(&mut *tx)
@@ -63,7 +63,7 @@ pub async fn register_on(
         .try_get("id")?;
     for (identity, version) in &report.components {
         sqlx::query(
-            "INSERT INTO device_components (device_id, identity, version, reported_at) VALUES (?, ?, ?, ?)
+            "INSERT INTO device_components (device_id, identity, version, reported_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (device_id, identity) DO UPDATE SET version = excluded.version, reported_at = excluded.reported_at",
         )
         .bind(id)
@@ -77,10 +77,10 @@ pub async fn register_on(
 }
 
 async fn components_of(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     device_id: i64,
 ) -> Result<BTreeMap<String, String>, ApiError> {
-    let rows = sqlx::query("SELECT identity, version FROM device_components WHERE device_id = ?")
+    let rows = sqlx::query("SELECT identity, version FROM device_components WHERE device_id = $1")
         .bind(device_id)
         .fetch_all(pool)
         .await?;
@@ -93,12 +93,12 @@ async fn components_of(
 
 /// One device of a product and its row id, or 404.
 pub async fn get(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     product_id: i64,
     product_key: &str,
     device_key: &str,
 ) -> Result<(i64, Device), ApiError> {
-    let row = sqlx::query("SELECT * FROM devices WHERE product_id = ? AND device_key = ?")
+    let row = sqlx::query("SELECT * FROM devices WHERE product_id = $1 AND device_key = $2")
         .bind(product_id)
         .bind(device_key)
         .fetch_optional(pool)
@@ -123,7 +123,7 @@ pub async fn get(
 
 /// A page of a product's devices, by key; with `q`, only the keys that start with it.
 pub async fn list(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     product_id: i64,
     product_key: &str,
     paging: &Paging,
@@ -131,28 +131,27 @@ pub async fn list(
     let limit = paging.limit.unwrap_or(100).clamp(1, 1000);
     let offset = paging.offset.unwrap_or(0);
     // A key range, not LIKE: SQLite walks the (product_id, device_key) index from `q`.
-    let rows =
-        match paging.key_range() {
-            Some((from, to)) => sqlx::query(
-                "SELECT * FROM devices WHERE product_id = ? AND device_key >= ? AND device_key < ?
-                 ORDER BY device_key LIMIT ? OFFSET ?",
-            )
-            .bind(product_id)
-            .bind(from)
-            .bind(to)
-            .bind(i64::from(limit))
-            .bind(i64::from(offset))
-            .fetch_all(pool)
-            .await?,
-            None => sqlx::query(
-                "SELECT * FROM devices WHERE product_id = ? ORDER BY device_key LIMIT ? OFFSET ?",
-            )
-            .bind(product_id)
-            .bind(i64::from(limit))
-            .bind(i64::from(offset))
-            .fetch_all(pool)
-            .await?,
-        };
+    let rows = match paging.key_range() {
+        Some((from, to)) => sqlx::query(
+            "SELECT * FROM devices WHERE product_id = $1 AND device_key >= $2 AND device_key < $3
+                 ORDER BY device_key LIMIT $4 OFFSET $5",
+        )
+        .bind(product_id)
+        .bind(from)
+        .bind(to)
+        .bind(i64::from(limit))
+        .bind(i64::from(offset))
+        .fetch_all(pool)
+        .await?,
+        None => sqlx::query(
+            "SELECT * FROM devices WHERE product_id = $1 ORDER BY device_key LIMIT $2 OFFSET $3",
+        )
+        .bind(product_id)
+        .bind(i64::from(limit))
+        .bind(i64::from(offset))
+        .fetch_all(pool)
+        .await?,
+    };
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let id: i64 = row.try_get("id")?;

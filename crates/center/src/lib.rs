@@ -27,6 +27,7 @@ pub mod monitoring;
 pub mod package;
 pub mod plan;
 pub mod product;
+pub mod scratch_pg;
 pub mod seed;
 pub mod server;
 pub mod store;

@@ -32,6 +32,10 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// A throwaway PostgreSQL cluster for tests and benchmarks: prints `postgres-url URL`
+    /// (a new empty database), runs until Ctrl-C or SIGTERM, then stops and removes it.
+    #[command(hide = true)]
+    ScratchPostgres,
     /// An external MQTT broker (mosquitto): its configuration and device credentials.
     Broker {
         #[command(subcommand)]
@@ -46,6 +50,9 @@ enum BrokerCommand {
         /// The center's data directory (holds the center's broker secret).
         #[arg(long, env = "SOTA_CENTER_DATA_DIR", default_value = ".data/center")]
         data_dir: PathBuf,
+        /// The metadata database (`postgres://…`); default: SQLite in the data directory.
+        #[arg(long, env = "SOTA_CENTER_DATABASE")]
+        database: Option<String>,
         /// Where to write the files.
         #[arg(long)]
         dir: PathBuf,
@@ -62,6 +69,9 @@ enum BrokerCommand {
         /// The center's data directory.
         #[arg(long, env = "SOTA_CENTER_DATA_DIR", default_value = ".data/center")]
         data_dir: PathBuf,
+        /// The metadata database (`postgres://…`); default: SQLite in the data directory.
+        #[arg(long, env = "SOTA_CENTER_DATABASE")]
+        database: Option<String>,
         /// The directory written by `mosquitto-config`.
         #[arg(long)]
         dir: PathBuf,
@@ -84,6 +94,9 @@ enum TokenCommand {
         /// The center's data directory.
         #[arg(long, env = "SOTA_CENTER_DATA_DIR", default_value = ".data/center")]
         data_dir: PathBuf,
+        /// The metadata database (`postgres://…`); default: SQLite in the data directory.
+        #[arg(long, env = "SOTA_CENTER_DATABASE")]
+        database: Option<String>,
     },
 }
 
@@ -108,8 +121,17 @@ fn main() -> ExitCode {
                 sota_center::server::run(config, max_file_bytes).await.map_err(|e| e.to_string())
             }
             Command::Broker { command } => broker(command).await,
-            Command::Token { command: TokenCommand::Create { name, data_dir } } => {
-                let pool = sota_center::server::open_db(&data_dir).await.map_err(|e| e.to_string())?;
+            Command::ScratchPostgres => {
+                let cluster = sota_center::scratch_pg::Cluster::start()?;
+                println!("postgres-url {}", cluster.create_database()?);
+                use std::io::Write;
+                let _ = std::io::stdout().flush();
+                sota_center::server::shutdown().await;
+                drop(cluster);
+                Ok(())
+            }
+            Command::Token { command: TokenCommand::Create { name, data_dir, database } } => {
+                let pool = sota_center::server::open_db(&data_dir, database.as_deref()).await.map_err(|e| e.to_string())?;
                 let token = sota_center::token::create(&pool, &name).await.map_err(|e| e.message)?;
                 println!("{token}");
                 eprintln!("token {name:?} created; it is shown only once. Use it as `Authorization: Bearer <token>`.");
@@ -131,11 +153,12 @@ async fn broker(command: BrokerCommand) -> Result<(), String> {
     match command {
         BrokerCommand::MosquittoConfig {
             data_dir,
+            database,
             dir,
             listen,
             ws_listen,
         } => {
-            let pool = sota_center::server::open_db(&data_dir)
+            let pool = sota_center::server::open_db(&data_dir, database.as_deref())
                 .await
                 .map_err(|e| e.to_string())?;
             let files = Files { dir };
@@ -151,13 +174,14 @@ async fn broker(command: BrokerCommand) -> Result<(), String> {
         }
         BrokerCommand::Provision {
             data_dir,
+            database,
             dir,
             product,
             device,
         } => {
             let id = sota_protocol::DeviceId::new(&product, &device)
                 .ok_or("product and device keys are 1 to 64 of A-Z a-z 0-9 _ - .")?;
-            let pool = sota_center::server::open_db(&data_dir)
+            let pool = sota_center::server::open_db(&data_dir, database.as_deref())
                 .await
                 .map_err(|e| e.to_string())?;
             let secret = mosquitto::provision(&pool, &Files { dir }, &id)

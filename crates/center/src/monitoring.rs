@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use sota_engine::Status;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqlitePool};
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
 
 use crate::error::ApiError;
 pub use sota_api::monitoring::{
@@ -20,13 +20,13 @@ fn status_parts(code: i64) -> (u8, String) {
     (s.code(), sota_protocol::status_name(s).to_string())
 }
 
-fn percent(row: &SqliteRow) -> Result<Option<u8>, sqlx::Error> {
+fn percent(row: &AnyRow) -> Result<Option<u8>, sqlx::Error> {
     Ok(row
         .try_get::<Option<i64>, _>("percent")?
         .and_then(|p| u8::try_from(p).ok()))
 }
 
-fn upgrade_view(row: &SqliteRow) -> Result<UpgradeView, ApiError> {
+fn upgrade_view(row: &AnyRow) -> Result<UpgradeView, ApiError> {
     let (status, status_name) = status_parts(row.try_get("status")?);
     let outcome: String = row.try_get("outcome")?;
     Ok(UpgradeView {
@@ -44,7 +44,7 @@ fn upgrade_view(row: &SqliteRow) -> Result<UpgradeView, ApiError> {
     })
 }
 
-fn log_entry(row: &SqliteRow) -> Result<LogEntry, ApiError> {
+fn log_entry(row: &AnyRow) -> Result<LogEntry, ApiError> {
     let (status, status_name) = status_parts(row.try_get("status")?);
     Ok(LogEntry {
         id: row.try_get("id")?,
@@ -61,8 +61,8 @@ fn log_entry(row: &SqliteRow) -> Result<LogEntry, ApiError> {
 }
 
 /// 404 unless the plan exists.
-pub async fn check_plan(pool: &SqlitePool, id: i64) -> Result<(), ApiError> {
-    sqlx::query("SELECT id FROM plans WHERE id = ?")
+pub async fn check_plan(pool: &AnyPool, id: i64) -> Result<(), ApiError> {
+    sqlx::query("SELECT id FROM plans WHERE id = $1")
         .bind(id)
         .fetch_optional(pool)
         .await?
@@ -79,7 +79,7 @@ const LOG_COLUMNS: &str = "upgrade_log.*, devices.device_key";
 
 /// A plan's devices (by key) with their components' upgrades.
 pub async fn plan_devices(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     plan_id: i64,
     window: &Window,
 ) -> Result<Vec<PlanDevice>, ApiError> {
@@ -87,9 +87,10 @@ pub async fn plan_devices(
     let (limit, offset) = window.bounds();
     let rows = sqlx::query(&format!(
         "SELECT {UPGRADE_COLUMNS} FROM upgrades JOIN devices ON devices.id = upgrades.device_id
-         WHERE upgrades.plan_id = ? AND upgrades.device_id IN (
-             SELECT DISTINCT device_id FROM upgrades u JOIN devices d ON d.id = u.device_id
-             WHERE u.plan_id = ? ORDER BY d.device_key LIMIT ? OFFSET ?)
+         WHERE upgrades.plan_id = $1 AND upgrades.device_id IN (
+             SELECT u.device_id FROM upgrades u JOIN devices d ON d.id = u.device_id
+             WHERE u.plan_id = $2 GROUP BY u.device_id, d.device_key
+             ORDER BY d.device_key LIMIT $3 OFFSET $4)
          ORDER BY devices.device_key, upgrades.identity"
     ))
     .bind(plan_id)
@@ -115,12 +116,12 @@ pub async fn plan_devices(
 /// One upgrade as it stands now, with its latest log line; `None` if it was never offered.
 /// What a plan's watchers are sent when it moves ([`crate::events`]).
 pub async fn upgrade_now(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     key: &crate::upgrade::Key,
 ) -> Result<Option<(UpgradeView, Option<LogEntry>)>, ApiError> {
     let row = sqlx::query(&format!(
         "SELECT {UPGRADE_COLUMNS} FROM upgrades JOIN devices ON devices.id = upgrades.device_id
-         WHERE upgrades.plan_id = ? AND upgrades.device_id = ? AND upgrades.identity = ?"
+         WHERE upgrades.plan_id = $1 AND upgrades.device_id = $2 AND upgrades.identity = $3"
     ))
     .bind(key.plan_id)
     .bind(key.device_id)
@@ -131,7 +132,7 @@ pub async fn upgrade_now(
     // The device's log, newest first (its index), stops at the line just written.
     let log = sqlx::query(&format!(
         "SELECT {LOG_COLUMNS} FROM upgrade_log JOIN devices ON devices.id = upgrade_log.device_id
-         WHERE upgrade_log.device_id = ? AND upgrade_log.plan_id = ? AND upgrade_log.identity = ?
+         WHERE upgrade_log.device_id = $1 AND upgrade_log.plan_id = $2 AND upgrade_log.identity = $3
          ORDER BY upgrade_log.id DESC LIMIT 1"
     ))
     .bind(key.device_id)
@@ -146,17 +147,17 @@ pub async fn upgrade_now(
 }
 
 /// How many upgrades of a plan stand at each status and outcome.
-pub async fn plan_counts(pool: &SqlitePool, plan_id: i64) -> Result<PlanCounts, ApiError> {
+pub async fn plan_counts(pool: &AnyPool, plan_id: i64) -> Result<PlanCounts, ApiError> {
     check_plan(pool, plan_id).await?;
     let devices: i64 =
-        sqlx::query("SELECT COUNT(DISTINCT device_id) AS n FROM upgrades WHERE plan_id = ?")
+        sqlx::query("SELECT COUNT(DISTINCT device_id) AS n FROM upgrades WHERE plan_id = $1")
             .bind(plan_id)
             .fetch_one(pool)
             .await?
             .try_get("n")?;
     let mut by_status = BTreeMap::new();
     for row in
-        sqlx::query("SELECT status, COUNT(*) AS n FROM upgrades WHERE plan_id = ? GROUP BY status")
+        sqlx::query("SELECT status, COUNT(*) AS n FROM upgrades WHERE plan_id = $1 GROUP BY status")
             .bind(plan_id)
             .fetch_all(pool)
             .await?
@@ -166,7 +167,7 @@ pub async fn plan_counts(pool: &SqlitePool, plan_id: i64) -> Result<PlanCounts, 
     }
     let mut by_outcome = BTreeMap::new();
     for row in sqlx::query(
-        "SELECT outcome, COUNT(*) AS n FROM upgrades WHERE plan_id = ? GROUP BY outcome",
+        "SELECT outcome, COUNT(*) AS n FROM upgrades WHERE plan_id = $1 GROUP BY outcome",
     )
     .bind(plan_id)
     .fetch_all(pool)
@@ -184,7 +185,7 @@ pub async fn plan_counts(pool: &SqlitePool, plan_id: i64) -> Result<PlanCounts, 
 
 /// A plan's upgrade log, oldest first.
 pub async fn plan_log(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     plan_id: i64,
     window: &Window,
 ) -> Result<Vec<LogEntry>, ApiError> {
@@ -192,7 +193,7 @@ pub async fn plan_log(
     let (limit, offset) = window.bounds();
     let rows = sqlx::query(&format!(
         "SELECT {LOG_COLUMNS} FROM upgrade_log JOIN devices ON devices.id = upgrade_log.device_id
-         WHERE upgrade_log.plan_id = ? ORDER BY upgrade_log.id LIMIT ? OFFSET ?"
+         WHERE upgrade_log.plan_id = $1 ORDER BY upgrade_log.id LIMIT $2 OFFSET $3"
     ))
     .bind(plan_id)
     .bind(limit)
@@ -204,21 +205,21 @@ pub async fn plan_log(
 
 /// A device's upgrades and their log.
 pub async fn device_history(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     device_id: i64,
     window: &Window,
 ) -> Result<DeviceHistory, ApiError> {
     let (limit, offset) = window.bounds();
     let upgrades = sqlx::query(&format!(
         "SELECT {UPGRADE_COLUMNS} FROM upgrades JOIN devices ON devices.id = upgrades.device_id
-         WHERE upgrades.device_id = ? ORDER BY upgrades.plan_id DESC, upgrades.identity"
+         WHERE upgrades.device_id = $1 ORDER BY upgrades.plan_id DESC, upgrades.identity"
     ))
     .bind(device_id)
     .fetch_all(pool)
     .await?;
     let log = sqlx::query(&format!(
         "SELECT {LOG_COLUMNS} FROM upgrade_log JOIN devices ON devices.id = upgrade_log.device_id
-         WHERE upgrade_log.device_id = ? ORDER BY upgrade_log.id LIMIT ? OFFSET ?"
+         WHERE upgrade_log.device_id = $1 ORDER BY upgrade_log.id LIMIT $2 OFFSET $3"
     ))
     .bind(device_id)
     .bind(limit)

@@ -4,7 +4,7 @@
 use object_store::path::Path as ObjectPath;
 use object_store::WriteMultipart;
 use sota_engine::Digester;
-use sqlx::{Row, SqlitePool};
+use sqlx::{AnyPool, Row};
 
 use crate::error::ApiError;
 use crate::product::{self, check_key};
@@ -26,7 +26,7 @@ pub struct StoredFile {
 
 /// Streams one file into the store under a fresh key while digesting it.
 pub struct FileWriter {
-    pool: SqlitePool,
+    pool: AnyPool,
     store: FirmwareStore,
     key: ObjectPath,
     writer: WriteMultipart,
@@ -41,7 +41,7 @@ impl FileWriter {
     /// The key is recorded as pending first, so whatever a crash leaves under
     /// it is removed at the next start ([`sweep_pending`]).
     pub async fn start(
-        pool: &SqlitePool,
+        pool: &AnyPool,
         store: &FirmwareStore,
         file_name: &str,
         limit: u64,
@@ -51,7 +51,7 @@ impl FileWriter {
             crate::random_hex(16)?,
             crate::random_hex(4)?
         ));
-        sqlx::query("INSERT INTO pending_uploads (object_key, created_at) VALUES (?, ?)")
+        sqlx::query("INSERT INTO pending_uploads (object_key, created_at) VALUES ($1, $2)")
             .bind(key.as_ref())
             .bind(crate::now_text())
             .execute(pool)
@@ -136,7 +136,7 @@ impl FileWriter {
 /// Delete objects whose keys are pending (a rejected upload, a deleted
 /// package), then their pending rows. Best effort: what fails stays pending
 /// and is retried at the next start.
-pub async fn discard(pool: &SqlitePool, store: &FirmwareStore, files: &[StoredFile]) {
+pub async fn discard(pool: &AnyPool, store: &FirmwareStore, files: &[StoredFile]) {
     for f in files {
         match store
             .remove_leftovers(&ObjectPath::from(f.object_key.as_str()))
@@ -150,8 +150,8 @@ pub async fn discard(pool: &SqlitePool, store: &FirmwareStore, files: &[StoredFi
 
 /// Drop a pending row whose object is gone (best effort: a row left behind
 /// only costs a no-op at the next start).
-async fn forget_pending(pool: &SqlitePool, key: &str) {
-    if let Err(e) = sqlx::query("DELETE FROM pending_uploads WHERE object_key = ?")
+async fn forget_pending(pool: &AnyPool, key: &str) {
+    if let Err(e) = sqlx::query("DELETE FROM pending_uploads WHERE object_key = $1")
         .bind(key)
         .execute(pool)
         .await
@@ -164,7 +164,7 @@ async fn forget_pending(pool: &SqlitePool, key: &str) {
 /// their rows. Run at start, before serving. Objects this database does not
 /// list as pending are never touched: they may belong to another center
 /// sharing the store, or to a newer database than a restored backup.
-pub async fn sweep_pending(pool: &SqlitePool, store: &FirmwareStore) -> Result<usize, ApiError> {
+pub async fn sweep_pending(pool: &AnyPool, store: &FirmwareStore) -> Result<usize, ApiError> {
     // A key a committed package names is never deleted, whatever the table says.
     let rows = sqlx::query(
         "SELECT object_key FROM pending_uploads
@@ -188,11 +188,11 @@ pub async fn sweep_pending(pool: &SqlitePool, store: &FirmwareStore) -> Result<u
 /// The row id of the product a package is uploaded for; an unknown or
 /// malformed key is a 422 `unknown_product` / `invalid_key`.
 pub async fn product_of_upload(
-    conn: impl sqlx::SqliteExecutor<'_>,
+    conn: impl sqlx::any::AnyExecutor<'_>,
     product_key: &str,
 ) -> Result<i64, ApiError> {
     check_key("product_key", product_key)?;
-    let row = sqlx::query("SELECT id FROM products WHERE product_key = ?")
+    let row = sqlx::query("SELECT id FROM products WHERE product_key = $1")
         .bind(product_key)
         .fetch_optional(conn)
         .await?;
@@ -209,7 +209,7 @@ pub async fn product_of_upload(
 
 /// Record a package of `product_key` whose files are already in the store.
 pub async fn commit(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     product_key: &str,
     meta: &PackageMeta,
     files: Vec<StoredFile>,
@@ -223,7 +223,7 @@ pub async fn commit(
     let mut tx = pool.begin().await?;
     let id: i64 = sqlx::query(
         "INSERT INTO packages (product_id, name, component_type, package_type, source_version, target_version, remarks, demo, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
     )
     .bind(product_id)
     .bind(&meta.name)
@@ -232,7 +232,7 @@ pub async fn commit(
     .bind(&meta.source_version)
     .bind(&meta.target_version)
     .bind(&meta.remarks)
-    .bind(demo)
+    .bind(i64::from(demo))
     .bind(&now)
     .fetch_one(&mut *tx)
     .await?
@@ -243,16 +243,16 @@ pub async fn commit(
     } in &files
     {
         // The object is now owned by a committed row; no sweep may take it.
-        sqlx::query("DELETE FROM pending_uploads WHERE object_key = ?")
+        sqlx::query("DELETE FROM pending_uploads WHERE object_key = $1")
             .bind(object_key)
             .execute(&mut *tx)
             .await?;
         sqlx::query(
             "INSERT INTO package_files (package_id, position, file_name, object_key, size, md5, crc32, sha256)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(id)
-        .bind(f.position)
+        .bind(i64::from(f.position))
         .bind(&f.file_name)
         .bind(object_key)
         .bind(f.size as i64)
@@ -273,7 +273,7 @@ pub async fn commit(
     })
 }
 
-fn meta_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<PackageMeta, ApiError> {
+fn meta_from_row(row: &sqlx::any::AnyRow) -> Result<PackageMeta, ApiError> {
     let ct: String = row.try_get("component_type")?;
     let pt: String = row.try_get("package_type")?;
     Ok(PackageMeta {
@@ -287,8 +287,8 @@ fn meta_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<PackageMeta, ApiError>
 }
 
 /// A package's files with their object keys: the one place a file row becomes a file.
-async fn files_of(pool: &SqlitePool, id: i64) -> Result<Vec<StoredFile>, ApiError> {
-    let rows = sqlx::query("SELECT * FROM package_files WHERE package_id = ? ORDER BY position")
+async fn files_of(pool: &AnyPool, id: i64) -> Result<Vec<StoredFile>, ApiError> {
+    let rows = sqlx::query("SELECT * FROM package_files WHERE package_id = $1 ORDER BY position")
         .bind(id)
         .fetch_all(pool)
         .await?;
@@ -297,7 +297,7 @@ async fn files_of(pool: &SqlitePool, id: i64) -> Result<Vec<StoredFile>, ApiErro
         let size: i64 = row.try_get("size")?;
         files.push(StoredFile {
             file: PackageFile {
-                position: row.try_get("position")?,
+                position: u32::try_from(row.try_get::<i64, _>("position")?).unwrap_or(u32::MAX),
                 file_name: row.try_get("file_name")?,
                 size: size as u64,
                 md5: row.try_get("md5")?,
@@ -314,7 +314,7 @@ async fn files_of(pool: &SqlitePool, id: i64) -> Result<Vec<StoredFile>, ApiErro
 const SELECT: &str = "SELECT packages.*, products.product_key FROM packages
      LEFT JOIN products ON products.id = packages.product_id";
 
-async fn from_row(pool: &SqlitePool, row: &sqlx::sqlite::SqliteRow) -> Result<Package, ApiError> {
+async fn from_row(pool: &AnyPool, row: &sqlx::any::AnyRow) -> Result<Package, ApiError> {
     let id: i64 = row.try_get("id")?;
     Ok(Package {
         id,
@@ -325,14 +325,14 @@ async fn from_row(pool: &SqlitePool, row: &sqlx::sqlite::SqliteRow) -> Result<Pa
             .into_iter()
             .map(|f| f.file)
             .collect(),
-        demo: row.try_get("demo")?,
+        demo: row.try_get::<i64, _>("demo")? != 0,
         created_at: row.try_get("created_at")?,
     })
 }
 
 /// One package, or 404.
-pub async fn get(pool: &SqlitePool, id: i64) -> Result<Package, ApiError> {
-    let row = sqlx::query(&format!("{SELECT} WHERE packages.id = ?"))
+pub async fn get(pool: &AnyPool, id: i64) -> Result<Package, ApiError> {
+    let row = sqlx::query(&format!("{SELECT} WHERE packages.id = $1"))
         .bind(id)
         .fetch_optional(pool)
         .await?
@@ -346,16 +346,16 @@ pub async fn get(pool: &SqlitePool, id: i64) -> Result<Package, ApiError> {
 
 /// A page of the packages, newest first; with `product`, only that product's (404 if no
 /// product has that key); with `q`, only those whose name contains it.
-pub async fn list(pool: &SqlitePool, filter: &PackageFilter) -> Result<Vec<Package>, ApiError> {
+pub async fn list(pool: &AnyPool, filter: &PackageFilter) -> Result<Vec<Package>, ApiError> {
     let product_id = match &filter.product {
         Some(key) => Some(product::get(pool, key).await?.0),
         None => None,
     };
     let (limit, offset) = crate::db::window(filter.offset, filter.limit);
     let rows = sqlx::query(&format!(
-        "{SELECT} WHERE (?1 IS NULL OR packages.product_id = ?1)
-         AND (?2 IS NULL OR instr(lower(packages.name), lower(?2)) > 0)
-         ORDER BY packages.id DESC LIMIT ?3 OFFSET ?4"
+        "{SELECT} WHERE ($1 IS NULL OR packages.product_id = $1)
+         AND ($2 IS NULL OR lower(packages.name) LIKE lower($2) ESCAPE '\\')
+         ORDER BY packages.id DESC LIMIT $3 OFFSET $4"
     ))
     .bind(product_id)
     .bind(crate::db::search(&filter.q))
@@ -394,11 +394,11 @@ pub fn check_product(pkg: &Package, product_key: &str, what: &str) -> Result<(),
 }
 
 /// Delete a package no plan uses; its rows go first, then its objects.
-pub async fn delete(pool: &SqlitePool, store: &FirmwareStore, id: i64) -> Result<(), ApiError> {
+pub async fn delete(pool: &AnyPool, store: &FirmwareStore, id: i64) -> Result<(), ApiError> {
     get(pool, id).await?;
     let files = files_of(pool, id).await?;
     let mut tx = pool.begin().await?;
-    let used: i64 = sqlx::query("SELECT COUNT(*) AS n FROM plan_components WHERE package_id = ?")
+    let used: i64 = sqlx::query("SELECT COUNT(*) AS n FROM plan_components WHERE package_id = $1")
         .bind(id)
         .fetch_one(&mut *tx)
         .await?
@@ -413,13 +413,13 @@ pub async fn delete(pool: &SqlitePool, store: &FirmwareStore, id: i64) -> Result
     // they are deleted leaves them to the start-up sweep, not orphaned.
     sqlx::query(
         "INSERT INTO pending_uploads (object_key, created_at)
-         SELECT object_key, ? FROM package_files WHERE package_id = ?",
+         SELECT object_key, $1 FROM package_files WHERE package_id = $2",
     )
     .bind(crate::now_text())
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("DELETE FROM packages WHERE id = ?")
+    sqlx::query("DELETE FROM packages WHERE id = $1")
         .bind(id)
         .execute(&mut *tx)
         .await?;
@@ -444,8 +444,10 @@ mod tests {
     }
 
     /// A fresh database holding product `p`.
-    async fn pool_with_product(dir: &std::path::Path) -> SqlitePool {
-        let pool = crate::db::open(&dir.join("db.sqlite3")).await.unwrap();
+    async fn pool_with_product(dir: &std::path::Path) -> AnyPool {
+        let pool = crate::db::open(&crate::db::Database::Sqlite(dir.join("db.sqlite3")))
+            .await
+            .unwrap();
         let new = product::NewProduct {
             product_key: "p".into(),
             name: "P".into(),
@@ -454,7 +456,7 @@ mod tests {
         pool
     }
 
-    async fn pending_keys(pool: &SqlitePool) -> Vec<String> {
+    async fn pending_keys(pool: &AnyPool) -> Vec<String> {
         sqlx::query("SELECT object_key FROM pending_uploads")
             .fetch_all(pool)
             .await

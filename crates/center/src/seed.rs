@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use crate::device::{self, DeviceReport};
 use crate::error::ApiError;
@@ -30,7 +30,7 @@ pub struct Seeded {
 
 /// Seed once: only into a database that never held a product and was never seeded.
 pub async fn seed_if_first_start(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     store: &FirmwareStore,
 ) -> Result<Option<Seeded>, ApiError> {
     let seeded: Option<(String,)> =
@@ -104,7 +104,7 @@ pub async fn seed_if_first_start(
     };
     let plan = plan::create(pool, &input, true).await?;
     plan::transition(pool, plan.id, Transition::Activate).await?;
-    sqlx::query("INSERT INTO settings (name, value) VALUES ('demo_seeded', ?)")
+    sqlx::query("INSERT INTO settings (name, value) VALUES ('demo_seeded', $1)")
         .bind(crate::now_text())
         .execute(pool)
         .await?;
@@ -115,12 +115,12 @@ pub async fn seed_if_first_start(
 }
 
 /// The demo package, if the demo data is present (to print its link at every start).
-pub async fn demo_package(pool: &SqlitePool) -> Result<Option<i64>, ApiError> {
+pub async fn demo_package(pool: &AnyPool) -> Result<Option<i64>, ApiError> {
     let row: Option<(i64,)> = sqlx::query_as(
         "SELECT pf.package_id FROM package_files pf JOIN packages p ON p.id = pf.package_id
          JOIN products pr ON pr.id = p.product_id
-         WHERE p.demo = 1 AND pf.position = 0 AND pr.product_key = ? AND EXISTS (
-            SELECT 1 FROM devices d WHERE d.product_id = pr.id AND d.device_key = ?)
+         WHERE p.demo = 1 AND pf.position = 0 AND pr.product_key = $1 AND EXISTS (
+            SELECT 1 FROM devices d WHERE d.product_id = pr.id AND d.device_key = $2)
          ORDER BY p.id LIMIT 1",
     )
     .bind(DEMO_PRODUCT)

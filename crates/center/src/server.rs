@@ -38,16 +38,23 @@ pub enum StartError {
     Serve(std::io::Error),
 }
 
-/// Open the database in `data_dir` (creating it).
-pub async fn open_db(data_dir: &std::path::Path) -> Result<sqlx::SqlitePool, StartError> {
-    std::fs::create_dir_all(data_dir)
-        .map_err(|e| StartError::DataDir(data_dir.display().to_string(), e))?;
-    Ok(db::open(&data_dir.join("center.sqlite3")).await?)
+/// Open `database` (a `postgres://` URL), or without it the SQLite file in `data_dir`
+/// (creating the directory and the file).
+pub async fn open_db(
+    data_dir: &std::path::Path,
+    database: Option<&str>,
+) -> Result<db::Pool, StartError> {
+    let database = db::Database::choose(database, data_dir)?;
+    if let db::Database::Sqlite(_) = database {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| StartError::DataDir(data_dir.display().to_string(), e))?;
+    }
+    Ok(db::open(&database).await?)
 }
 
 /// Run the center until shut down. Prints `listening on http://ADDR` first.
 pub async fn run(config: ServeConfig, max_file_bytes: u64) -> Result<(), StartError> {
-    let pool = open_db(&config.data_dir).await?;
+    let pool = open_db(&config.data_dir, config.database.as_deref()).await?;
     let store_spec = config
         .store
         .clone()
@@ -138,7 +145,11 @@ pub async fn run(config: ServeConfig, max_file_bytes: u64) -> Result<(), StartEr
     // The seed wrote plans and devices behind the channel's back.
     state.memory.clear();
     println!("sota-center listening on http://{addr}");
-    println!("  data: {}  store: {store_spec}", config.data_dir.display());
+    println!(
+        "  data: {}  database: {}  store: {store_spec}",
+        config.data_dir.display(),
+        config.database()?.display()
+    );
     println!("  API: http://{addr}/api/v1  (OpenAPI: http://{addr}/api/v1/openapi.json)");
     println!("{mqtt_line}");
     if let Some(ws_line) = ws_line {
@@ -204,7 +215,8 @@ fn external_broker(url: &str) -> Result<(String, u16), StartError> {
     Ok((host.to_string(), port))
 }
 
-async fn shutdown() {
+/// Wait for Ctrl-C or SIGTERM.
+pub async fn shutdown() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -1,7 +1,7 @@
 //! Operator tokens: bearer tokens for the API. Only their SHA-256 is stored.
 
 use sha2::{Digest, Sha256};
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use crate::error::ApiError;
 use crate::product::check_key;
@@ -12,11 +12,11 @@ pub fn hash(token: &str) -> String {
 }
 
 /// Create a named token; returns the token, shown once.
-pub async fn create(pool: &SqlitePool, name: &str) -> Result<String, ApiError> {
+pub async fn create(pool: &AnyPool, name: &str) -> Result<String, ApiError> {
     check_key("token name", name)?;
     let token = format!("sc_{}", crate::random_hex(24)?);
     let done = sqlx::query(
-        "INSERT INTO operator_tokens (name, token_hash, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
+        "INSERT INTO operator_tokens (name, token_hash, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
     )
     .bind(name)
     .bind(hash(&token))
@@ -33,9 +33,9 @@ pub async fn create(pool: &SqlitePool, name: &str) -> Result<String, ApiError> {
 }
 
 /// The name of the operator holding `token`, if it is valid.
-pub async fn check(pool: &SqlitePool, token: &str) -> Result<Option<String>, ApiError> {
+pub async fn check(pool: &AnyPool, token: &str) -> Result<Option<String>, ApiError> {
     let row: Option<(String,)> =
-        sqlx::query_as("SELECT name FROM operator_tokens WHERE token_hash = ?")
+        sqlx::query_as("SELECT name FROM operator_tokens WHERE token_hash = $1")
             .bind(hash(token))
             .fetch_optional(pool)
             .await?;

@@ -6,7 +6,7 @@
 //! log line, so devices may resend after a reconnect.
 
 use sota_engine::Status;
-use sqlx::{Row, SqlitePool};
+use sqlx::{AnyPool, Row};
 
 use crate::error::ApiError;
 pub use sota_api::monitoring::Outcome;
@@ -106,14 +106,14 @@ fn status_of(code: i64) -> Result<Status, ApiError> {
 }
 
 async fn log_line(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     key: &Key,
     step: &Step,
     at: &str,
 ) -> Result<(), ApiError> {
     sqlx::query(
         "INSERT INTO upgrade_log (plan_id, device_id, identity, at, source, status, percent, message)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(key.plan_id)
     .bind(key.device_id)
@@ -130,18 +130,18 @@ async fn log_line(
 
 /// Record that the upgrade was offered to the device (status 0, by the
 /// center); true when it was new. Offering again changes nothing.
-pub async fn offered(pool: &SqlitePool, key: &Key) -> Result<bool, ApiError> {
+pub async fn offered(pool: &AnyPool, key: &Key) -> Result<bool, ApiError> {
     Ok(offered_all(pool, std::slice::from_ref(key)).await? == 1)
 }
 
 /// Record that each upgrade of `keys` was offered (status 0, by the center),
 /// in one transaction: the rows that are new get their "offered" log line;
 /// offering again changes nothing. Returns how many were new.
-pub async fn offered_all(pool: &SqlitePool, keys: &[Key]) -> Result<usize, ApiError> {
+pub async fn offered_all(pool: &AnyPool, keys: &[Key]) -> Result<usize, ApiError> {
     if keys.is_empty() {
         return Ok(0);
     }
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = crate::db::begin_write(pool).await?;
     let new = offered_all_on(&mut tx, keys).await?;
     tx.commit().await?;
     Ok(new)
@@ -149,7 +149,7 @@ pub async fn offered_all(pool: &SqlitePool, keys: &[Key]) -> Result<usize, ApiEr
 
 /// [`offered_all`] inside the caller's transaction.
 pub async fn offered_all_on(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     keys: &[Key],
 ) -> Result<usize, ApiError> {
     // Rows per statement: 5 bound values a row, far below SQLite's limit of 32766.
@@ -157,26 +157,25 @@ pub async fn offered_all_on(
     let now = crate::now_text();
     let mut new = 0;
     for chunk in keys.chunks(ROWS) {
-        let mut insert = sqlx::QueryBuilder::new(
-            "INSERT INTO upgrades (plan_id, device_id, identity, status, percent, outcome, message, started_at, updated_at) ",
+        let sql = format!(
+            "INSERT INTO upgrades (plan_id, device_id, identity, status, percent, outcome, message, started_at, updated_at)
+             VALUES {} ON CONFLICT DO NOTHING RETURNING plan_id, device_id, identity",
+            crate::db::values(chunk.len(), "(?, ?, ?, 0, NULL, 'pending', 'offered', ?, ?)")
         );
-        insert.push_values(chunk, |mut row, key| {
-            row.push_bind(key.plan_id)
-                .push_bind(key.device_id)
-                .push_bind(&key.identity)
-                .push("0, NULL, 'pending', 'offered'")
-                .push_bind(&now)
-                .push_bind(&now);
-        });
-        insert.push(" ON CONFLICT DO NOTHING RETURNING plan_id, device_id, identity");
-        let added = insert.build().fetch_all(&mut *conn).await?;
+        let mut insert = sqlx::query(&sql);
+        for key in chunk {
+            insert = insert
+                .bind(key.plan_id)
+                .bind(key.device_id)
+                .bind(&key.identity)
+                .bind(&now)
+                .bind(&now);
+        }
+        let added = insert.fetch_all(&mut *conn).await?;
         if added.is_empty() {
             continue;
         }
         new += added.len();
-        let mut log = sqlx::QueryBuilder::new(
-            "INSERT INTO upgrade_log (plan_id, device_id, identity, at, source, status, percent, message) ",
-        );
         let mut rows = Vec::with_capacity(added.len());
         for r in &added {
             rows.push((
@@ -185,22 +184,23 @@ pub async fn offered_all_on(
                 r.try_get::<String, _>(2)?,
             ));
         }
-        log.push_values(&rows, |mut row, (plan_id, device_id, identity)| {
-            row.push_bind(plan_id)
-                .push_bind(device_id)
-                .push_bind(identity)
-                .push_bind(&now)
-                .push("'center', 0, NULL, 'offered'");
-        });
-        log.build().execute(&mut *conn).await?;
+        let sql = format!(
+            "INSERT INTO upgrade_log (plan_id, device_id, identity, at, source, status, percent, message) VALUES {}",
+            crate::db::values(rows.len(), "(?, ?, ?, ?, 'center', 0, NULL, 'offered')")
+        );
+        let mut log = sqlx::query(&sql);
+        for (plan_id, device_id, identity) in &rows {
+            log = log.bind(plan_id).bind(device_id).bind(identity).bind(&now);
+        }
+        log.execute(&mut *conn).await?;
     }
     Ok(new)
 }
 
 /// Where the upgrade stands, if it was offered.
-pub async fn current(pool: &SqlitePool, key: &Key) -> Result<Option<Current>, ApiError> {
+pub async fn current(pool: &AnyPool, key: &Key) -> Result<Option<Current>, ApiError> {
     let row = sqlx::query(
-        "SELECT status, percent, outcome FROM upgrades WHERE plan_id = ? AND device_id = ? AND identity = ?",
+        "SELECT status, percent, outcome FROM upgrades WHERE plan_id = $1 AND device_id = $2 AND identity = $3",
     )
     .bind(key.plan_id)
     .bind(key.device_id)
@@ -228,14 +228,10 @@ pub fn moves(now: Current, step: &Step) -> bool {
 
 /// Move an upgrade by `step` if it moves it (see [`moves`]); `None` when the
 /// upgrade was never offered.
-pub async fn advance(
-    pool: &SqlitePool,
-    key: &Key,
-    step: &Step,
-) -> Result<Option<Advance>, ApiError> {
+pub async fn advance(pool: &AnyPool, key: &Key, step: &Step) -> Result<Option<Advance>, ApiError> {
     // IMMEDIATE: this transaction reads before it writes, and a deferred one
     // would fail (not wait) when another connection wrote in between.
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = crate::db::begin_write(pool).await?;
     let done = advance_on(&mut tx, key, step).await?;
     tx.commit().await?;
     Ok(done)
@@ -243,12 +239,12 @@ pub async fn advance(
 
 /// [`advance`] inside the caller's (write) transaction.
 pub async fn advance_on(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     key: &Key,
     step: &Step,
 ) -> Result<Option<Advance>, ApiError> {
     let row = sqlx::query(
-        "SELECT status, percent, outcome FROM upgrades WHERE plan_id = ? AND device_id = ? AND identity = ?",
+        "SELECT status, percent, outcome FROM upgrades WHERE plan_id = $1 AND device_id = $2 AND identity = $3",
     )
     .bind(key.plan_id)
     .bind(key.device_id)
@@ -269,9 +265,9 @@ pub async fn advance_on(
     let at = crate::now_text();
     let outcome = outcome_of(step.status);
     sqlx::query(
-        "UPDATE upgrades SET status = ?, percent = ?, outcome = ?, message = ?, updated_at = ?,
-         finished_at = CASE WHEN ? THEN ? ELSE NULL END
-         WHERE plan_id = ? AND device_id = ? AND identity = ?",
+        "UPDATE upgrades SET status = $1, percent = $2, outcome = $3, message = $4, updated_at = $5,
+         finished_at = CASE WHEN $6 THEN $7 ELSE NULL END
+         WHERE plan_id = $8 AND device_id = $9 AND identity = $10",
     )
     .bind(i64::from(step.status.code()))
     .bind(step.percent.map(i64::from))
@@ -292,12 +288,12 @@ pub async fn advance_on(
 /// A device's pending upgrades of one component that reached `updating`
 /// (plan id): a version report may end them.
 pub async fn updating(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     device_id: i64,
     identity: &str,
 ) -> Result<Vec<i64>, ApiError> {
     let rows = sqlx::query(
-        "SELECT plan_id FROM upgrades WHERE device_id = ? AND identity = ? AND outcome = 'pending' AND status = ?",
+        "SELECT plan_id FROM upgrades WHERE device_id = $1 AND identity = $2 AND outcome = 'pending' AND status = $3",
     )
     .bind(device_id)
     .bind(identity)

@@ -3,7 +3,7 @@
 //! verification details. The device side (a later issue) reports through
 //! [`append_log`] and [`finish`], as operators can through the API now.
 
-use sqlx::{Row, SqlitePool};
+use sqlx::{AnyPool, Row};
 
 use crate::error::ApiError;
 use crate::package::{self, PackageType};
@@ -14,7 +14,7 @@ pub use sota_api::verification::{
 
 /// Start a verification of `package_id` on one device component.
 pub async fn create(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     reported: &crate::channel::reported::Reported,
     package_id: i64,
     new: &NewVerification,
@@ -64,7 +64,7 @@ pub async fn create(
     let now = crate::now_text();
     let mut tx = pool.begin().await?;
     let id: i64 = sqlx::query(
-        "INSERT INTO verifications (package_id, device_id, component_identity, outcome, created_at) VALUES (?, ?, ?, 'pending', ?) RETURNING id",
+        "INSERT INTO verifications (package_id, device_id, component_identity, outcome, created_at) VALUES ($1, $2, $3, 'pending', $4) RETURNING id",
     )
     .bind(package_id)
     .bind(device_id)
@@ -73,7 +73,7 @@ pub async fn create(
     .fetch_one(&mut *tx)
     .await?
     .try_get("id")?;
-    sqlx::query("INSERT INTO verification_log (verification_id, at, message) VALUES (?, ?, ?)")
+    sqlx::query("INSERT INTO verification_log (verification_id, at, message) VALUES ($1, $2, $3)")
         .bind(id)
         .bind(&now)
         .bind(format!(
@@ -87,17 +87,17 @@ pub async fn create(
 }
 
 /// One verification, or 404.
-pub async fn get(pool: &SqlitePool, id: i64) -> Result<Verification, ApiError> {
+pub async fn get(pool: &AnyPool, id: i64) -> Result<Verification, ApiError> {
     let row = sqlx::query(
         "SELECT v.*, d.device_key, p.product_key FROM verifications v
-         JOIN devices d ON d.id = v.device_id JOIN products p ON p.id = d.product_id WHERE v.id = ?",
+         JOIN devices d ON d.id = v.device_id JOIN products p ON p.id = d.product_id WHERE v.id = $1",
     )
     .bind(id)
     .fetch_optional(pool)
     .await?
     .ok_or_else(|| ApiError::not_found(format!("no verification with id {id}")))?;
     let log = sqlx::query(
-        "SELECT at, message FROM verification_log WHERE verification_id = ? ORDER BY id",
+        "SELECT at, message FROM verification_log WHERE verification_id = $1 ORDER BY id",
     )
     .bind(id)
     .fetch_all(pool)
@@ -138,11 +138,11 @@ pub async fn get(pool: &SqlitePool, id: i64) -> Result<Verification, ApiError> {
 
 /// A package's verification details, newest first.
 pub async fn list_for_package(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     package_id: i64,
 ) -> Result<Vec<Verification>, ApiError> {
     package::get(pool, package_id).await?;
-    let ids = sqlx::query("SELECT id FROM verifications WHERE package_id = ? ORDER BY id DESC")
+    let ids = sqlx::query("SELECT id FROM verifications WHERE package_id = $1 ORDER BY id DESC")
         .bind(package_id)
         .fetch_all(pool)
         .await?;
@@ -154,11 +154,7 @@ pub async fn list_for_package(
 }
 
 /// Add a log line to a pending verification.
-pub async fn append_log(
-    pool: &SqlitePool,
-    id: i64,
-    message: &str,
-) -> Result<Verification, ApiError> {
+pub async fn append_log(pool: &AnyPool, id: i64, message: &str) -> Result<Verification, ApiError> {
     check_message(message)?;
     let v = get(pool, id).await?;
     if v.outcome != Outcome::Pending {
@@ -167,7 +163,7 @@ pub async fn append_log(
             format!("verification {id} has finished; its log is closed"),
         ));
     }
-    sqlx::query("INSERT INTO verification_log (verification_id, at, message) VALUES (?, ?, ?)")
+    sqlx::query("INSERT INTO verification_log (verification_id, at, message) VALUES ($1, $2, $3)")
         .bind(id)
         .bind(crate::now_text())
         .bind(message)
@@ -178,7 +174,7 @@ pub async fn append_log(
 
 /// Record the outcome of a pending verification (once).
 pub async fn finish(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     id: i64,
     report: &OutcomeReport,
 ) -> Result<Verification, ApiError> {
@@ -197,7 +193,7 @@ pub async fn finish(
         "failed"
     };
     let mut tx = pool.begin().await?;
-    let done = sqlx::query("UPDATE verifications SET outcome = ?, finished_at = ? WHERE id = ? AND outcome = 'pending'")
+    let done = sqlx::query("UPDATE verifications SET outcome = $1, finished_at = $2 WHERE id = $3 AND outcome = 'pending'")
         .bind(outcome)
         .bind(&now)
         .bind(id)
@@ -209,7 +205,7 @@ pub async fn finish(
             format!("verification {id} already has an outcome"),
         ));
     }
-    sqlx::query("INSERT INTO verification_log (verification_id, at, message) VALUES (?, ?, ?)")
+    sqlx::query("INSERT INTO verification_log (verification_id, at, message) VALUES ($1, $2, $3)")
         .bind(id)
         .bind(&now)
         .bind(format!("{outcome}: {}", report.message))

@@ -101,9 +101,7 @@ async fn a_flooding_device_gets_errors_and_does_not_hold_up_another() {
 async fn the_centers_login_opens_tool_sessions_but_no_other_client_id() {
     let center = Center::start(&["--no-demo"]);
     let (mqtt, _) = center.broker();
-    let pool = sota_center::db::open(&center.data_dir.join("center.sqlite3"))
-        .await
-        .unwrap();
+    let pool = common::open_db(&center.data_dir).await;
     let secret = sota_center::channel::credentials::center_secret(&pool)
         .await
         .unwrap();

@@ -50,6 +50,12 @@ fn run(args: &[&str], data: &Path) -> String {
         .args(args)
         .arg("--data-dir")
         .arg(data)
+        .args(
+            common::database_for(data)
+                .map(|url| ["--database".to_string(), url])
+                .into_iter()
+                .flatten(),
+        )
         .output()
         .unwrap();
     assert!(

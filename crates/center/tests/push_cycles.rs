@@ -1,5 +1,7 @@
 //! Centers sharing one database push each 10-minute cycle once: two connection pools on one
-//! SQLite file stand for two `sota-center serve` processes.
+//! database stand for two `sota-center serve` processes.
+
+mod common;
 
 use jiff::Timestamp;
 use sota_center::channel::push::claim;
@@ -7,9 +9,8 @@ use sota_center::channel::push::claim;
 #[tokio::test]
 async fn each_cycle_is_claimed_by_one_center_and_the_next_is_free_again() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("center.sqlite3");
-    let a = sota_center::db::open(&path).await.unwrap();
-    let b = sota_center::db::open(&path).await.unwrap();
+    let a = common::open_db(dir.path()).await;
+    let b = common::open_db(dir.path()).await;
     let tick: Timestamp = "2026-11-27T10:00:00Z".parse().unwrap();
 
     // Both race for the same cycle, several times over: one wins, once.
@@ -38,9 +39,7 @@ async fn each_cycle_is_claimed_by_one_center_and_the_next_is_free_again() {
 #[tokio::test]
 async fn claims_older_than_a_day_are_deleted() {
     let dir = tempfile::tempdir().unwrap();
-    let pool = sota_center::db::open(&dir.path().join("center.sqlite3"))
-        .await
-        .unwrap();
+    let pool = common::open_db(dir.path()).await;
     sqlx::query("INSERT INTO push_cycles (tick, instance, claimed_at) VALUES ('2020-01-01T00:00:00Z', 'old', '2020-01-01T00:00:01Z')")
         .execute(&pool)
         .await

@@ -6,6 +6,10 @@
 #
 #   crates/center/tests/schemathesis.sh [max-seconds]   (default 60)
 #
+# SCHEMATHESIS_DATABASE=postgres runs the center on a database of a throwaway
+# PostgreSQL cluster (`sota-center scratch-postgres`, stopped at the end)
+# instead of SQLite in the temporary data dir.
+#
 # Uses the project's venv (.venv at the workspace root), creating it and
 # installing schemathesis from PyPI if needed.
 set -euo pipefail
@@ -28,14 +32,32 @@ BIN="$TARGET_DIR/debug/sota-center"
 DATA="$(mktemp -d)"
 OUT="$DATA/stdout"
 SERVER_PID=""
+PG_PID=""
 cleanup() {
   if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  if [ -n "$PG_PID" ]; then kill "$PG_PID" 2>/dev/null || true; wait "$PG_PID" 2>/dev/null || true; fi
   rm -rf "$DATA"
 }
 trap cleanup EXIT
 
-TOKEN="$("$BIN" token create --name schemathesis --data-dir "$DATA" 2>/dev/null)"
-RUST_LOG=warn "$BIN" serve --listen 127.0.0.1:0 --mqtt-listen 127.0.0.1:0 --mqtt-ws-listen 127.0.0.1:0 --data-dir "$DATA" >"$OUT" &
+DATABASE=()
+if [ "${SCHEMATHESIS_DATABASE:-sqlite}" = postgres ]; then
+  "$BIN" scratch-postgres >"$DATA/postgres" &
+  PG_PID=$!
+  PG_URL=""
+  for _ in $(seq 1 300); do
+    PG_URL="$(sed -n 's/^postgres-url //p' "$DATA/postgres" | head -n1)"
+    [ -n "$PG_URL" ] && break
+    kill -0 "$PG_PID" 2>/dev/null || { echo "the throwaway PostgreSQL cluster did not start" >&2; exit 1; }
+    sleep 0.2
+  done
+  [ -n "$PG_URL" ] || { echo "the throwaway PostgreSQL cluster did not start within 60 s" >&2; exit 1; }
+  DATABASE=(--database "$PG_URL")
+  echo "schemathesis: the center on PostgreSQL ($PG_URL)" >&2
+fi
+
+TOKEN="$("$BIN" token create --name schemathesis --data-dir "$DATA" "${DATABASE[@]}" 2>/dev/null)"
+RUST_LOG=warn "$BIN" serve --listen 127.0.0.1:0 --mqtt-listen 127.0.0.1:0 --mqtt-ws-listen 127.0.0.1:0 --data-dir "$DATA" "${DATABASE[@]}" >"$OUT" &
 SERVER_PID=$!
 
 URL=""

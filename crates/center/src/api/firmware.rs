@@ -33,9 +33,9 @@ pub async fn download(
     let grant = state
         .signer
         .verify(&token, jiff::Timestamp::now().as_second())?;
-    let row = sqlx::query("SELECT file_name, object_key, size, sha256 FROM package_files WHERE package_id = ? AND position = ?")
+    let row = sqlx::query("SELECT file_name, object_key, size, sha256 FROM package_files WHERE package_id = $1 AND position = $2")
         .bind(grant.package_id)
-        .bind(grant.position)
+        .bind(i64::from(grant.position))
         .fetch_optional(&state.pool)
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::GONE, "package_deleted", "the package of this link has been deleted"))?;

@@ -22,7 +22,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use crate::download::LinkSigner;
 use crate::error::ApiError;
@@ -32,7 +32,7 @@ use crate::store::FirmwareStore;
 #[derive(Debug)]
 pub struct AppState {
     /// Metadata database.
-    pub pool: SqlitePool,
+    pub pool: AnyPool,
     /// Firmware store.
     pub store: FirmwareStore,
     /// Download link signer.
@@ -64,13 +64,15 @@ pub struct AppState {
     pub memory: std::sync::Arc<crate::channel::memory::Memory>,
     /// Live changes of upgrades and verification jobs, for the events endpoints.
     pub events: crate::events::Events,
+    /// The backend's own pool for the push cycle's scan, opened at the first cycle.
+    pub native: tokio::sync::OnceCell<crate::db::Native>,
 }
 
 impl AppState {
     /// The state of a center over `pool` and `store`, its channel not yet
     /// started (but for its database writer: call within a tokio runtime).
     pub fn new(
-        pool: SqlitePool,
+        pool: AnyPool,
         store: FirmwareStore,
         signer: LinkSigner,
         public_url: String,
@@ -93,6 +95,7 @@ impl AppState {
             reported: Default::default(),
             memory: Default::default(),
             events: Default::default(),
+            native: Default::default(),
             pool,
         }
     }

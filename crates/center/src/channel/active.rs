@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use sota_engine::MAX_PLANS;
 use sota_protocol::PlanOffer;
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use super::offers;
 use crate::error::ApiError;
@@ -33,7 +33,7 @@ pub struct ActivePlan {
 }
 
 impl ActivePlan {
-    async fn load(pool: &SqlitePool, id: i64) -> Result<Self, ApiError> {
+    async fn load(pool: &AnyPool, id: i64) -> Result<Self, ApiError> {
         let plan = plan::get(pool, id).await?;
         let product_id = crate::product::get(pool, &plan.product_key).await?.0;
         let (rules, packages) = plan::rules(pool, &plan, product_id).await?;
@@ -71,7 +71,7 @@ impl ActivePlans {
     }
 
     /// Plan `id`, which the caller has just seen active (so frozen).
-    pub async fn get(&self, pool: &SqlitePool, id: i64) -> Result<Arc<ActivePlan>, ApiError> {
+    pub async fn get(&self, pool: &AnyPool, id: i64) -> Result<Arc<ActivePlan>, ApiError> {
         if let Some(p) = self.cached().get(&id) {
             return Ok(p.clone());
         }

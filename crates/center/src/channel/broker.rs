@@ -15,7 +15,7 @@ use rmqtt::net::Builder;
 use rmqtt::server::MqttServer;
 use rmqtt::types::{AuthResult, PublishAclResult, SubscribeAclResult};
 use sota_protocol::DeviceId;
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use super::credentials::{self, Login};
 use super::limit::RateGuard;
@@ -62,7 +62,7 @@ pub struct BrokerError {
 /// messages the broker had to drop.
 struct Gate {
     state: Arc<AppState>,
-    pool: SqlitePool,
+    pool: AnyPool,
     presence: Arc<Presence>,
     guard: Arc<RateGuard>,
     center_secret: String,

@@ -6,7 +6,7 @@
 use sha2::{Digest, Sha256};
 use sota_protocol::topic::CENTER_USERNAME;
 use sota_protocol::DeviceId;
-use sqlx::{Row, SqlitePool};
+use sqlx::{AnyPool, Row};
 
 use super::writes::Writes;
 use crate::device::{self, DeviceReport};
@@ -43,7 +43,7 @@ fn same(a: &str, b: &str) -> bool {
 /// Decide a login. A device's first login with its device secret confirms it
 /// (written through `writes`).
 pub async fn login(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     writes: &Writes,
     center_secret: &str,
     client_id: &str,
@@ -79,7 +79,7 @@ pub async fn login(
     let Ok((product_id, product)) = product::get(pool, &id.product).await else {
         return Ok(Login::BadCredentials);
     };
-    let row = sqlx::query("SELECT id, secret_hash, secret_confirmed FROM devices WHERE product_id = ? AND device_key = ?")
+    let row = sqlx::query("SELECT id, secret_hash, secret_confirmed FROM devices WHERE product_id = $1 AND device_key = $2")
         .bind(product_id)
         .bind(&id.device)
         .fetch_optional(pool)
@@ -88,7 +88,7 @@ pub async fn login(
         Some(r) => (
             Some(r.try_get::<i64, _>("id")?),
             r.try_get::<Option<String>, _>("secret_hash")?,
-            r.try_get::<bool, _>("secret_confirmed")?,
+            r.try_get::<i64, _>("secret_confirmed")? != 0,
         ),
         None => (None, None, false),
     };
@@ -98,7 +98,7 @@ pub async fn login(
                 writes
                     .run(move |conn| {
                         Box::pin(async move {
-                            sqlx::query("UPDATE devices SET secret_confirmed = 1 WHERE id = ?")
+                            sqlx::query("UPDATE devices SET secret_confirmed = 1 WHERE id = $1")
                                 .bind(device_row)
                                 .execute(&mut *conn)
                                 .await?;
@@ -138,7 +138,7 @@ pub enum RegisterError {
 /// (written through `writes`). Until the device logs in with it, registering
 /// again issues another one, so a lost answer does not lock the device out.
 pub async fn register(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     writes: &Writes,
     id: &DeviceId,
     product_secret: &str,
@@ -155,7 +155,7 @@ pub async fn register(
         .run(move |conn| {
             Box::pin(async move {
                 sqlx::query(
-                    "INSERT INTO devices (product_id, device_key, registered_at, last_seen_at) VALUES (?, ?, ?, ?)
+                    "INSERT INTO devices (product_id, device_key, registered_at, last_seen_at) VALUES ($1, $2, $3, $4)
                      ON CONFLICT (product_id, device_key) DO UPDATE SET last_seen_at = excluded.last_seen_at",
                 )
                 .bind(product_id)
@@ -165,7 +165,7 @@ pub async fn register(
                 .execute(&mut *conn)
                 .await?;
                 let done = sqlx::query(
-                    "UPDATE devices SET secret_hash = ?, secret_confirmed = 0 WHERE product_id = ? AND device_key = ? AND secret_confirmed = 0",
+                    "UPDATE devices SET secret_hash = $1, secret_confirmed = 0 WHERE product_id = $2 AND device_key = $3 AND secret_confirmed = 0",
                 )
                 .bind(&hashed)
                 .bind(product_id)
@@ -185,7 +185,7 @@ pub async fn register(
 /// Provision a device for an external broker (an operator's act): create it
 /// if new and issue a new, already confirmed device secret, so the product
 /// secret never registers it again.
-pub async fn provision(pool: &SqlitePool, id: &DeviceId) -> Result<String, ApiError> {
+pub async fn provision(pool: &AnyPool, id: &DeviceId) -> Result<String, ApiError> {
     let (product_id, _) = product::get(pool, &id.product).await?;
     device::register(
         pool,
@@ -197,7 +197,7 @@ pub async fn provision(pool: &SqlitePool, id: &DeviceId) -> Result<String, ApiEr
     )
     .await?;
     let secret = crate::random_hex(16)?;
-    sqlx::query("UPDATE devices SET secret_hash = ?, secret_confirmed = 1 WHERE product_id = ? AND device_key = ?")
+    sqlx::query("UPDATE devices SET secret_hash = $1, secret_confirmed = 1 WHERE product_id = $2 AND device_key = $3")
         .bind(hash(&secret))
         .bind(product_id)
         .bind(&id.device)
@@ -207,7 +207,7 @@ pub async fn provision(pool: &SqlitePool, id: &DeviceId) -> Result<String, ApiEr
 }
 
 /// The center's broker secret, created on first start and kept in the database.
-pub async fn center_secret(pool: &SqlitePool) -> Result<String, ApiError> {
+pub async fn center_secret(pool: &AnyPool) -> Result<String, ApiError> {
     let secret = crate::db::setting_or_init(pool, "broker_center_secret", || {
         crate::random_hex(32).unwrap_or_default()
     })

@@ -40,7 +40,7 @@ pub async fn lookup(state: &AppState, from: &DeviceId) -> Result<Option<Known>, 
     let row = sqlx::query(
         "SELECT products.id AS product_id, devices.id AS device_id FROM devices
          JOIN products ON products.id = devices.product_id
-         WHERE products.product_key = ? AND devices.device_key = ?",
+         WHERE products.product_key = $1 AND devices.device_key = $2",
     )
     .bind(&from.product)
     .bind(&from.device)

@@ -16,7 +16,7 @@ use std::process::Command;
 
 use sota_protocol::topic::CENTER_USERNAME;
 use sota_protocol::DeviceId;
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use super::credentials;
 use crate::error::ApiError;
@@ -107,7 +107,7 @@ fn set_password(files: &Files, user: &str, password: &str, create: bool) -> Resu
 /// holding the center's login, and the ACL with the center's block. Devices
 /// provisioned before are dropped: provision them again.
 pub async fn write_config(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     files: &Files,
     tcp: SocketAddr,
     ws: SocketAddr,
@@ -128,11 +128,7 @@ pub async fn write_config(
 /// Provision a device: create it if new, issue a new device secret, and add
 /// its login and ACL block to the files. Returns the secret (shown once).
 /// mosquitto reads the files again on SIGHUP.
-pub async fn provision(
-    pool: &SqlitePool,
-    files: &Files,
-    id: &DeviceId,
-) -> Result<String, ApiError> {
+pub async fn provision(pool: &AnyPool, files: &Files, id: &DeviceId) -> Result<String, ApiError> {
     let secret = credentials::provision(pool, id).await?;
     set_password(files, &id.username(), &secret, false)?;
     let acl = std::fs::read_to_string(files.acl()).map_err(|e| io("read", &files.acl(), e))?;

@@ -135,7 +135,7 @@ pub async fn firmware(
     identity: &str,
 ) -> Result<Option<(Firmware, String)>, ApiError> {
     // Only the state is read: an active plan is frozen, its content kept resolved.
-    let now: Option<String> = sqlx::query_scalar("SELECT state FROM plans WHERE id = ?")
+    let now: Option<String> = sqlx::query_scalar("SELECT state FROM plans WHERE id = $1")
         .bind(plan_id)
         .fetch_optional(&state.pool)
         .await?;

@@ -166,7 +166,11 @@ async fn push_product(
             decide_one(product, device, &mut picks, &mut messages, send, devices);
         }
     };
-    scan::devices(&state.pool, product.id, &plan_ids, &mut visit).await
+    let native = state
+        .native
+        .get_or_try_init(|| crate::db::Native::connect(&state.pool))
+        .await?;
+    scan::devices(native, product.id, &plan_ids, &mut visit).await
 }
 
 /// The serialized `plans` messages of a cycle, by the offers they carry (a
@@ -257,13 +261,13 @@ const CLAIMS_KEPT: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
 /// database that inserted its row first. A row per cycle rather than a lease held across cycles:
 /// nothing needs renewing, and when the center that ran a cycle dies, the next cycle is free.
 pub async fn claim(
-    pool: &sqlx::SqlitePool,
+    pool: &sqlx::AnyPool,
     tick: Timestamp,
     instance: &str,
 ) -> Result<bool, ApiError> {
     let tick = tick.to_string();
     let claimed = sqlx::query(
-        "INSERT INTO push_cycles (tick, instance, claimed_at) VALUES (?, ?, ?) ON CONFLICT (tick) DO NOTHING",
+        "INSERT INTO push_cycles (tick, instance, claimed_at) VALUES ($1, $2, $3) ON CONFLICT (tick) DO NOTHING",
     )
     .bind(&tick)
     .bind(instance)
@@ -277,7 +281,7 @@ pub async fn claim(
             .checked_sub(CLAIMS_KEPT)
             .unwrap_or(Timestamp::UNIX_EPOCH);
         // Both sides are the same RFC 3339 UTC form, so text order is time order.
-        sqlx::query("DELETE FROM push_cycles WHERE claimed_at < ?")
+        sqlx::query("DELETE FROM push_cycles WHERE claimed_at < $1")
             .bind(before.to_string())
             .execute(pool)
             .await?;

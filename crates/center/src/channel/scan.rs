@@ -1,21 +1,30 @@
-//! Reading all of a product's devices at SQLite's own speed, for a push cycle
-//! over a million of them.
+//! Reading all of a product's devices at the database's own speed, for a push
+//! cycle over a million of them.
 //!
 //! sqlx copies every value of every row it returns and hands each row from its
 //! worker thread to the caller (a few µs a row: seconds for a million rows, more
-//! than the rest of a push cycle together). This one read-only scan therefore
-//! steps two statements itself, on a connection of the pool locked through
-//! sqlx's raw-handle API (`LockedSqliteHandle`, meant for this), and merges
-//! them by device id: the devices with their components' versions, and the
-//! upgrades of the product's active plans. Nothing else goes through here.
+//! than the rest of a push cycle together), and its `Any` driver copies each row
+//! once more. This one read-only scan therefore reads two result sets through
+//! the backend's own pool ([`Native`]) and merges them by device id: the devices
+//! with their components' versions, and the upgrades of the product's active
+//! plans. Nothing else goes through here.
+//!
+//! - SQLite: both statements are stepped directly, on a connection locked
+//!   through sqlx's raw-handle API (`LockedSqliteHandle`, meant for this).
+//! - PostgreSQL: both are streamed as `COPY (…) TO STDOUT` on two connections
+//!   and their text rows parsed here, without a row object per row.
 
 use std::ffi::{CStr, CString};
 use std::ptr::{null_mut, NonNull};
 
+use bytes::Bytes;
+use futures::stream::{BoxStream, StreamExt};
 use libsqlite3_sys as ffi;
 use sota_engine::Status;
-use sqlx::SqlitePool;
+use sqlx::postgres::PgPoolCopyExt;
+use sqlx::{PgPool, SqlitePool};
 
+use crate::db::Native;
 use crate::error::ApiError;
 
 /// Where one of a device's upgrades of an active plan stands.
@@ -128,6 +137,18 @@ impl Drop for Statement {
 /// Visit every device of product `product_id`, by id, with its components and
 /// where its upgrades of `plan_ids` stand.
 pub async fn devices(
+    pool: &Native,
+    product_id: i64,
+    plan_ids: &[i64],
+    visit: &mut (dyn FnMut(&Device) + Send),
+) -> Result<(), ApiError> {
+    match pool {
+        Native::Sqlite(pool) => devices_sqlite(pool, product_id, plan_ids, visit).await,
+        Native::Postgres(pool) => devices_postgres(pool, product_id, plan_ids, visit).await,
+    }
+}
+
+async fn devices_sqlite(
     pool: &SqlitePool,
     product_id: i64,
     plan_ids: &[i64],
@@ -206,6 +227,194 @@ fn scan_locked(
                 ended: upgrades.int(4) != 0,
             });
             upgrade = upgrades.step()?;
+        }
+        visit(&device);
+    }
+    Ok(())
+}
+
+/// The rows of one `COPY … TO STDOUT` (PostgreSQL's text format), one at a time.
+struct CopyRows {
+    stream: BoxStream<'static, Result<Bytes, sqlx::Error>>,
+    buf: Vec<u8>,
+    /// Where the next row starts in `buf`.
+    at: usize,
+    /// The current row's fields, unescaped (`None` for NULL).
+    fields: Vec<Option<String>>,
+}
+
+impl CopyRows {
+    async fn start(pool: &PgPool, sql: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            stream: pool.copy_out_raw(sql).await?,
+            buf: Vec::new(),
+            at: 0,
+            fields: Vec::new(),
+        })
+    }
+
+    /// The next row into `fields`: true, or false when done.
+    async fn step(&mut self) -> Result<bool, ApiError> {
+        loop {
+            if let Some(n) = self.buf[self.at..].iter().position(|&b| b == b'\n') {
+                let line = &self.buf[self.at..self.at + n];
+                let mut count = 0;
+                for field in line.split(|&b| b == b'\t') {
+                    if self.fields.len() == count {
+                        self.fields.push(None);
+                    }
+                    unescape(field, &mut self.fields[count])?;
+                    count += 1;
+                }
+                self.fields.truncate(count);
+                self.at += n + 1;
+                return Ok(true);
+            }
+            // The rest of a row, if any, moves to the front before more arrives.
+            self.buf.drain(..self.at);
+            self.at = 0;
+            match self.stream.next().await {
+                Some(chunk) => self.buf.extend_from_slice(&chunk?),
+                None if self.buf.is_empty() => return Ok(false),
+                None => {
+                    return Err(ApiError::internal(
+                        "reading devices for a push: COPY ended inside a row",
+                    ))
+                }
+            }
+        }
+    }
+
+    fn int(&self, column: usize) -> i64 {
+        self.text(column).and_then(|t| t.parse().ok()).unwrap_or(0)
+    }
+
+    fn text(&self, column: usize) -> Option<&str> {
+        self.fields.get(column).and_then(|f| f.as_deref())
+    }
+}
+
+/// One field of COPY's text format into `out`: `\N` is NULL, backslash escapes are undone.
+fn unescape(field: &[u8], out: &mut Option<String>) -> Result<(), ApiError> {
+    if field == b"\\N" {
+        *out = None;
+        return Ok(());
+    }
+    let text = out.get_or_insert_with(String::new);
+    text.clear();
+    let bad =
+        || ApiError::internal("reading devices for a push: COPY sent a field that is not UTF-8");
+    if !field.contains(&b'\\') {
+        text.push_str(std::str::from_utf8(field).map_err(|_| bad())?);
+        return Ok(());
+    }
+    let mut bytes = Vec::with_capacity(field.len());
+    let mut i = 0;
+    while i < field.len() {
+        let b = field[i];
+        i += 1;
+        if b != b'\\' || i == field.len() {
+            bytes.push(b);
+            continue;
+        }
+        let e = field[i];
+        i += 1;
+        bytes.push(match e {
+            b'b' => 8,
+            b'f' => 12,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'v' => 11,
+            b'0'..=b'7' => {
+                // Up to three octal digits.
+                let mut v = u32::from(e - b'0');
+                for _ in 0..2 {
+                    match field.get(i) {
+                        Some(d @ b'0'..=b'7') => {
+                            v = v * 8 + u32::from(d - b'0');
+                            i += 1;
+                        }
+                        _ => break,
+                    }
+                }
+                v as u8
+            }
+            other => other,
+        });
+    }
+    text.push_str(std::str::from_utf8(&bytes).map_err(|_| bad())?);
+    Ok(())
+}
+
+async fn devices_postgres(
+    pool: &PgPool,
+    product_id: i64,
+    plan_ids: &[i64],
+    visit: &mut (dyn FnMut(&Device) + Send),
+) -> Result<(), ApiError> {
+    // COPY takes no parameters: the ids are integers, written in.
+    let mut devices = CopyRows::start(
+        pool,
+        &format!(
+            "COPY (SELECT d.id, d.device_key, c.identity, c.version FROM devices d
+             LEFT JOIN device_components c ON c.device_id = d.id
+             WHERE d.product_id = {product_id} ORDER BY d.id) TO STDOUT"
+        ),
+    )
+    .await?;
+    let plans = if plan_ids.is_empty() {
+        "NULL".to_string()
+    } else {
+        plan_ids
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut upgrades = CopyRows::start(
+        pool,
+        &format!(
+            "COPY (SELECT device_id, plan_id, identity, status,
+                          CASE WHEN outcome != 'pending' THEN 1 ELSE 0 END FROM upgrades
+             WHERE plan_id IN ({plans}) ORDER BY device_id) TO STDOUT"
+        ),
+    )
+    .await?;
+    let mut upgrade = upgrades.step().await?;
+    let mut device = Device::default();
+    let mut more = devices.step().await?;
+    while more {
+        let id = devices.int(0);
+        device.id = id;
+        device.key.clear();
+        device.key.push_str(devices.text(1).unwrap_or(""));
+        device.components.clear();
+        while more && devices.int(0) == id {
+            if let (Some(identity), Some(version)) = (devices.text(2), devices.text(3)) {
+                if !device.components.iter().any(|(i, _)| i == identity) {
+                    device
+                        .components
+                        .push((identity.to_string(), version.to_string()));
+                }
+            }
+            more = devices.step().await?;
+        }
+        device.standing.clear();
+        while upgrade && upgrades.int(0) < id {
+            upgrade = upgrades.step().await?;
+        }
+        while upgrade && upgrades.int(0) == id {
+            device.standing.push(Standing {
+                plan_id: upgrades.int(1),
+                identity: upgrades.text(2).unwrap_or("").to_string(),
+                status: u8::try_from(upgrades.int(3))
+                    .ok()
+                    .and_then(Status::from_code)
+                    .unwrap_or(Status::None),
+                ended: upgrades.int(4) != 0,
+            });
+            upgrade = upgrades.step().await?;
         }
         visit(&device);
     }

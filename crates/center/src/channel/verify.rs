@@ -24,7 +24,7 @@ struct Pending {
     now: Current,
 }
 
-fn pending_row(row: &sqlx::sqlite::SqliteRow) -> Result<Pending, ApiError> {
+fn pending_row(row: &sqlx::any::AnyRow) -> Result<Pending, ApiError> {
     let code: i64 = row.try_get("status")?;
     let percent: Option<i64> = row.try_get("percent")?;
     Ok(Pending {
@@ -47,7 +47,7 @@ const COLUMNS: &str = "id, package_id, component_identity, status, percent";
 /// The device's pending jobs as plan offers (oldest first).
 pub async fn offers(state: &AppState, device_id: i64) -> Result<Vec<PlanOffer>, ApiError> {
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM verifications WHERE device_id = ? AND outcome = 'pending' ORDER BY id"
+        "SELECT {COLUMNS} FROM verifications WHERE device_id = $1 AND outcome = 'pending' ORDER BY id"
     ))
     .bind(device_id)
     .fetch_all(&state.pool)
@@ -77,7 +77,7 @@ async fn job(
     device_id: i64,
     identity: &str,
 ) -> Result<Option<(Pending, Outcome)>, ApiError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS}, outcome FROM verifications WHERE id = ? AND device_id = ? AND component_identity = ?"))
+    let row = sqlx::query(&format!("SELECT {COLUMNS}, outcome FROM verifications WHERE id = $1 AND device_id = $2 AND component_identity = $3"))
         .bind(id)
         .bind(device_id)
         .bind(identity)
@@ -118,7 +118,7 @@ async fn end(state: &AppState, id: i64, succeeded: bool, message: String) -> Res
 
 async fn set_status(state: &AppState, id: i64, step: &Step) -> Result<(), ApiError> {
     sqlx::query(
-        "UPDATE verifications SET status = ?, percent = ? WHERE id = ? AND outcome = 'pending'",
+        "UPDATE verifications SET status = $1, percent = $2 WHERE id = $3 AND outcome = 'pending'",
     )
     .bind(i64::from(step.status.code()))
     .bind(step.percent.map(i64::from))
@@ -257,7 +257,7 @@ pub async fn versions(
     version: &str,
 ) -> Result<(), ApiError> {
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM verifications WHERE device_id = ? AND component_identity = ? AND outcome = 'pending' AND status = ?"
+        "SELECT {COLUMNS} FROM verifications WHERE device_id = $1 AND component_identity = $2 AND outcome = 'pending' AND status = $3"
     ))
     .bind(device_id)
     .bind(identity)

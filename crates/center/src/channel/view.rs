@@ -33,22 +33,22 @@ pub struct RequestView {
 // The kind tag comes first so each row says which set it belongs to.
 const QUERY: &str = "
     SELECT 'c' AS kind, identity AS name, version AS value, 0 AS id
-      FROM device_components WHERE device_id = ?1
+      FROM device_components WHERE device_id = $1
     UNION ALL
     SELECT 'e', identity, NULL, plan_id
-      FROM upgrades WHERE device_id = ?1 AND outcome != 'pending'
+      FROM upgrades WHERE device_id = $1 AND outcome != 'pending'
     UNION ALL
     SELECT 'v', NULL, NULL, id
-      FROM verifications WHERE device_id = ?1 AND outcome = 'pending'
+      FROM verifications WHERE device_id = $1 AND outcome = 'pending'
     UNION ALL
     SELECT 'p', NULL, NULL, id
-      FROM plans WHERE product_id = ?2 AND state = 'active'
+      FROM plans WHERE product_id = $2 AND state = 'active'
     UNION ALL
     SELECT 'u', identity, NULL, plan_id
-      FROM upgrades WHERE device_id = ?1 AND outcome = 'pending' AND status = ?3
+      FROM upgrades WHERE device_id = $1 AND outcome = 'pending' AND status = $3
     UNION ALL
     SELECT 'w', component_identity, NULL, id
-      FROM verifications WHERE device_id = ?1 AND outcome = 'pending' AND status = ?3
+      FROM verifications WHERE device_id = $1 AND outcome = 'pending' AND status = $3
     ORDER BY kind, id";
 
 /// Read `device_id`'s view (the device belongs to `product_id`), with the

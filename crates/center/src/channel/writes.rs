@@ -12,7 +12,7 @@
 //! no caller hears "done" before its write is on disk.
 
 use futures::future::BoxFuture;
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::{AnyConnection, AnyPool};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ApiError;
@@ -24,8 +24,7 @@ const BATCH: usize = 512;
 type Deliver = Box<dyn FnOnce(Result<(), ApiError>) + Send>;
 /// One write: runs on the writer's connection inside the batch's transaction;
 /// says whether it succeeded, and how to deliver its result.
-type Job =
-    Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Deliver)> + Send>;
+type Job = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, (bool, Deliver)> + Send>;
 
 /// The handle callers write through.
 #[derive(Debug, Clone)]
@@ -35,7 +34,7 @@ pub struct Writes {
 
 impl Writes {
     /// Start the writer task on `pool`.
-    pub fn start(pool: SqlitePool) -> Self {
+    pub fn start(pool: AnyPool) -> Self {
         let (jobs, rx) = mpsc::unbounded_channel();
         tokio::spawn(writer(pool, rx));
         Self { jobs }
@@ -45,7 +44,7 @@ impl Writes {
     pub async fn run<T, F>(&self, write: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, ApiError>>
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, ApiError>>
             + Send
             + 'static,
     {
@@ -65,7 +64,7 @@ impl Writes {
     pub fn queue<T, F>(&self, write: F, done: impl FnOnce(Result<T, ApiError>) + Send + 'static)
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, ApiError>>
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, ApiError>>
             + Send
             + 'static,
     {
@@ -107,13 +106,13 @@ impl<T, F: FnOnce(Result<T, ApiError>)> Drop for Once<T, F> {
     }
 }
 
-async fn exec(conn: &mut SqliteConnection, sql: &str) -> Result<(), ApiError> {
+async fn exec(conn: &mut AnyConnection, sql: &str) -> Result<(), ApiError> {
     sqlx::query(sql).execute(&mut *conn).await?;
     Ok(())
 }
 
 /// Take what waits, write it in one transaction, tell everyone; until the senders are gone.
-async fn writer(pool: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>) {
+async fn writer(pool: AnyPool, mut rx: mpsc::UnboundedReceiver<Job>) {
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         while jobs.len() < BATCH {
@@ -129,8 +128,16 @@ async fn writer(pool: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>) {
                 continue;
             }
         };
-        if let Err(e) = exec(&mut conn, "BEGIN IMMEDIATE").await {
+        let mut began = Ok(());
+        for sql in crate::db::write_begin(&conn) {
+            began = exec(&mut conn, sql).await;
+            if began.is_err() {
+                break;
+            }
+        }
+        if let Err(e) = began {
             tracing::error!("{} channel writes not done: {}", jobs.len(), e.message);
+            let _ = exec(&mut conn, "ROLLBACK").await;
             continue;
         }
         let mut delivers = Vec::with_capacity(jobs.len());

@@ -15,7 +15,7 @@ pub mod state;
 
 use std::collections::{BTreeMap, HashSet};
 
-use sqlx::{Row, SqlitePool};
+use sqlx::{AnyPool, Row};
 
 use crate::error::ApiError;
 use crate::package::{self, ComponentType};
@@ -28,7 +28,7 @@ pub use sota_api::plan::{
 pub use state::{PlanState, Transition};
 
 /// Check every rule of a plan's content; returns the product row id.
-pub async fn check(pool: &SqlitePool, input: &PlanInput) -> Result<i64, ApiError> {
+pub async fn check(pool: &AnyPool, input: &PlanInput) -> Result<i64, ApiError> {
     check_name("plan name", &input.name)?;
     let (product_id, _) = product::get(pool, &input.product_key).await.map_err(|e| {
         if e.status == axum::http::StatusCode::NOT_FOUND {
@@ -100,25 +100,26 @@ pub async fn check(pool: &SqlitePool, input: &PlanInput) -> Result<i64, ApiError
 }
 
 async fn write_children(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     id: i64,
     input: &PlanInput,
 ) -> Result<(), ApiError> {
     for (list, keys) in [("white", &input.whitelist), ("black", &input.blacklist)] {
         // Multi-row inserts: a 100k-key list stays well under a second.
         for chunk in keys.chunks(300) {
-            let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO plan_device_lists (plan_id, list, device_key) ",
+            let sql = format!(
+                "INSERT INTO plan_device_lists (plan_id, list, device_key) VALUES {} ON CONFLICT DO NOTHING",
+                crate::db::values(chunk.len(), "(?, ?, ?)")
             );
-            q.push_values(chunk, |mut b, key| {
-                b.push_bind(id).push_bind(list).push_bind(key);
-            });
-            q.push(" ON CONFLICT DO NOTHING");
-            q.build().execute(&mut *tx).await?;
+            let mut q = sqlx::query(&sql);
+            for key in chunk {
+                q = q.bind(id).bind(list).bind(key);
+            }
+            q.execute(&mut *tx).await?;
         }
     }
     for c in &input.components {
-        sqlx::query("INSERT INTO plan_components (plan_id, identity, component_type, package_id, file_position) VALUES (?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO plan_components (plan_id, identity, component_type, package_id, file_position) VALUES ($1, $2, $3, $4, $5)")
             .bind(id)
             .bind(&c.identity)
             .bind(c.component_type.as_str())
@@ -128,7 +129,7 @@ async fn write_children(
             .await?;
     }
     for (lang, text) in &input.texts {
-        sqlx::query("INSERT INTO plan_texts (plan_id, language, text) VALUES (?, ?, ?)")
+        sqlx::query("INSERT INTO plan_texts (plan_id, language, text) VALUES ($1, $2, $3)")
             .bind(id)
             .bind(lang)
             .bind(text)
@@ -155,10 +156,10 @@ const COLUMNS: [&str; 10] = [
 
 /// Bind the values of [`COLUMNS`], in order.
 fn bind_columns<'q>(
-    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
     input: &'q PlanInput,
     product_id: i64,
-) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
     query
         .bind(&input.name)
         .bind(product_id)
@@ -173,18 +174,24 @@ fn bind_columns<'q>(
 }
 
 /// Create a draft plan.
-pub async fn create(pool: &SqlitePool, input: &PlanInput, demo: bool) -> Result<Plan, ApiError> {
+pub async fn create(pool: &AnyPool, input: &PlanInput, demo: bool) -> Result<Plan, ApiError> {
     let product_id = check(pool, input).await?;
     let now = crate::now_text();
     let mut tx = pool.begin().await?;
     let sql = format!(
         "INSERT INTO plans ({}, state, demo, created_at, updated_at)
-         VALUES ({}, 'draft', ?, ?, ?) RETURNING id",
+         VALUES ({}, 'draft', ${}, ${}, ${}) RETURNING id",
         COLUMNS.join(", "),
-        ["?"; COLUMNS.len()].join(", "),
+        (1..=COLUMNS.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        COLUMNS.len() + 1,
+        COLUMNS.len() + 2,
+        COLUMNS.len() + 3,
     );
     let id: i64 = bind_columns(sqlx::query(&sql), input, product_id)
-        .bind(demo)
+        .bind(i64::from(demo))
         .bind(&now)
         .bind(&now)
         .fetch_one(&mut *tx)
@@ -206,7 +213,7 @@ fn frozen(id: i64, state: PlanState, verb: &str) -> ApiError {
 }
 
 /// Replace a draft's content.
-pub async fn update(pool: &SqlitePool, id: i64, input: &PlanInput) -> Result<Plan, ApiError> {
+pub async fn update(pool: &AnyPool, id: i64, input: &PlanInput) -> Result<Plan, ApiError> {
     let current = get(pool, id).await?;
     if current.state.is_frozen() {
         return Err(frozen(id, current.state, "edited"));
@@ -215,8 +222,15 @@ pub async fn update(pool: &SqlitePool, id: i64, input: &PlanInput) -> Result<Pla
     let mut tx = pool.begin().await?;
     // The state check is repeated inside the transaction: a concurrent activation wins.
     let sql = format!(
-        "UPDATE plans SET {}, updated_at = ? WHERE id = ? AND state = 'draft'",
-        COLUMNS.map(|c| format!("{c} = ?")).join(", "),
+        "UPDATE plans SET {}, updated_at = ${} WHERE id = ${} AND state = 'draft'",
+        COLUMNS
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c} = ${}", i + 1))
+            .collect::<Vec<_>>()
+            .join(", "),
+        COLUMNS.len() + 1,
+        COLUMNS.len() + 2,
     );
     let done = bind_columns(sqlx::query(&sql), input, product_id)
         .bind(crate::now_text())
@@ -227,7 +241,7 @@ pub async fn update(pool: &SqlitePool, id: i64, input: &PlanInput) -> Result<Pla
         return Err(frozen(id, PlanState::Active, "edited"));
     }
     for table in ["plan_device_lists", "plan_components", "plan_texts"] {
-        sqlx::query(&format!("DELETE FROM {table} WHERE plan_id = ?"))
+        sqlx::query(&format!("DELETE FROM {table} WHERE plan_id = $1"))
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -238,12 +252,12 @@ pub async fn update(pool: &SqlitePool, id: i64, input: &PlanInput) -> Result<Pla
 }
 
 /// Delete a draft.
-pub async fn delete(pool: &SqlitePool, id: i64) -> Result<(), ApiError> {
+pub async fn delete(pool: &AnyPool, id: i64) -> Result<(), ApiError> {
     let current = get(pool, id).await?;
     if current.state.is_frozen() {
         return Err(frozen(id, current.state, "deleted"));
     }
-    let done = sqlx::query("DELETE FROM plans WHERE id = ? AND state = 'draft'")
+    let done = sqlx::query("DELETE FROM plans WHERE id = $1 AND state = 'draft'")
         .bind(id)
         .execute(pool)
         .await?;
@@ -256,7 +270,7 @@ pub async fn delete(pool: &SqlitePool, id: i64) -> Result<(), ApiError> {
 /// Move a plan along its life cycle. Activating (or resuming) checks again
 /// that every package belongs to the plan's product: a package may have been
 /// assigned to another product by the migration that gave packages products.
-pub async fn transition(pool: &SqlitePool, id: i64, t: Transition) -> Result<Plan, ApiError> {
+pub async fn transition(pool: &AnyPool, id: i64, t: Transition) -> Result<Plan, ApiError> {
     let current = get(pool, id).await?;
     let next = current.state.apply(t)?;
     if next == PlanState::Active {
@@ -272,13 +286,14 @@ pub async fn transition(pool: &SqlitePool, id: i64, t: Transition) -> Result<Pla
             )?;
         }
     }
-    let done = sqlx::query("UPDATE plans SET state = ?, updated_at = ? WHERE id = ? AND state = ?")
-        .bind(next.as_str())
-        .bind(crate::now_text())
-        .bind(id)
-        .bind(current.state.as_str())
-        .execute(pool)
-        .await?;
+    let done =
+        sqlx::query("UPDATE plans SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4")
+            .bind(next.as_str())
+            .bind(crate::now_text())
+            .bind(id)
+            .bind(current.state.as_str())
+            .execute(pool)
+            .await?;
     if done.rows_affected() == 0 {
         return Err(ApiError::conflict(
             "concurrent_change",
@@ -289,8 +304,8 @@ pub async fn transition(pool: &SqlitePool, id: i64, t: Transition) -> Result<Pla
 }
 
 /// One plan, or 404.
-pub async fn get(pool: &SqlitePool, id: i64) -> Result<Plan, ApiError> {
-    let row = sqlx::query("SELECT plans.*, products.product_key FROM plans JOIN products ON products.id = plans.product_id WHERE plans.id = ?")
+pub async fn get(pool: &AnyPool, id: i64) -> Result<Plan, ApiError> {
+    let row = sqlx::query("SELECT plans.*, products.product_key FROM plans JOIN products ON products.id = plans.product_id WHERE plans.id = $1")
         .bind(id)
         .fetch_optional(pool)
         .await?
@@ -298,7 +313,7 @@ pub async fn get(pool: &SqlitePool, id: i64) -> Result<Plan, ApiError> {
     let mut whitelist = Vec::new();
     let mut blacklist = Vec::new();
     for r in sqlx::query(
-        "SELECT list, device_key FROM plan_device_lists WHERE plan_id = ? ORDER BY device_key",
+        "SELECT list, device_key FROM plan_device_lists WHERE plan_id = $1 ORDER BY device_key",
     )
     .bind(id)
     .fetch_all(pool)
@@ -313,7 +328,7 @@ pub async fn get(pool: &SqlitePool, id: i64) -> Result<Plan, ApiError> {
         }
     }
     let mut components = Vec::new();
-    for r in sqlx::query("SELECT * FROM plan_components WHERE plan_id = ? ORDER BY identity")
+    for r in sqlx::query("SELECT * FROM plan_components WHERE plan_id = $1 ORDER BY identity")
         .bind(id)
         .fetch_all(pool)
         .await?
@@ -327,7 +342,7 @@ pub async fn get(pool: &SqlitePool, id: i64) -> Result<Plan, ApiError> {
         });
     }
     let mut texts = BTreeMap::new();
-    for r in sqlx::query("SELECT language, text FROM plan_texts WHERE plan_id = ?")
+    for r in sqlx::query("SELECT language, text FROM plan_texts WHERE plan_id = $1")
         .bind(id)
         .fetch_all(pool)
         .await?
@@ -363,7 +378,7 @@ pub async fn get(pool: &SqlitePool, id: i64) -> Result<Plan, ApiError> {
         },
         components,
         texts,
-        demo: row.try_get("demo")?,
+        demo: row.try_get::<i64, _>("demo")? != 0,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -371,16 +386,16 @@ pub async fn get(pool: &SqlitePool, id: i64) -> Result<Plan, ApiError> {
 
 /// A page of the plans, newest first; with `product`, only that product's (404 if no product
 /// has that key); with `q`, only those whose name contains it.
-pub async fn list(pool: &SqlitePool, filter: &PlanFilter) -> Result<Vec<Plan>, ApiError> {
+pub async fn list(pool: &AnyPool, filter: &PlanFilter) -> Result<Vec<Plan>, ApiError> {
     let product_id = match &filter.product {
         Some(key) => Some(product::get(pool, key).await?.0),
         None => None,
     };
     let (limit, offset) = crate::db::window(filter.offset, filter.limit);
     let ids = sqlx::query(
-        "SELECT id FROM plans WHERE (?1 IS NULL OR product_id = ?1)
-         AND (?2 IS NULL OR instr(lower(name), lower(?2)) > 0)
-         ORDER BY id DESC LIMIT ?3 OFFSET ?4",
+        "SELECT id FROM plans WHERE ($1 IS NULL OR product_id = $1)
+         AND ($2 IS NULL OR lower(name) LIKE lower($2) ESCAPE '\\')
+         ORDER BY id DESC LIMIT $3 OFFSET $4",
     )
     .bind(product_id)
     .bind(crate::db::search(&filter.q))
@@ -396,9 +411,9 @@ pub async fn list(pool: &SqlitePool, filter: &PlanFilter) -> Result<Vec<Plan>, A
 }
 
 /// Ids of a product's active plans, oldest first (the order they are offered in).
-pub async fn active_ids(pool: &SqlitePool, product_id: i64) -> Result<Vec<i64>, ApiError> {
+pub async fn active_ids(pool: &AnyPool, product_id: i64) -> Result<Vec<i64>, ApiError> {
     let rows =
-        sqlx::query("SELECT id FROM plans WHERE product_id = ? AND state = 'active' ORDER BY id")
+        sqlx::query("SELECT id FROM plans WHERE product_id = $1 AND state = 'active' ORDER BY id")
             .bind(product_id)
             .fetch_all(pool)
             .await?;
@@ -410,7 +425,7 @@ pub async fn active_ids(pool: &SqlitePool, product_id: i64) -> Result<Vec<i64>, 
 
 /// The decision rules of a plan (its packages resolved).
 pub async fn rules(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     plan: &Plan,
     product_id: i64,
 ) -> Result<(PlanRules, Vec<package::Package>), ApiError> {
@@ -445,9 +460,9 @@ mod tests {
 
     /// A database with products `p` and `q`, a package of `p` and a draft plan
     /// of `p` that uses it.
-    async fn draft() -> (tempfile::TempDir, SqlitePool, i64) {
+    async fn draft() -> (tempfile::TempDir, AnyPool, i64) {
         let dir = tempfile::tempdir().unwrap();
-        let pool = crate::db::open(&dir.path().join("db.sqlite3"))
+        let pool = crate::db::open(&crate::db::Database::Sqlite(dir.path().join("db.sqlite3")))
             .await
             .unwrap();
         for key in ["p", "q"] {

@@ -1,5 +1,10 @@
 //! Test harness: runs the real `sota-center` binary on a random loopback port
 //! with a temporary data directory, and stops it on drop.
+//!
+//! The database: SQLite in the data directory, or with `SOTA_TEST_DATABASE=postgres` a
+//! database of its own (one per data directory, so a restarted center finds its data) on a
+//! throwaway PostgreSQL cluster this test process starts (`sota_center::scratch_pg`). The same
+//! tests run on both: `cargo xtask test` runs the API suite a second time on PostgreSQL.
 
 #![allow(dead_code)]
 
@@ -16,6 +21,50 @@ use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sota-center");
 
+/// Whether this run's centers use PostgreSQL (`SOTA_TEST_DATABASE=postgres`).
+pub fn on_postgres() -> bool {
+    match std::env::var("SOTA_TEST_DATABASE").as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Ok("") | Err(_) => false,
+        Ok(other) => panic!("SOTA_TEST_DATABASE={other:?}: write postgres or sqlite"),
+    }
+}
+
+/// The throwaway cluster of this test process, started at its first use.
+pub fn cluster() -> &'static sota_center::scratch_pg::Cluster {
+    static CLUSTER: std::sync::OnceLock<Result<sota_center::scratch_pg::Cluster, String>> =
+        std::sync::OnceLock::new();
+    match CLUSTER.get_or_init(sota_center::scratch_pg::Cluster::start) {
+        Ok(c) => c,
+        Err(e) => panic!("cannot start a throwaway PostgreSQL cluster for the tests: {e}"),
+    }
+}
+
+/// The `--database` of a center on `data_dir`: `None` for SQLite in it, else its own
+/// PostgreSQL database (the same one each time for one data directory).
+pub fn database_for(data_dir: &Path) -> Option<String> {
+    if !on_postgres() {
+        return None;
+    }
+    static DATABASES: std::sync::Mutex<Vec<(PathBuf, String)>> = std::sync::Mutex::new(Vec::new());
+    let mut known = DATABASES.lock().unwrap();
+    if let Some((_, url)) = known.iter().find(|(d, _)| d == data_dir) {
+        return Some(url.clone());
+    }
+    let url = cluster()
+        .create_database()
+        .unwrap_or_else(|e| panic!("cannot create a test database: {e}"));
+    known.push((data_dir.to_path_buf(), url.clone()));
+    Some(url)
+}
+
+/// The center's database on `data_dir`, opened by the library (for tests that reach past the API).
+pub async fn open_db(data_dir: &Path) -> sota_center::db::Pool {
+    let database =
+        sota_center::db::Database::choose(database_for(data_dir).as_deref(), data_dir).unwrap();
+    sota_center::db::open(&database).await.unwrap()
+}
+
 pub struct Center {
     pub child: Child,
     pub url: String,
@@ -30,6 +79,12 @@ pub fn create_token(data_dir: &Path, name: &str) -> String {
     let out = Command::new(BIN)
         .args(["token", "create", "--name", name, "--data-dir"])
         .arg(data_dir)
+        .args(
+            database_for(data_dir)
+                .map(|url| ["--database".to_string(), url])
+                .into_iter()
+                .flatten(),
+        )
         .output()
         .expect("run token create");
     assert!(
@@ -64,6 +119,12 @@ pub fn spawn_env(
             "--data-dir",
         ])
         .arg(data_dir)
+        .args(
+            database_for(data_dir)
+                .map(|url| ["--database".to_string(), url])
+                .into_iter()
+                .flatten(),
+        )
         .args(extra)
         .envs(env.iter().copied())
         .env("RUST_LOG", "warn")

@@ -1,0 +1,7 @@
+-- A verification job runs over the channel like one upgrade: its last status
+-- and progress make repeated and late reports idempotent.
+ALTER TABLE verifications ADD COLUMN status BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE verifications ADD COLUMN percent BIGINT;
+
+-- Which of its package's files a plan component delivers (0-based; the first by default).
+ALTER TABLE plan_components ADD COLUMN file_position BIGINT NOT NULL DEFAULT 0;
