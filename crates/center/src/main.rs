@@ -32,6 +32,16 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Copy every row of a SQLite center's database into an empty PostgreSQL database (migrated
+    /// first), in one transaction. Stop the center first; firmware files are not copied.
+    MigrateDatabase {
+        /// The center's data directory (holds `center.sqlite3`).
+        #[arg(long, env = "SOTA_CENTER_DATA_DIR", default_value = ".data/center")]
+        data_dir: PathBuf,
+        /// The PostgreSQL database to copy into: `postgres://user:password@host:port/database`.
+        #[arg(long)]
+        to: String,
+    },
     /// A throwaway PostgreSQL cluster for tests and benchmarks: prints `postgres-url URL`
     /// (a new empty database), runs until Ctrl-C or SIGTERM, then stops and removes it.
     #[command(hide = true)]
@@ -121,6 +131,7 @@ fn main() -> ExitCode {
                 sota_center::server::run(config, max_file_bytes).await.map_err(|e| e.to_string())
             }
             Command::Broker { command } => broker(command).await,
+            Command::MigrateDatabase { data_dir, to } => migrate_database(&data_dir, &to).await,
             Command::ScratchPostgres => {
                 let cluster = sota_center::scratch_pg::Cluster::start()?;
                 println!("postgres-url {}", cluster.create_database()?);
@@ -146,6 +157,52 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn migrate_database(data_dir: &std::path::Path, to: &str) -> Result<(), String> {
+    use sota_center::migrate_database::{copy, Progress};
+    let source = data_dir.join("center.sqlite3");
+    // A large table reports every batch; a line every few seconds is enough to see it moving.
+    let mut last_line = std::time::Instant::now();
+    let mut report = |p: Progress| match p {
+        Progress::Ready {
+            source,
+            target,
+            version,
+        } => {
+            println!("from {} (schema version {version})", source.display());
+            println!("into {target} (migrated to version {version}, empty)");
+        }
+        Progress::Rows {
+            table,
+            copied,
+            total,
+        } => {
+            if copied == total {
+                println!("  {table:<18} {copied:>10} / {total} rows");
+            } else if last_line.elapsed().as_secs() >= 5 {
+                println!("  {table:<18} {copied:>10} / {total} rows …");
+            } else {
+                return;
+            }
+            last_line = std::time::Instant::now();
+        }
+    };
+    let summary = copy(&source, to, &mut report)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "copied {} rows of {} tables in {:.1} s, row counts checked; {} identity sequences set past their largest id",
+        summary.rows(),
+        summary.tables.len(),
+        summary.elapsed.as_secs_f64(),
+        summary.sequences
+    );
+    println!(
+        "firmware files are not in the database: serve with the same --store (or copy {} if the store is that local folder)",
+        data_dir.join("firmware").display()
+    );
+    Ok(())
 }
 
 async fn broker(command: BrokerCommand) -> Result<(), String> {
