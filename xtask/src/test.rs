@@ -156,6 +156,7 @@ pub fn run(args: &[String]) -> Result {
         // on its own database of a throwaway PostgreSQL cluster (`SOTA_TEST_DATABASE`, read by
         // `crates/center/tests/common`). The same command line as the native tests, so nothing
         // is built again. (`crash.rs` watches SQLite's own files; `s3.rs` tests the store.)
+        // `sweep.rs`: centers sharing the database never sweep each other's uploads.
         run::tee(
             cmd("cargo")
                 .args([
@@ -179,6 +180,8 @@ pub fn run(args: &[String]) -> Result {
                     "flood",
                     "--test",
                     "mosquitto",
+                    "--test",
+                    "sweep",
                 ])
                 .env("SOTA_TEST_DATABASE", "postgres"),
             |l| t.see(l),

@@ -979,6 +979,11 @@ async fn push(data_dir: &std::path::Path, devices: usize, database: Option<&str>
     let store =
         sota_center::store::FirmwareStore::open(&data_dir.join("firmware").display().to_string())
             .map_err(|e| e.to_string())?;
+    let instance = std::sync::Arc::new(
+        sota_center::instance::Instance::start(&pool)
+            .await
+            .map_err(|e| e.message)?,
+    );
     let fleet = sqlx::query("SELECT id FROM products WHERE product_key = $1")
         .bind(PRODUCT)
         .fetch_optional(&pool)
@@ -987,7 +992,7 @@ async fn push(data_dir: &std::path::Path, devices: usize, database: Option<&str>
     let product = if fleet.is_some() {
         PRODUCT
     } else {
-        sota_center::seed::seed_if_first_start(&pool, &store)
+        sota_center::seed::seed_if_first_start(&pool, &store, &instance)
             .await
             .map_err(|e| e.message)?;
         sota_center::seed::DEMO_PRODUCT
@@ -1060,6 +1065,7 @@ async fn push(data_dir: &std::path::Path, devices: usize, database: Option<&str>
     let state = sota_center::api::AppState::new(
         pool.clone(),
         store,
+        instance,
         sota_center::download::LinkSigner::new(b"channel bench"),
         "http://127.0.0.1:8081".into(),
         3600,

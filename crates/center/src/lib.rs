@@ -23,6 +23,7 @@ pub mod device;
 pub mod download;
 pub mod error;
 pub mod events;
+pub mod instance;
 pub mod migrate_database;
 pub mod monitoring;
 pub mod package;

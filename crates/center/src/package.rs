@@ -7,6 +7,7 @@ use sota_engine::Digester;
 use sqlx::{AnyPool, Row};
 
 use crate::error::ApiError;
+use crate::instance::Instance;
 use crate::product::{self, check_key};
 use crate::store::FirmwareStore;
 pub use sota_api::package::{
@@ -38,11 +39,12 @@ pub struct FileWriter {
 impl FileWriter {
     /// Start writing `file_name` into the store, refusing more than `limit` bytes.
     ///
-    /// The key is recorded as pending first, so whatever a crash leaves under
-    /// it is removed at the next start ([`sweep_pending`]).
+    /// The key is recorded as pending first, owned by `instance`, so whatever a
+    /// crash leaves under it is removed once `instance` is gone ([`sweep_pending`]).
     pub async fn start(
         pool: &AnyPool,
         store: &FirmwareStore,
+        instance: &Instance,
         file_name: &str,
         limit: u64,
     ) -> Result<Self, ApiError> {
@@ -51,12 +53,15 @@ impl FileWriter {
             crate::random_hex(16)?,
             crate::random_hex(4)?
         ));
-        sqlx::query("INSERT INTO pending_uploads (object_key, created_at) VALUES ($1, $2)")
-            .bind(key.as_ref())
-            .bind(crate::now_text())
-            .execute(pool)
-            .await?;
-        // If this fails the pending row stays; the next start clears it.
+        sqlx::query(
+            "INSERT INTO pending_uploads (object_key, created_at, owner) VALUES ($1, $2, $3)",
+        )
+        .bind(key.as_ref())
+        .bind(crate::now_text())
+        .bind(instance.id())
+        .execute(pool)
+        .await?;
+        // If this fails the pending row stays; a sweep clears it once this process is gone.
         let upload = store.objects.put_multipart(&key).await?;
         Ok(Self {
             pool: pool.clone(),
@@ -160,29 +165,81 @@ async fn forget_pending(pool: &AnyPool, key: &str) {
     }
 }
 
-/// Remove everything a crash left under keys still recorded as pending, and
-/// their rows. Run at start, before serving. Objects this database does not
-/// list as pending are never touched: they may belong to another center
-/// sharing the store, or to a newer database than a restored backup.
-pub async fn sweep_pending(pool: &AnyPool, store: &FirmwareStore) -> Result<usize, ApiError> {
-    // A key a committed package names is never deleted, whatever the table says.
-    let rows = sqlx::query(
-        "SELECT object_key FROM pending_uploads
-         WHERE object_key NOT IN (SELECT object_key FROM package_files)",
-    )
-    .fetch_all(pool)
-    .await?;
+/// Remove everything a crash left under keys recorded as pending by a center
+/// that is gone (its liveness lock free, or no owner recorded: rows of older
+/// versions), and their rows; keys of centers still running, this one
+/// included, are left to them. Run at start, before serving, and then every
+/// [`SWEEP_EVERY`]. Objects this database does not list as pending are never
+/// touched: they may belong to another center sharing the store, or to a newer
+/// database than a restored backup. Returns how many objects were removed.
+pub async fn sweep_pending(
+    pool: &AnyPool,
+    store: &FirmwareStore,
+    instance: &Instance,
+) -> Result<usize, ApiError> {
+    let rows = sqlx::query("SELECT object_key, owner FROM pending_uploads")
+        .fetch_all(pool)
+        .await?;
+    let mut alive = std::collections::HashMap::new();
     let mut removed = 0;
     for row in rows {
         let key: String = row.try_get("object_key")?;
-        removed += store
-            .remove_leftovers(&ObjectPath::from(key.as_str()))
-            .await?;
-    }
-    sqlx::query("DELETE FROM pending_uploads")
+        let owner: Option<String> = row.try_get("owner")?;
+        let live = match alive.get(&owner) {
+            Some(live) => *live,
+            None => {
+                let live = instance.is_alive(pool, owner.as_deref()).await?;
+                alive.insert(owner.clone(), live);
+                live
+            }
+        };
+        if live {
+            continue;
+        }
+        // A key a committed package names is never deleted, whatever the table says.
+        let committed = sqlx::query("SELECT package_id FROM package_files WHERE object_key = $1")
+            .bind(&key)
+            .fetch_optional(pool)
+            .await?
+            .is_some();
+        if !committed {
+            removed += store
+                .remove_leftovers(&ObjectPath::from(key.as_str()))
+                .await?;
+        }
+        sqlx::query(
+            "DELETE FROM pending_uploads WHERE object_key = $1 AND (owner = $2 OR (owner IS NULL AND $2 IS NULL))",
+        )
+        .bind(&key)
+        .bind(&owner)
         .execute(pool)
         .await?;
+    }
     Ok(removed)
+}
+
+/// How often a running center sweeps what gone centers left ([`sweep_pending`]).
+pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Keep `instance`'s liveness lock and sweep every [`SWEEP_EVERY`], for the
+/// process lifetime: another center's crash is cleaned up while this one runs.
+pub async fn sweep_forever(
+    pool: AnyPool,
+    store: FirmwareStore,
+    instance: std::sync::Arc<Instance>,
+) {
+    loop {
+        tokio::time::sleep(SWEEP_EVERY).await;
+        if let Err(e) = instance.keep_alive(&pool).await {
+            tracing::warn!("{e}");
+            continue;
+        }
+        match sweep_pending(&pool, &store, &instance).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("removed {n} firmware object(s) left by a center that stopped"),
+            Err(e) => tracing::warn!("the sweep of pending uploads failed (retried): {e}"),
+        }
+    }
 }
 
 /// The row id of the product a package is uploaded for; an unknown or
@@ -393,8 +450,14 @@ pub fn check_product(pkg: &Package, product_key: &str, what: &str) -> Result<(),
     }
 }
 
-/// Delete a package no plan uses; its rows go first, then its objects.
-pub async fn delete(pool: &AnyPool, store: &FirmwareStore, id: i64) -> Result<(), ApiError> {
+/// Delete a package no plan uses; its rows go first, then its objects (pending,
+/// owned by `instance`, meanwhile).
+pub async fn delete(
+    pool: &AnyPool,
+    store: &FirmwareStore,
+    instance: &Instance,
+    id: i64,
+) -> Result<(), ApiError> {
     get(pool, id).await?;
     let files = files_of(pool, id).await?;
     let mut tx = pool.begin().await?;
@@ -410,12 +473,13 @@ pub async fn delete(pool: &AnyPool, store: &FirmwareStore, id: i64) -> Result<()
         ));
     }
     // The objects become pending in the same transaction, so a crash before
-    // they are deleted leaves them to the start-up sweep, not orphaned.
+    // they are deleted leaves them to the sweep, not orphaned.
     sqlx::query(
-        "INSERT INTO pending_uploads (object_key, created_at)
-         SELECT object_key, $1 FROM package_files WHERE package_id = $2",
+        "INSERT INTO pending_uploads (object_key, created_at, owner)
+         SELECT object_key, $1, $2 FROM package_files WHERE package_id = $3",
     )
     .bind(crate::now_text())
+    .bind(instance.id())
     .bind(id)
     .execute(&mut *tx)
     .await?;
@@ -472,9 +536,11 @@ mod tests {
         let pool = pool_with_product(dir.path()).await;
         let root = dir.path().join("store");
         let store = FirmwareStore::open(root.to_str().unwrap()).unwrap();
+        // The center that writes, then crashes.
+        let gone = Instance::start(&pool).await.unwrap();
 
         // Committed: its pending row goes in the commit.
-        let mut w = FileWriter::start(&pool, &store, "a.bin", 1000)
+        let mut w = FileWriter::start(&pool, &store, &gone, "a.bin", 1000)
             .await
             .unwrap();
         w.write(b"committed").await.unwrap();
@@ -483,13 +549,13 @@ mod tests {
             .await
             .unwrap();
         // Completed but never committed (a crash before the row).
-        let mut w = FileWriter::start(&pool, &store, "b.bin", 1000)
+        let mut w = FileWriter::start(&pool, &store, &gone, "b.bin", 1000)
             .await
             .unwrap();
         w.write(b"orphan").await.unwrap();
         let orphan = w.finish(0).await.unwrap();
         // Interrupted mid-upload: only a staging file exists.
-        let mut w = FileWriter::start(&pool, &store, "c.bin", 1000)
+        let mut w = FileWriter::start(&pool, &store, &gone, "c.bin", 1000)
             .await
             .unwrap();
         w.write(b"half").await.unwrap();
@@ -501,7 +567,9 @@ mod tests {
         std::fs::write(&foreign, b"not ours").unwrap();
         std::fs::write(root.join("packages/0123456789abcdef/beef#1"), b"busy").unwrap();
 
-        let removed = sweep_pending(&pool, &store).await.unwrap();
+        drop(gone);
+        let this = Instance::start(&pool).await.unwrap();
+        let removed = sweep_pending(&pool, &store, &this).await.unwrap();
 
         assert_eq!(removed, 2, "the orphan object and the staging file");
         assert!(pending_keys(&pool).await.is_empty());
@@ -522,7 +590,8 @@ mod tests {
         let pool = pool_with_product(dir.path()).await;
         let root = dir.path().join("store");
         let store = FirmwareStore::open(root.to_str().unwrap()).unwrap();
-        let mut w = FileWriter::start(&pool, &store, "a.bin", 1000)
+        let this = Instance::start(&pool).await.unwrap();
+        let mut w = FileWriter::start(&pool, &store, &this, "a.bin", 1000)
             .await
             .unwrap();
         w.write(b"bytes").await.unwrap();
@@ -533,7 +602,7 @@ mod tests {
             .id;
         assert!(pending_keys(&pool).await.is_empty());
 
-        delete(&pool, &store, id).await.unwrap();
+        delete(&pool, &store, &this, id).await.unwrap();
 
         assert!(!root.join(&file.object_key).exists());
         assert!(pending_keys(&pool).await.is_empty());

@@ -32,6 +32,7 @@ pub struct Seeded {
 pub async fn seed_if_first_start(
     pool: &AnyPool,
     store: &FirmwareStore,
+    instance: &crate::instance::Instance,
 ) -> Result<Option<Seeded>, ApiError> {
     let seeded: Option<(String,)> =
         sqlx::query_as("SELECT value FROM settings WHERE name = 'demo_seeded'")
@@ -65,8 +66,14 @@ pub async fn seed_if_first_start(
     let image: Vec<u8> = (0..64 * 1024u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect();
-    let mut w =
-        FileWriter::start(pool, store, "demo-mcu-1_0_1.bin", package::MAX_FILE_BYTES).await?;
+    let mut w = FileWriter::start(
+        pool,
+        store,
+        instance,
+        "demo-mcu-1_0_1.bin",
+        package::MAX_FILE_BYTES,
+    )
+    .await?;
     w.write(&image).await?;
     let file = w.finish(0).await?;
     let meta = PackageMeta {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::api::{self, AppState};
 use crate::config::ServeConfig;
 use crate::download::LinkSigner;
+use crate::instance::Instance;
 use crate::store::FirmwareStore;
 use crate::{db, package, seed};
 
@@ -61,10 +62,18 @@ pub async fn run(config: ServeConfig, max_file_bytes: u64) -> Result<(), StartEr
         .unwrap_or_else(|| config.data_dir.join("firmware").display().to_string());
     let store = FirmwareStore::open(&store_spec)?;
 
-    let swept = package::sweep_pending(&pool, &store).await?;
+    // This process among the centers sharing the database; what it writes is its own until it
+    // is gone.
+    let instance = Arc::new(Instance::start(&pool).await?);
+    let swept = package::sweep_pending(&pool, &store, &instance).await?;
     if swept > 0 {
         tracing::info!("removed {swept} firmware object(s) left by an interrupted upload");
     }
+    tokio::spawn(package::sweep_forever(
+        pool.clone(),
+        store.clone(),
+        instance.clone(),
+    ));
 
     let secret = db::setting_or_init(&pool, "download_link_secret", || {
         crate::random_hex(32).unwrap_or_default()
@@ -93,6 +102,7 @@ pub async fn run(config: ServeConfig, max_file_bytes: u64) -> Result<(), StartEr
     let state = Arc::new(AppState::new(
         pool.clone(),
         store.clone(),
+        instance.clone(),
         LinkSigner::new(secret.as_bytes()),
         public_url,
         config.download_ttl,
@@ -140,7 +150,7 @@ pub async fn run(config: ServeConfig, max_file_bytes: u64) -> Result<(), StartEr
     let seeded = if config.no_demo {
         None
     } else {
-        seed::seed_if_first_start(&pool, &store).await?
+        seed::seed_if_first_start(&pool, &store, &instance).await?
     };
     // The seed wrote plans and devices behind the channel's back.
     state.memory.clear();

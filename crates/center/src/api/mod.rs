@@ -66,6 +66,8 @@ pub struct AppState {
     pub events: crate::events::Events,
     /// The backend's own pool for the push cycle's scan, opened at the first cycle.
     pub native: tokio::sync::OnceCell<crate::db::Native>,
+    /// This center process among those sharing the database: the owner of its uploads.
+    pub instance: Arc<crate::instance::Instance>,
 }
 
 impl AppState {
@@ -74,6 +76,7 @@ impl AppState {
     pub fn new(
         pool: AnyPool,
         store: FirmwareStore,
+        instance: Arc<crate::instance::Instance>,
         signer: LinkSigner,
         public_url: String,
         download_ttl: u64,
@@ -96,6 +99,7 @@ impl AppState {
             memory: Default::default(),
             events: Default::default(),
             native: Default::default(),
+            instance,
             pool,
         }
     }

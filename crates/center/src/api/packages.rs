@@ -120,8 +120,14 @@ async fn receive(
         let file_name = field.file_name().unwrap_or("").to_string();
         check_file_name(&file_name)?;
         let mut field = field;
-        let mut writer =
-            FileWriter::start(&state.pool, &state.store, &file_name, state.max_file_bytes).await?;
+        let mut writer = FileWriter::start(
+            &state.pool,
+            &state.store,
+            &state.instance,
+            &file_name,
+            state.max_file_bytes,
+        )
+        .await?;
         loop {
             let chunk = match field.chunk().await {
                 Ok(Some(c)) => c,
@@ -224,7 +230,7 @@ pub async fn get(state: Shared, Path(id): Path<i64>) -> Result<axum::Json<Packag
     params(("id" = i64, Path, description = "Package id")),
     responses((status = 204, description = "Deleted"), (status = "4XX", description = "Rejected", body = ErrorBody)))]
 pub async fn delete(state: Shared, Path(id): Path<i64>) -> Result<StatusCode, ApiError> {
-    package::delete(&state.pool, &state.store, id).await?;
+    package::delete(&state.pool, &state.store, &state.instance, id).await?;
     // Drop mappings so the deleted file's disk space is freed.
     if let Ok(mut m) = state.mapped.lock() {
         m.clear();
