@@ -131,22 +131,6 @@ async fn plan_changes(c: Arc<Client>, acked: Arc<Mutex<Acked>>, package_id: i64)
     }
 }
 
-fn firmware_objects(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    fn walk(d: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, out)
-            } else {
-                out.push(p)
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&dir.join("firmware"), &mut out);
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_loses_no_acknowledged_change_and_shows_no_half_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -240,7 +224,7 @@ async fn check(c: &Client, acked: &Mutex<Acked>, dir: &std::path::Path) {
     }
     // Every visible package's file is complete: the store holds exactly the
     // listed objects (crash leftovers are swept at start) and each reads back whole.
-    let files = firmware_objects(dir);
+    let files = common::files_under(&dir.join("firmware"));
     assert_eq!(
         files.len(),
         packages.len(),

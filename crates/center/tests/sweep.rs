@@ -8,29 +8,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
 use sota_center::instance::Instance;
 use sota_center::package::{self, FileWriter};
 use sota_center::store::FirmwareStore;
 use sqlx::Row;
-
-fn files(root: &Path) -> Vec<PathBuf> {
-    fn walk(d: &Path, out: &mut Vec<PathBuf>) {
-        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, out)
-            } else {
-                out.push(p)
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(root, &mut out);
-    out.sort();
-    out
-}
 
 async fn pending(pool: &sota_center::db::Pool) -> Vec<(String, Option<String>)> {
     sqlx::query("SELECT object_key, owner FROM pending_uploads ORDER BY object_key")
@@ -71,7 +52,7 @@ async fn a_running_centers_upload_survives_the_sweep_until_that_center_is_gone()
         .await
         .unwrap();
     wb.write(&[2u8; 1000]).await.unwrap();
-    let in_progress = files(&root);
+    let in_progress = common::files_under(&root);
     assert_eq!(in_progress.len(), 3, "{in_progress:?}");
     let rows = pending(&pool).await;
     assert_eq!(rows.len(), 3, "{rows:?}");
@@ -93,7 +74,7 @@ async fn a_running_centers_upload_survives_the_sweep_until_that_center_is_gone()
         .filter(|(_, o)| o.as_deref() == Some(a.id()))
         .collect();
     assert_eq!(a_rows.len(), 1, "A's row stays");
-    let left = files(&root);
+    let left = common::files_under(&root);
     assert_eq!(
         left.len(),
         2,
@@ -102,7 +83,7 @@ async fn a_running_centers_upload_survives_the_sweep_until_that_center_is_gone()
 
     // A sweeps too: B's upload stays as well.
     assert_eq!(package::sweep_pending(&pool, &store, &a).await.unwrap(), 0);
-    assert_eq!(files(&root), left);
+    assert_eq!(common::files_under(&root), left);
     assert_eq!(pending(&pool).await.len(), 2);
 
     // A dies mid-upload (nothing of its upload is cleaned up by A).
@@ -127,7 +108,7 @@ async fn a_running_centers_upload_survives_the_sweep_until_that_center_is_gone()
     assert!(!rows
         .iter()
         .any(|(_, o)| o.as_deref() == Some(a_id.as_str())));
-    assert_eq!(files(&root).len(), 1, "B's upload goes on");
+    assert_eq!(common::files_under(&root).len(), 1, "B's upload goes on");
 
     // B's upload completes and commits untouched.
     let file = wb.finish(0).await.unwrap();

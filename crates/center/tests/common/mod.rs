@@ -333,21 +333,7 @@ impl Center {
 
     /// Firmware object files in the local store (ignoring directories).
     pub fn stored_files(&self) -> Vec<PathBuf> {
-        fn walk(d: &Path, out: &mut Vec<PathBuf>) {
-            if let Ok(rd) = std::fs::read_dir(d) {
-                for e in rd.flatten() {
-                    let p = e.path();
-                    if p.is_dir() {
-                        walk(&p, out)
-                    } else {
-                        out.push(p)
-                    }
-                }
-            }
-        }
-        let mut out = Vec::new();
-        walk(&self.data_dir.join("firmware"), &mut out);
-        out
+        files_under(&self.data_dir.join("firmware"))
     }
 
     pub fn kill(&mut self) {
@@ -379,4 +365,22 @@ pub fn assert_error(got: &(StatusCode, Value), status: u16, code: &str) {
         "message missing: {}",
         got.1
     );
+}
+
+/// Every file under `root` (none if it is missing), sorted: what a local firmware store holds.
+pub fn files_under(root: &Path) -> Vec<PathBuf> {
+    fn walk(d: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out)
+            } else {
+                out.push(p)
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, &mut out);
+    out.sort();
+    out
 }
