@@ -6,11 +6,13 @@ use std::time::Instant;
 
 /// The features the native clippy and test stages build the workspace with: the center's S3
 /// store, so its code is linted and its tests against moto's S3 server run
-/// (`crates/center/tests/s3.rs`). The workspace's test build then holds the center once, with
-/// S3; the feature costs only its few extra dependencies (h2, hyper-rustls, tokio-rustls,
-/// quick-xml and larger builds of object_store and reqwest, about 30 s of CPU cold). The later
-/// `cargo build -p sota-center` of the browser and e2e stages was a build of its own before the
-/// feature (one package resolves features apart from the workspace) and stays without it.
+/// (`crates/center/tests/s3.rs`; `instances.rs`, two centers on one PostgreSQL, one S3 bucket
+/// and one mosquitto, which starts its own PostgreSQL and so runs in the native tests only).
+/// The workspace's test build then holds the center once, with S3; the feature costs only its
+/// few extra dependencies (h2, hyper-rustls, tokio-rustls, quick-xml and larger builds of
+/// object_store and reqwest, about 30 s of CPU cold). The later `cargo build -p sota-center` of
+/// the browser and e2e stages was a build of its own before the feature (one package resolves
+/// features apart from the workspace) and stays without it.
 const NATIVE_FEATURES: &str = "sota-center/s3";
 
 /// Library packages that must build for wasm32 besides the console (everything it links).
@@ -155,7 +157,8 @@ pub fn run(args: &[String]) -> Result {
         // The center's API suite and its channel, events and broker tests again, every center
         // on its own database of a throwaway PostgreSQL cluster (`SOTA_TEST_DATABASE`, read by
         // `crates/center/tests/common`). The same command line as the native tests, so nothing
-        // is built again. (`crash.rs` watches SQLite's own files; `s3.rs` tests the store.)
+        // is built again. (`crash.rs` watches SQLite's own files; `s3.rs` tests the store;
+        // `instances.rs` is on PostgreSQL already, in the native tests.)
         // `sweep.rs`: centers sharing the database never sweep each other's uploads.
         run::tee(
             cmd("cargo")

@@ -50,6 +50,10 @@ pub struct ServeConfig {
     /// MQTT over WebSocket (`/mqtt`) share one origin.
     #[arg(long, env = "SOTA_CENTER_CONSOLE_DIR")]
     pub console_dir: Option<PathBuf>,
+    /// Devices a push cycle sends plans to per second, at most, so a fleet's downloads do not
+    /// all start at once. 0: no limit.
+    #[arg(long, env = "SOTA_CENTER_PUSH_RATE", default_value_t = 0)]
+    pub push_rate: u32,
     /// Do not seed the demo product, package and plan into an empty database.
     #[arg(long, env = "SOTA_CENTER_NO_DEMO")]
     pub no_demo: bool,

@@ -7,12 +7,19 @@
 //! never waits, and a watcher that falls behind loses the oldest changes and
 //! is told how many ([`Next::Lagged`]), so a slow page never slows the
 //! channel. A change nobody watches costs a map lookup: nothing is read for it.
+//!
+//! Centers sharing a PostgreSQL database tell each other of every change ([`Peers`]): a page
+//! watching through one center sees the upgrades another center moves. The notice names the
+//! change only; a center with watchers reads it from the database itself.
 
 use std::collections::HashMap;
+use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
+use serde::{Deserialize, Serialize};
+use sqlx::Connection;
 use tokio::sync::broadcast::{self, error::RecvError};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::api::AppState;
 use crate::upgrade::Key;
@@ -48,6 +55,8 @@ pub struct Events {
     tx: broadcast::Sender<Change>,
     watchers: Counts,
     closing: watch::Sender<bool>,
+    /// The other centers on the database, once [`share`] started.
+    peers: std::sync::OnceLock<Peers>,
 }
 
 impl Default for Events {
@@ -56,6 +65,141 @@ impl Default for Events {
             tx: broadcast::channel(CAPACITY).0,
             watchers: Default::default(),
             closing: watch::channel(false).0,
+            peers: Default::default(),
+        }
+    }
+}
+
+/// The PostgreSQL notification channel of the centers' notices.
+const CHANNEL: &str = "sota_center_changes";
+
+/// A change, as one center tells the others (`from` is the sender's instance id).
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct Notice {
+    from: String,
+    #[serde(flatten)]
+    what: Changed,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Changed {
+    Upgrade {
+        plan: i64,
+        device: i64,
+        identity: String,
+    },
+    Verification {
+        id: i64,
+    },
+}
+
+/// The sending side: notices queue here and one task sends them in order on its connection
+/// (PostgreSQL delivers one session's notifications in the order sent).
+#[derive(Debug)]
+struct Peers {
+    me: String,
+    tx: mpsc::UnboundedSender<String>,
+}
+
+impl Events {
+    /// Tell the other centers (if [`share`] started) of a change.
+    fn tell_peers(&self, what: Changed) {
+        let Some(peers) = self.peers.get() else {
+            return;
+        };
+        let notice = Notice {
+            from: peers.me.clone(),
+            what,
+        };
+        if let Ok(json) = serde_json::to_string(&notice) {
+            let _ = peers.tx.send(json);
+        }
+    }
+}
+
+/// On PostgreSQL: send this center's notices to the others, and pass theirs on to this
+/// center's watchers, until the process ends. A notice lost while a connection is down
+/// costs a page one change, as a lagging watcher does.
+pub async fn share(state: Arc<AppState>) -> Result<(), crate::ApiError> {
+    let url = state.pool.connect_options().database_url.clone();
+    let options = sqlx::postgres::PgConnectOptions::from_str(url.as_str())?;
+    let mut listener = sqlx::postgres::PgListener::connect(url.as_str()).await?;
+    listener.listen(CHANNEL).await?;
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let _ = state.events.peers.set(Peers {
+        me: state.instance.id().to_string(),
+        tx,
+    });
+    tokio::spawn(async move {
+        let mut conn: Option<sqlx::PgConnection> = None;
+        while let Some(json) = rx.recv().await {
+            if conn.is_none() {
+                conn = sqlx::PgConnection::connect_with(&options).await.ok();
+            }
+            let Some(c) = conn.as_mut() else {
+                tracing::warn!(
+                    "a change was not told to the other centers: no database connection"
+                );
+                continue;
+            };
+            let sent = sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(&json)
+                .execute(&mut *c)
+                .await;
+            if let Err(e) = sent {
+                tracing::warn!("a change was not told to the other centers: {e}");
+                conn = None;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        loop {
+            match listener.recv().await {
+                Ok(n) => heard(&state, n.payload()).await,
+                Err(e) => {
+                    tracing::warn!("listening to the other centers' changes: {e}; again in 1 s");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Another center's notice: read the change for this center's watchers, if any.
+async fn heard(state: &AppState, payload: &str) {
+    let Ok(notice) = serde_json::from_str::<Notice>(payload) else {
+        tracing::warn!("an unreadable notice from another center: {payload:?}");
+        return;
+    };
+    if notice.from == state.instance.id() {
+        return;
+    }
+    match notice.what {
+        Changed::Upgrade {
+            plan,
+            device,
+            identity,
+        } => {
+            let key = Key {
+                plan_id: plan,
+                device_id: device,
+                identity,
+            };
+            send_upgrade(state, &key).await;
+        }
+        Changed::Verification { id } => {
+            if !state.events.watched(Topic::Verification(id)) {
+                return;
+            }
+            match crate::verification::get(&state.pool, id).await {
+                Ok(job) => send_verification(state, &job),
+                Err(e) => {
+                    tracing::warn!("verification {id} changed on another center: {}", e.message)
+                }
+            }
         }
     }
 }
@@ -153,8 +297,19 @@ impl Drop for Watch {
 }
 
 /// An upgrade was offered or moved, its write committed: tell its plan's
-/// watchers where it stands now. Failures are logged: a page misses one change.
+/// watchers (and the other centers) where it stands now. Failures are logged: a page misses
+/// one change.
 pub async fn upgrade_moved(state: &AppState, key: &Key) {
+    state.events.tell_peers(Changed::Upgrade {
+        plan: key.plan_id,
+        device: key.device_id,
+        identity: key.identity.clone(),
+    });
+    send_upgrade(state, key).await;
+}
+
+/// Send where `key` stands to this center's watchers of its plan.
+async fn send_upgrade(state: &AppState, key: &Key) {
     if !state.events.watched(Topic::Plan(key.plan_id)) {
         return;
     }
@@ -179,8 +334,17 @@ pub async fn upgrade_moved(state: &AppState, key: &Key) {
     }
 }
 
-/// A verification job changed (committed): tell its watchers what it is now.
+/// A verification job changed (committed): tell its watchers (and the other centers) what it
+/// is now.
 pub fn verification_changed(state: &AppState, job: &Verification) {
+    state
+        .events
+        .tell_peers(Changed::Verification { id: job.id });
+    send_verification(state, job);
+}
+
+/// Send `job` to this center's watchers of it.
+fn send_verification(state: &AppState, job: &Verification) {
     let topic = Topic::Verification(job.id);
     if !state.events.watched(topic) {
         return;

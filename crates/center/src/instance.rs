@@ -23,6 +23,8 @@ use crate::ApiError;
 #[derive(Debug)]
 pub struct Instance {
     id: String,
+    /// Its number among the live instances (`center_instances.slot`).
+    slot: i64,
     hold: Hold,
 }
 
@@ -60,7 +62,76 @@ impl Instance {
             })?;
             Hold::Sqlite { _file: file, path }
         };
-        Ok(Instance { id, hold })
+        let mut instance = Instance { id, slot: 0, hold };
+        instance.slot = instance.register(pool).await?;
+        Ok(instance)
+    }
+
+    /// Record this instance in `center_instances` with the lowest slot no live instance holds
+    /// (dead instances' rows are deleted first). Two starting at once may pick the same slot:
+    /// the unique slot lets one insert, and the other tries again.
+    async fn register(&self, pool: &Pool) -> Result<i64, ApiError> {
+        for _ in 0..20 {
+            let taken: Vec<i64> = self.live(pool).await?.into_iter().map(|(_, s)| s).collect();
+            let slot = (0..).find(|s| !taken.contains(s)).unwrap_or(0);
+            let inserted = sqlx::query(
+                "INSERT INTO center_instances (id, slot, started_at) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&self.id)
+            .bind(slot)
+            .bind(crate::now_text())
+            .execute(pool)
+            .await?
+            .rows_affected();
+            if inserted == 1 {
+                return Ok(slot);
+            }
+        }
+        Err(ApiError::internal(
+            "cannot take a slot among the centers sharing the database (20 tries)",
+        ))
+    }
+
+    /// Write this instance's row again (with its slot), after another center deleted it while
+    /// this one's database connection was broken.
+    pub async fn register_again(&self, pool: &Pool) -> Result<(), ApiError> {
+        sqlx::query(
+            "INSERT INTO center_instances (id, slot, started_at) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&self.id)
+        .bind(self.slot)
+        .bind(crate::now_text())
+        .execute(pool)
+        .await?;
+        Ok(())
+    }
+
+    /// This instance's slot: 0 for the first live center, then 1, 2, …
+    pub fn slot(&self) -> i64 {
+        self.slot
+    }
+
+    /// The live instances sharing the database, `(id, slot)` in id order, this one included once
+    /// it registered. The rows of instances found dead are deleted on the way.
+    pub async fn live(&self, pool: &Pool) -> Result<Vec<(String, i64)>, ApiError> {
+        let rows = sqlx::query("SELECT id, slot FROM center_instances ORDER BY id")
+            .fetch_all(pool)
+            .await?;
+        let mut live = Vec::with_capacity(rows.len());
+        for row in rows {
+            let (id, slot): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
+            if self.is_alive(pool, Some(&id)).await? {
+                live.push((id, slot));
+            } else {
+                sqlx::query("DELETE FROM center_instances WHERE id = $1")
+                    .bind(&id)
+                    .execute(pool)
+                    .await?;
+            }
+        }
+        Ok(live)
     }
 
     /// The instance id, recorded as the owner of what this process has in progress.

@@ -72,6 +72,9 @@ enum BrokerCommand {
         /// mosquitto's WebSocket listener.
         #[arg(long, default_value = "127.0.0.1:9001")]
         ws_listen: std::net::SocketAddr,
+        /// How many centers may share the broker at once (one login each).
+        #[arg(long, default_value_t = sota_center::channel::mosquitto::CENTERS)]
+        centers: i64,
     },
     /// Create a device (if new), issue its secret and add its login and ACL to the files;
     /// prints the secret once. Then reload mosquitto (SIGHUP).
@@ -214,12 +217,13 @@ async fn broker(command: BrokerCommand) -> Result<(), String> {
             dir,
             listen,
             ws_listen,
+            centers,
         } => {
             let pool = sota_center::server::open_db(&data_dir, database.as_deref())
                 .await
                 .map_err(|e| e.to_string())?;
             let files = Files { dir };
-            mosquitto::write_config(&pool, &files, listen, ws_listen)
+            mosquitto::write_config(&pool, &files, listen, ws_listen, centers)
                 .await
                 .map_err(|e| e.message)?;
             println!("{}", files.conf().display());

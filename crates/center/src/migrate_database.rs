@@ -22,7 +22,7 @@ use crate::db::{self, Database};
 /// Every table of the center, parents before the tables whose foreign keys name them. A table
 /// added to the migrations must be added here: the copy refuses a source or target table this
 /// list lacks, and a unit test compares it with a freshly migrated database.
-pub const TABLES: [&str; 17] = [
+pub const TABLES: [&str; 18] = [
     "settings",
     "operator_tokens",
     "products",
@@ -40,6 +40,7 @@ pub const TABLES: [&str; 17] = [
     "upgrades",
     "upgrade_log",
     "push_cycles",
+    "center_instances",
 ];
 
 /// Rows sent to PostgreSQL in one piece of a table's `COPY` (and one progress report).

@@ -99,7 +99,7 @@ pub async fn run(config: ServeConfig, max_file_bytes: u64) -> Result<(), StartEr
         .unwrap_or_else(|| format!("http://{addr}"))
         .trim_end_matches('/')
         .to_string();
-    let state = Arc::new(AppState::new(
+    let mut state = AppState::new(
         pool.clone(),
         store.clone(),
         instance.clone(),
@@ -107,7 +107,9 @@ pub async fn run(config: ServeConfig, max_file_bytes: u64) -> Result<(), StartEr
         public_url,
         config.download_ttl,
         max_file_bytes,
-    ));
+    );
+    state.push_rate = config.push_rate;
+    let state = Arc::new(state);
     let guard = Arc::new(crate::channel::limit::RateGuard::new(config.rate_limit()));
 
     let center_secret = crate::channel::credentials::center_secret(&pool).await?;
@@ -146,6 +148,10 @@ pub async fn run(config: ServeConfig, max_file_bytes: u64) -> Result<(), StartEr
         }
     };
     tokio::spawn(crate::channel::push::run(state.clone()));
+    if db::is_postgres(&pool) {
+        // Centers sharing the database tell each other of changes for their pages' watchers.
+        crate::events::share(state.clone()).await?;
+    }
 
     let seeded = if config.no_demo {
         None

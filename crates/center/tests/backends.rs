@@ -144,7 +144,7 @@ async fn each_backend_keeps_its_settings_on_every_connection_and_migrates_once()
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
     pg.close().await;
     db::open(&Database::Postgres(url)).await.unwrap();
 }

@@ -187,6 +187,35 @@ async fn a_devices_reports_reach_the_plans_event_stream() {
 }
 
 #[tokio::test]
+async fn a_page_watching_one_center_sees_the_upgrades_another_center_moves() {
+    if !common::on_postgres() {
+        eprintln!("skipped: centers tell each other of changes through PostgreSQL only");
+        return;
+    }
+    // Two centers on one database; the device on A's broker, the page on B.
+    let dir = tempfile::tempdir().unwrap();
+    let a = Center::start_in(dir.path(), &["--no-demo"]);
+    let b = Center::start_in(dir.path(), &["--no-demo"]);
+    let seeded = seed_plan(&a, json!({})).await;
+    let plan = seeded.plan_id;
+    let mut events = Events::open(&b, &format!("/plans/{plan}/events")).await;
+    assert!(matches!(events.plan_event().await, PlanEvent::Open));
+
+    let mut dev = registered(&a, &seeded.product_secret, "dev-1").await;
+    dev.versions("1_0_0").await;
+    assert_eq!(plans(dev.ask(&Up::Request).await)[0].plan_id, plan);
+    assert_eq!(
+        events.upgrade().await,
+        (Status::None, None, Outcome::Pending, Some(0)),
+        "the offer, made by A"
+    );
+    dev.status(plan, Status::Plan, None, None).await;
+    dev.status(plan, Status::Refused, None, None).await;
+    assert_eq!(events.upgrade().await.0, Status::Plan);
+    assert_eq!(events.upgrade().await.2, Outcome::Refused, "in order");
+}
+
+#[tokio::test]
 async fn a_verification_jobs_stream_follows_it_to_its_outcome_and_ends() {
     let center = Center::start(&["--no-demo"]);
     let seeded = seed_plan(&center, json!({})).await;

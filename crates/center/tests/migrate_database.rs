@@ -150,8 +150,8 @@ break, ünïcode', '2026-01-01T00:00:00Z', '2026-01-01T00:01:00Z', NULL
     println!("{stdout}");
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     for line in [
-        "(schema version 8)",
-        "(migrated to version 8, empty)",
+        "(schema version 9)",
+        "(migrated to version 9, empty)",
         "  products                    2 / 2 rows",
         "  upgrade_log                 2 / 2 rows",
         "  push_cycles                 0 / 0 rows",
@@ -305,14 +305,14 @@ async fn a_missing_file_a_bad_url_an_unreachable_server_and_an_older_schema_are_
         "cannot reach the PostgreSQL database postgres://postgres@127.0.0.1:1/center: error communicating with database: Connection refused",
     );
 
-    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 8")
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 9")
         .execute(&lite)
         .await
         .unwrap();
     lite.close().await;
     fails_with(
         migrate(dir.path(), &url),
-        "is at schema version 7, this sota-center's is 8: start this sota-center once on it",
+        "is at schema version 8, this sota-center's is 9: start this sota-center once on it",
     );
     // Refused before the target was touched.
     let pg = db::open(&Database::Postgres(url)).await.unwrap();

@@ -68,6 +68,10 @@ pub struct AppState {
     pub native: tokio::sync::OnceCell<crate::db::Native>,
     /// This center process among those sharing the database: the owner of its uploads.
     pub instance: Arc<crate::instance::Instance>,
+    /// Which devices this center handles among the live centers behind one external broker.
+    pub share: crate::channel::share::Share,
+    /// Devices a push cycle sends to per second (0: no limit; `--push-rate`).
+    pub push_rate: u32,
 }
 
 impl AppState {
@@ -99,6 +103,8 @@ impl AppState {
             memory: Default::default(),
             events: Default::default(),
             native: Default::default(),
+            share: crate::channel::share::Share::new(instance.id()),
+            push_rate: 0,
             instance,
             pool,
         }

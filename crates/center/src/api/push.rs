@@ -8,7 +8,7 @@ pub use sota_api::push::PushRequest;
 
 /// Push the due plans to the connected devices (what the scheduler does every 10 minutes).
 #[utoipa::path(post, path = "/api/v1/push", tag = "monitoring", request_body = PushRequest,
-    responses((status = 200, description = "What was pushed", body = PushReport), (status = "4XX", description = "Rejected", body = ErrorBody)))]
+    responses((status = 200, description = "What was pushed", body = PushReport), (status = 409, description = "A scheduled cycle another center claimed, or that ran already", body = ErrorBody), (status = "4XX", description = "Rejected", body = ErrorBody)))]
 pub async fn push(
     state: Shared,
     Json(body): Json<PushRequest>,
@@ -24,7 +24,14 @@ pub async fn push(
             )
         })?,
     };
-    Ok(axum::Json(
-        push::push(&state, push::on_the_minute(at)).await?,
-    ))
+    let at = push::on_the_minute(at);
+    if !body.scheduled {
+        return Ok(axum::Json(push::push(&state, at).await?));
+    }
+    // In a task of its own: a client that goes away must not stop a claimed cycle halfway.
+    let state = state.0.clone();
+    tokio::spawn(async move { push::scheduled(&state, at).await })
+        .await
+        .map_err(|e| ApiError::internal(format!("the push cycle stopped: {e}")))?
+        .map(axum::Json)
 }

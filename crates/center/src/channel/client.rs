@@ -166,6 +166,10 @@ impl Dispatch {
         };
         if self.external {
             self.state.presence.seen(&from);
+            // Another live center handles this device (`share`).
+            if !self.state.share.owns(&from) {
+                return;
+            }
         }
         if let Some(guard) = &self.guard {
             if !guard.admit(&from, Some(&self.outbox)) {
@@ -453,9 +457,13 @@ pub fn spawn_embedded(
 /// devices until the process ends. Presence comes from messages, and `guard`
 /// applies the rate limit here (the embedded broker applies it itself).
 pub fn spawn(state: Arc<AppState>, host: String, port: u16, secret: String, guard: Arc<RateGuard>) {
-    let mut options = MqttOptions::new(CENTER_USERNAME, host, port);
+    // Brokers give a login one session: each live center logs in with its slot's.
+    let login = super::mosquitto::center_user(state.instance.slot());
+    tracing::info!("logging in to the broker as {login}");
+    tokio::spawn(super::share::run(state.clone()));
+    let mut options = MqttOptions::new(login.clone(), host, port);
     options
-        .set_credentials(CENTER_USERNAME, secret)
+        .set_credentials(login, secret)
         .set_keep_alive(Duration::from_secs(30))
         .set_clean_session(true)
         .set_max_packet_size(

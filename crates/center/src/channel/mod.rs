@@ -23,6 +23,7 @@ pub mod presence;
 pub mod push;
 pub mod reported;
 pub mod scan;
+pub mod share;
 pub mod verify;
 pub mod view;
 pub mod writes;

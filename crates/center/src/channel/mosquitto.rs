@@ -66,9 +66,28 @@ pub fn conf_text(files: &Files, tcp: SocketAddr, ws: SocketAddr) -> String {
     )
 }
 
-/// The ACL block of the center's user.
-pub fn center_acl() -> String {
-    format!("user {CENTER_USERNAME}\ntopic read sota/+/+/up\ntopic write sota/+/+/down\n\n")
+/// Center logins written by default: as many centers may share one broker.
+pub const CENTERS: i64 = 4;
+
+/// The broker login of the center in `slot` (`instance.rs`): `sota-center`, then
+/// `sota-center-1`, `sota-center-2`, … (client id = username: one session per login).
+pub fn center_user(slot: i64) -> String {
+    match slot {
+        0 => CENTER_USERNAME.to_string(),
+        n => format!("{CENTER_USERNAME}-{n}"),
+    }
+}
+
+/// The ACL blocks of `centers` center logins.
+pub fn center_acl(centers: i64) -> String {
+    (0..centers.max(1))
+        .map(|slot| {
+            format!(
+                "user {}\ntopic read sota/+/+/up\ntopic write sota/+/+/down\n\n",
+                center_user(slot)
+            )
+        })
+        .collect()
 }
 
 /// The ACL block of one device: its own two topics, nothing else.
@@ -104,14 +123,21 @@ fn set_password(files: &Files, user: &str, password: &str, create: bool) -> Resu
 }
 
 /// Write a fresh configuration into `files.dir`: the config, a password file
-/// holding the center's login, and the ACL with the center's block. Devices
-/// provisioned before are dropped: provision them again.
+/// holding `centers` center logins (one per center sharing the broker), and the
+/// ACL with their blocks. Devices provisioned before are dropped: provision them again.
 pub async fn write_config(
     pool: &AnyPool,
     files: &Files,
     tcp: SocketAddr,
     ws: SocketAddr,
+    centers: i64,
 ) -> Result<(), ApiError> {
+    if !(1..=64).contains(&centers) {
+        return Err(ApiError::invalid(
+            "invalid_centers",
+            format!("--centers {centers}: give 1 to 64 centers"),
+        ));
+    }
     std::fs::create_dir_all(&files.dir).map_err(|e| io("create", &files.dir, e))?;
     let dir = files
         .dir
@@ -120,9 +146,12 @@ pub async fn write_config(
     let files = Files { dir };
     std::fs::write(files.conf(), conf_text(&files, tcp, ws))
         .map_err(|e| io("write", &files.conf(), e))?;
-    std::fs::write(files.acl(), center_acl()).map_err(|e| io("write", &files.acl(), e))?;
+    std::fs::write(files.acl(), center_acl(centers)).map_err(|e| io("write", &files.acl(), e))?;
     let secret = credentials::center_secret(pool).await?;
-    set_password(&files, CENTER_USERNAME, &secret, true)
+    for slot in 0..centers {
+        set_password(&files, &center_user(slot), &secret, slot == 0)?;
+    }
+    Ok(())
 }
 
 /// Provision a device: create it if new, issue a new device secret, and add

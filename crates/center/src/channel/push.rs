@@ -67,9 +67,29 @@ pub fn on_the_minute(at: Timestamp) -> Timestamp {
     Timestamp::from_second(at.as_second().div_euclid(60) * 60).unwrap_or(at)
 }
 
+/// Where a claimed cycle got to: the last (product id, device id) whose push was handed on.
+/// Devices are pushed in that order, so a cycle resumed after it skips exactly those.
+pub type Cursor = (i64, i64);
+
+/// Pushes handed on in one piece when no rate is set.
+const BATCH: usize = 10_000;
+
+/// How a cycle's decided pushes leave, a product's at a time in device id order.
+enum Delivery<'a> {
+    /// All at once, nothing recorded: a manual push, the benchmark.
+    Now(&'a mut (dyn FnMut(DeviceId, Bytes) + Send)),
+    /// A claimed cycle: in batches (`--push-rate` devices a second, or [`BATCH`]), each recorded
+    /// as handed on before it is sent, so a center taking the cycle over never sends it again.
+    Claimed {
+        tick: &'a str,
+        instance: &'a str,
+        send: &'a mut (dyn FnMut(DeviceId, Bytes) + Send),
+        rate: u32,
+    },
+}
+
 /// Run one push cycle as at `at`: each message goes to `send` (the device
-/// and the serialized `plans` message) as soon as it is decided; returns what
-/// was decided.
+/// and the serialized `plans` message); returns what was decided.
 ///
 /// Set-based, so a cycle over a million connected devices takes seconds: the
 /// active plans come resolved from [`AppState::active_plans`]; per product with
@@ -83,6 +103,16 @@ pub async fn cycle(
     state: &AppState,
     at: Timestamp,
     send: &mut (dyn FnMut(DeviceId, Bytes) + Send),
+) -> Result<PushReport, ApiError> {
+    cycle_from(state, at, None, &mut Delivery::Now(send)).await
+}
+
+/// A cycle resumed after `from` (from the start when `None`).
+async fn cycle_from(
+    state: &AppState,
+    at: Timestamp,
+    from: Option<Cursor>,
+    delivery: &mut Delivery<'_>,
 ) -> Result<PushReport, ApiError> {
     let pool = &state.pool;
     let mut products: BTreeMap<i64, (String, Vec<Arc<ActivePlan>>)> = BTreeMap::new();
@@ -119,6 +149,11 @@ pub async fn cycle(
                 .filter(|(_, d)| **d)
                 .map(|(p, _)| p.id()),
         );
+        let after = match from {
+            Some((p, _)) if *product_id < p => continue,
+            Some((p, d)) if *product_id == p => d,
+            _ => i64::MIN,
+        };
         if !due_now.contains(&true) {
             continue;
         }
@@ -131,7 +166,8 @@ pub async fn cycle(
             plans,
             due: &due_now,
         };
-        push_product(state, &product, send, &mut devices).await?;
+        let decided = decide_product(state, &product, after).await?;
+        deliver(state, &product, decided, delivery, &mut devices).await?;
     }
     due_plans.sort_unstable();
     Ok(PushReport {
@@ -151,26 +187,110 @@ struct Product<'a> {
     due: &'a [bool],
 }
 
-async fn push_product(
+/// A push decided for one device: its row id, key and message.
+struct Decided {
+    id: i64,
+    key: String,
+    message: Bytes,
+}
+
+/// The pushes for `product`'s connected devices with an id above `after`, in id order.
+async fn decide_product(
     state: &AppState,
     product: &Product<'_>,
-    send: &mut (dyn FnMut(DeviceId, Bytes) + Send),
-    devices: &mut Vec<String>,
-) -> Result<(), ApiError> {
+    after: i64,
+) -> Result<Vec<Decided>, ApiError> {
     let plan_ids: Vec<i64> = product.plans.iter().map(|p| p.id()).collect();
     let mut picks = Vec::new();
     // Devices offered the same plans get the same bytes, serialized once.
     let mut messages = Messages::default();
+    let mut decided = Vec::new();
     let mut visit = |device: &Device| {
-        if state.presence.has(product.key, &device.key) {
-            decide_one(product, device, &mut picks, &mut messages, send, devices);
+        if device.id > after && state.presence.has(product.key, &device.key) {
+            if let Some(message) = decide_one(product, device, &mut picks, &mut messages) {
+                decided.push(Decided {
+                    id: device.id,
+                    key: device.key.clone(),
+                    message,
+                });
+            }
         }
     };
     let native = state
         .native
         .get_or_try_init(|| crate::db::Native::connect(&state.pool))
         .await?;
-    scan::devices(native, product.id, &plan_ids, &mut visit).await
+    scan::devices(native, product.id, &plan_ids, &mut visit).await?;
+    decided.sort_unstable_by_key(|d| d.id);
+    Ok(decided)
+}
+
+/// Hand `decided` on as `delivery` says, naming each device pushed in `devices`.
+async fn deliver(
+    state: &AppState,
+    product: &Product<'_>,
+    decided: Vec<Decided>,
+    delivery: &mut Delivery<'_>,
+    devices: &mut Vec<String>,
+) -> Result<(), ApiError> {
+    let mut hand_on = |send: &mut (dyn FnMut(DeviceId, Bytes) + Send), batch: &[Decided]| {
+        for d in batch {
+            if let Some(id) = DeviceId::new(product.key, &d.key) {
+                devices.push(id.to_string());
+                send(id, d.message.clone());
+            }
+        }
+    };
+    match delivery {
+        Delivery::Now(send) => hand_on(*send, &decided),
+        Delivery::Claimed {
+            tick,
+            instance,
+            send,
+            rate,
+        } => {
+            let size = if *rate == 0 { BATCH } else { *rate as usize };
+            for batch in decided.chunks(size) {
+                let started = tokio::time::Instant::now();
+                let last = batch.last().map_or(i64::MIN, |d| d.id);
+                record(&state.pool, tick, instance, (product.id, last)).await?;
+                hand_on(*send, batch);
+                if *rate > 0 {
+                    tokio::time::sleep_until(started + std::time::Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Record that `instance` handed on the pushes of its cycle at `tick` up to `cursor`; refused
+/// when the cycle is no longer its own (another center took it over, believing it dead).
+async fn record(
+    pool: &sqlx::AnyPool,
+    tick: &str,
+    instance: &str,
+    cursor: Cursor,
+) -> Result<(), ApiError> {
+    let updated = sqlx::query(
+        "UPDATE push_cycles SET pushed_product = $1, pushed_device = $2
+         WHERE tick = $3 AND instance = $4 AND done = 0",
+    )
+    .bind(cursor.0)
+    .bind(cursor.1)
+    .bind(tick)
+    .bind(instance)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    if updated == 1 {
+        Ok(())
+    } else {
+        Err(ApiError::conflict(
+            "cycle_taken_over",
+            format!("the push cycle at {tick} is no longer this center's; stopped"),
+        ))
+    }
 }
 
 /// The serialized `plans` messages of a cycle, by the offers they carry (a
@@ -193,15 +313,14 @@ impl Messages {
     }
 }
 
-/// Decide for one connected device: the due plans' offers it has not taken up yet.
+/// Decide for one connected device: the message with the due plans' offers it has not taken up
+/// yet, if any.
 fn decide_one(
     product: &Product<'_>,
     device: &Device,
     picks: &mut Vec<(usize, usize)>,
     messages: &mut Messages,
-    send: &mut (dyn FnMut(DeviceId, Bytes) + Send),
-    devices: &mut Vec<String>,
-) {
+) -> Option<Bytes> {
     let of = |plan_id: i64, identity: &str| {
         device
             .standing
@@ -229,24 +348,21 @@ fn decide_one(
             && of(plan.id(), &plan.rules.components[c].identity)
                 .is_none_or(|s| matches!(s.status, Status::None | Status::Plan))
     });
-    if picks.is_empty() {
-        return;
-    }
-    let Some(id) = DeviceId::new(product.key, &device.key) else {
-        return;
-    };
-    let message = messages.get(product, picks);
-    devices.push(id.to_string());
-    send(id, message);
+    (!picks.is_empty()).then(|| messages.get(product, picks))
 }
 
-/// Run a cycle as at `at` and queue its messages (after any waiting answers).
-pub async fn push(state: &AppState, at: Timestamp) -> Result<PushReport, ApiError> {
+/// Queue a message for the outbox's pushes (after any waiting answers).
+fn outbox_send(state: &AppState) -> impl FnMut(DeviceId, Bytes) + Send + '_ {
     let outbox = state.outbox.get();
-    let mut send = |id: DeviceId, message: Bytes| match outbox {
+    move |id: DeviceId, message: Bytes| match outbox {
         Some(o) => o.push_bytes(&id, message),
         None => tracing::error!(device = %id, "no MQTT client yet; push dropped"),
-    };
+    }
+}
+
+/// Run a cycle as at `at` and queue its messages, unclaimed (an operator's push now).
+pub async fn push(state: &AppState, at: Timestamp) -> Result<PushReport, ApiError> {
+    let mut send = outbox_send(state);
     let report = cycle(state, at, &mut send).await?;
     if !report.devices.is_empty() {
         tracing::info!(at = %report.at, plans = ?report.plans, devices = report.devices.len(), "pushed plans");
@@ -254,12 +370,55 @@ pub async fn push(state: &AppState, at: Timestamp) -> Result<PushReport, ApiErro
     Ok(report)
 }
 
+/// The scheduler's cycle at `tick`, run once among the centers sharing the database: claimed
+/// first, refused with `cycle_claimed` when another center claimed it.
+pub async fn scheduled(state: &AppState, tick: Timestamp) -> Result<PushReport, ApiError> {
+    if !claim(&state.pool, tick, state.instance.id()).await? {
+        return Err(ApiError::conflict(
+            "cycle_claimed",
+            format!("the push cycle at {tick} was claimed by another center (or ran already): each cycle runs once"),
+        ));
+    }
+    run_claimed(state, tick, None).await
+}
+
+/// Run the cycle at `tick` that this center holds, after `from`, and mark it done.
+async fn run_claimed(
+    state: &AppState,
+    tick: Timestamp,
+    from: Option<Cursor>,
+) -> Result<PushReport, ApiError> {
+    let tick_text = tick.to_string();
+    let mut send = outbox_send(state);
+    let mut delivery = Delivery::Claimed {
+        tick: &tick_text,
+        instance: state.instance.id(),
+        send: &mut send,
+        rate: state.push_rate,
+    };
+    let result = cycle_from(state, tick, from, &mut delivery).await;
+    if result.as_ref().is_err_and(|e| e.code == "cycle_taken_over") {
+        return result;
+    }
+    // Over, or failed: either way not to be taken over (a failure is logged by the caller).
+    sqlx::query("UPDATE push_cycles SET done = 1 WHERE tick = $1 AND instance = $2")
+        .bind(&tick_text)
+        .bind(state.instance.id())
+        .execute(&state.pool)
+        .await?;
+    if let Ok(report) = &result {
+        tracing::info!(at = %report.at, plans = ?report.plans, devices = report.devices.len(), "push cycle done");
+    }
+    result
+}
+
 /// Claims kept this long, then deleted (a claim matters only during its cycle).
 const CLAIMS_KEPT: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
 
 /// Claim the cycle at `tick` for `instance`: true for the one center among those sharing the
 /// database that inserted its row first. A row per cycle rather than a lease held across cycles:
-/// nothing needs renewing, and when the center that ran a cycle dies, the next cycle is free.
+/// nothing needs renewing, and when the center that runs a cycle dies, another finishes it
+/// ([`adopt`]) and the next is free.
 pub async fn claim(
     pool: &sqlx::AnyPool,
     tick: Timestamp,
@@ -289,28 +448,86 @@ pub async fn claim(
     Ok(claimed)
 }
 
-/// The scheduler: wake at each tick and push the cycles this center claims, until the process ends.
+/// How often centers look for a cycle whose holder died.
+const ADOPT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// An unfinished cycle older than this is abandoned rather than finished: its pushes would come
+/// after the next cycle's.
+const ADOPT_WITHIN: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);
+
+/// Finish the cycles whose holder died: each one found is taken over with a compare-and-set on
+/// its holder (one center wins) and resumed after its recorded cursor.
+pub async fn adopt(state: &AppState, now: Timestamp) -> Result<Vec<PushReport>, ApiError> {
+    let rows = sqlx::query(
+        "SELECT tick, instance, pushed_product, pushed_device FROM push_cycles WHERE done = 0",
+    )
+    .fetch_all(&state.pool)
+    .await?;
+    let mut reports = Vec::new();
+    for row in rows {
+        let (tick_text, holder): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+        let cursor = match (
+            row.try_get::<Option<i64>, _>(2)?,
+            row.try_get::<Option<i64>, _>(3)?,
+        ) {
+            (Some(p), Some(d)) => Some((p, d)),
+            _ => None,
+        };
+        if holder == state.instance.id()
+            || state.instance.is_alive(&state.pool, Some(&holder)).await?
+        {
+            continue;
+        }
+        let Ok(tick) = tick_text.parse::<Timestamp>() else {
+            continue;
+        };
+        let stale = now.duration_since(tick) > ADOPT_WITHIN;
+        let taken = sqlx::query(
+            "UPDATE push_cycles SET instance = $1, done = $2 WHERE tick = $3 AND instance = $4 AND done = 0",
+        )
+        .bind(state.instance.id())
+        .bind(i64::from(stale))
+        .bind(&tick_text)
+        .bind(&holder)
+        .execute(&state.pool)
+        .await?
+        .rows_affected()
+            == 1;
+        if !taken {
+            continue;
+        }
+        if stale {
+            tracing::warn!(%tick, %holder, "the center running the push cycle at {tick} died; too late to finish it");
+            continue;
+        }
+        tracing::warn!(%tick, %holder, ?cursor, "the center running the push cycle at {tick} died; finishing it");
+        reports.push(run_claimed(state, tick, cursor).await?);
+    }
+    Ok(reports)
+}
+
+/// The scheduler: wake at each tick and push the cycles this center claims, and finish those
+/// whose holder died, until the process ends.
 pub async fn run(state: Arc<AppState>) {
-    // Any name unique among the centers sharing the database.
-    let instance = crate::random_hex(8).unwrap_or_else(|_| format!("pid-{}", std::process::id()));
+    let adopter = state.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(ADOPT_EVERY).await;
+            if let Err(e) = adopt(&adopter, Timestamp::now()).await {
+                tracing::error!("cannot finish a dead center's push cycle: {}", e.message);
+            }
+        }
+    });
     loop {
         let now = Timestamp::now();
         let tick = next_tick(now);
         let wait = tick.duration_since(now).unsigned_abs();
         tokio::time::sleep(wait).await;
-        match claim(&state.pool, tick, &instance).await {
-            Ok(true) => {}
-            Ok(false) => {
+        match scheduled(&state, tick).await {
+            Ok(_) => {}
+            Err(e) if e.code == "cycle_claimed" => {
                 tracing::debug!(%tick, "another center runs this push cycle");
-                continue;
             }
-            Err(e) => {
-                tracing::error!("push cycle at {tick} not claimed: {}", e.message);
-                continue;
-            }
-        }
-        if let Err(e) = push(&state, tick).await {
-            tracing::error!("push cycle at {tick} failed: {}", e.message);
+            Err(e) => tracing::error!("push cycle at {tick} failed: {}", e.message),
         }
     }
 }

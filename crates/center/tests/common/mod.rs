@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+pub mod moto;
 pub mod mqtt;
 
 use std::io::{BufRead, BufReader};
@@ -76,11 +77,16 @@ pub struct Center {
 }
 
 pub fn create_token(data_dir: &Path, name: &str) -> String {
+    create_token_on(data_dir, database_for(data_dir), name)
+}
+
+/// [`create_token`] in the given database (`None`: SQLite in `data_dir`).
+fn create_token_on(data_dir: &Path, database: Option<String>, name: &str) -> String {
     let out = Command::new(BIN)
         .args(["token", "create", "--name", name, "--data-dir"])
         .arg(data_dir)
         .args(
-            database_for(data_dir)
+            database
                 .map(|url| ["--database".to_string(), url])
                 .into_iter()
                 .flatten(),
@@ -107,6 +113,17 @@ pub fn spawn_env(
     extra: &[&str],
     env: &[(&str, &str)],
 ) -> (Child, String, Vec<String>) {
+    spawn_on(data_dir, database_for(data_dir), token, extra, env)
+}
+
+/// [`spawn_env`] on the given database (`None`: SQLite in `data_dir`).
+fn spawn_on(
+    data_dir: &Path,
+    database: Option<String>,
+    token: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (Child, String, Vec<String>) {
     let mut child = Command::new(BIN)
         .args([
             "serve",
@@ -120,7 +137,7 @@ pub fn spawn_env(
         ])
         .arg(data_dir)
         .args(
-            database_for(data_dir)
+            database
                 .map(|url| ["--database".to_string(), url])
                 .into_iter()
                 .flatten(),
@@ -188,6 +205,33 @@ impl Center {
             &format!("t{}", std::process::id() ^ rand_suffix()),
         );
         let (child, url, startup) = spawn_env(data_dir, &token, extra, env);
+        Center {
+            child,
+            url,
+            token,
+            data_dir: data_dir.to_path_buf(),
+            startup,
+            http: reqwest::Client::new(),
+            _dir: None,
+        }
+    }
+
+    /// A center on `database`, which other centers of the test share (its own data directory
+    /// still), with a token of its own in that database.
+    pub fn start_shared(
+        data_dir: &Path,
+        database: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Center {
+        std::fs::create_dir_all(data_dir).unwrap();
+        let database = Some(database.to_string());
+        let token = create_token_on(
+            data_dir,
+            database.clone(),
+            &format!("t{}", std::process::id() ^ rand_suffix()),
+        );
+        let (child, url, startup) = spawn_on(data_dir, database, &token, extra, env);
         Center {
             child,
             url,
