@@ -13,14 +13,14 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::mosquitto::{connect_provisioned, free_port, Mosquitto};
 use common::moto::Moto;
 use common::mqtt::{plans, Dev, Got, PRODUCT};
-use common::{Center, BIN};
+use common::Center;
 use jiff::Timestamp;
 use reqwest::{header, StatusCode};
 use serde_json::json;
@@ -361,42 +361,12 @@ fn cycles() -> [Timestamp; 2] {
 /// active plan for it in UTC, its push period from the first cycle to the end of the last: the
 /// scheduler's own cycles, at real time, push nothing while the test counts pushes.
 async fn seed(center: &Center, image: &[u8], [first, last]: [Timestamp; 2]) -> i64 {
-    let (s, product) = center
-        .post(
-            "/products",
-            json!({"product_key": PRODUCT, "name": "Aroma"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{product}");
-    let fields = [
-        ("product_key", PRODUCT),
-        ("name", "MCU 2"),
-        ("component_type", "SOTA"),
-        ("package_type", "full"),
-        ("target_version", "2_0_0"),
-    ];
-    let (s, package) = center.upload(&fields, &[("mcu.bin", image.to_vec())]).await;
-    assert_eq!(s, StatusCode::CREATED, "{package}");
     let wall_clock = |t: Timestamp| t.strftime("%H:%M").to_string();
     let end = last + jiff::SignedDuration::from_mins(10);
-    let (s, plan) = center
-        .post(
-            "/plans",
-            json!({
-                "name": "STM32 to 2_0_0", "product_key": PRODUCT, "time_zone": "UTC",
-                "upgrade_mode": "silent",
-                "push_period": {"start": wall_clock(first), "end": wall_clock(end)},
-                "components": [{"identity": "STM32", "component_type": "SOTA", "package_id": package["id"]}],
-            }),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{plan}");
-    let plan_id = plan["id"].as_i64().unwrap();
-    let (s, body) = center
-        .post(&format!("/plans/{plan_id}/activate"), json!({}))
-        .await;
-    assert_eq!(s, StatusCode::OK, "{body}");
-    plan_id
+    let period = json!({"push_period": {"start": wall_clock(first), "end": wall_clock(end)}});
+    common::mqtt::seed_plan_with(center, image.to_vec(), period)
+        .await
+        .plan_id
 }
 
 fn offer_ids(offers: &[sota_protocol::PlanOffer]) -> Vec<i64> {
@@ -565,81 +535,5 @@ fn firmware(n: usize) -> Vec<u8> {
 
 /// `sota-center ARGS --data-dir DATA --database DATABASE`; its output.
 fn cli(args: &[&str], data_dir: &Path, database: &str) -> String {
-    std::fs::create_dir_all(data_dir).unwrap();
-    let out = Command::new(BIN)
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["--database", database])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Debian's mosquitto on the configuration `mosquitto-config` wrote, killed on drop.
-struct Mosquitto(Child);
-
-impl Mosquitto {
-    fn start(conf: &str, port: u16) -> Mosquitto {
-        let child = Command::new("mosquitto")
-            .args(["-c", conf])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start mosquitto ({e}); install the mosquitto package (cargo xtask setup does)"));
-        let m = Mosquitto(child);
-        let deadline = Instant::now() + SOON;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "mosquitto did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        m
-    }
-
-    /// Make it read its password and ACL files again.
-    fn reload(&self) {
-        let ok = Command::new("kill")
-            .args(["-HUP", &self.0.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "cannot signal mosquitto");
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Connect a provisioned device, retrying while mosquitto rereads its files.
-async fn connect_provisioned(addr: &str, device: &str, secret: &str) -> Dev {
-    let deadline = Instant::now() + SOON;
-    loop {
-        match Dev::connect(addr, device, secret).await {
-            Ok(d) => return d,
-            Err(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await
-            }
-            Err(e) => panic!("{device} cannot connect to mosquitto: {e}"),
-        }
-    }
+    common::run_cli(args, data_dir, Some(database.to_string()))
 }

@@ -7,97 +7,18 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::mosquitto::{connect_provisioned, free_port, Mosquitto};
 use common::mqtt::{plans, seed_plan, Dev, PRODUCT};
-use common::{Center, BIN};
+use common::Center;
 use reqwest::StatusCode;
 use sota_engine::Status;
 use sota_protocol::{ComponentVersion, Down, Up};
 
-struct Mosquitto(Child);
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Mosquitto {
-    /// Make it read its password and ACL files again.
-    fn reload(&self) {
-        let ok = Command::new("kill")
-            .args(["-HUP", &self.0.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "cannot signal mosquitto");
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn run(args: &[&str], data: &Path) -> String {
-    let out = Command::new(BIN)
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .args(
-            common::database_for(data)
-                .map(|url| ["--database".to_string(), url])
-                .into_iter()
-                .flatten(),
-        )
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-fn start_mosquitto(conf: &str, port: u16) -> Mosquitto {
-    let child = Command::new("mosquitto")
-        .args(["-c", conf])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start mosquitto ({e}); install the mosquitto and mosquitto-clients packages (cargo xtask setup does)"));
-    let m = Mosquitto(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "mosquitto did not listen on {port} within 10 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    m
-}
-
-/// Connect a provisioned device, retrying while mosquitto reloads its files.
-async fn connect_provisioned(addr: &str, device: &str, secret: &str) -> Dev {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match Dev::connect(addr, device, secret).await {
-            Ok(d) => return d,
-            Err(e) if Instant::now() < deadline => {
-                let _ = e;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("{device} cannot connect to mosquitto: {e}"),
-        }
-    }
+    common::run_cli(args, data, common::database_for(data))
 }
 
 #[tokio::test]
@@ -119,7 +40,7 @@ async fn the_channel_runs_through_mosquitto() {
         ],
         &data,
     );
-    let mosquitto = start_mosquitto(&conf, port);
+    let mosquitto = Mosquitto::start(&conf, port);
     let addr = format!("127.0.0.1:{port}");
     let center = Center::start_in(&data, &["--no-demo", "--broker", &format!("mqtt://{addr}")]);
     assert!(

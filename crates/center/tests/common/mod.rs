@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+pub mod mosquitto;
 pub mod moto;
 pub mod mqtt;
 
@@ -82,23 +83,7 @@ pub fn create_token(data_dir: &Path, name: &str) -> String {
 
 /// [`create_token`] in the given database (`None`: SQLite in `data_dir`).
 fn create_token_on(data_dir: &Path, database: Option<String>, name: &str) -> String {
-    let out = Command::new(BIN)
-        .args(["token", "create", "--name", name, "--data-dir"])
-        .arg(data_dir)
-        .args(
-            database
-                .map(|url| ["--database".to_string(), url])
-                .into_iter()
-                .flatten(),
-        )
-        .output()
-        .expect("run token create");
-    assert!(
-        out.status.success(),
-        "token create failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    run_cli(&["token", "create", "--name", name], data_dir, database)
 }
 
 /// Start a center on `data_dir` with extra flags; waits for its startup banner.
@@ -199,21 +184,7 @@ impl Center {
 
     /// [`Center::start_in`] with extra environment variables.
     pub fn start_in_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Center {
-        std::fs::create_dir_all(data_dir).unwrap();
-        let token = create_token(
-            data_dir,
-            &format!("t{}", std::process::id() ^ rand_suffix()),
-        );
-        let (child, url, startup) = spawn_env(data_dir, &token, extra, env);
-        Center {
-            child,
-            url,
-            token,
-            data_dir: data_dir.to_path_buf(),
-            startup,
-            http: reqwest::Client::new(),
-            _dir: None,
-        }
+        Center::start_on(data_dir, database_for(data_dir), extra, env)
     }
 
     /// A center on `database`, which other centers of the test share (its own data directory
@@ -224,8 +195,17 @@ impl Center {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Center {
+        Center::start_on(data_dir, Some(database.to_string()), extra, env)
+    }
+
+    /// A center on `database` (`None`: SQLite in `data_dir`) with a token of its own.
+    fn start_on(
+        data_dir: &Path,
+        database: Option<String>,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Center {
         std::fs::create_dir_all(data_dir).unwrap();
-        let database = Some(database.to_string());
         let token = create_token_on(
             data_dir,
             database.clone(),
@@ -427,4 +407,28 @@ pub fn files_under(root: &Path) -> Vec<PathBuf> {
     walk(root, &mut out);
     out.sort();
     out
+}
+
+/// `sota-center ARGS --data-dir DATA_DIR [--database DATABASE]` run to its end; its stdout,
+/// trimmed. Fails the test when it fails.
+pub fn run_cli(args: &[&str], data_dir: &Path, database: Option<String>) -> String {
+    std::fs::create_dir_all(data_dir).unwrap();
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(
+            database
+                .map(|url| ["--database".to_string(), url])
+                .into_iter()
+                .flatten(),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }

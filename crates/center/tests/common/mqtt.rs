@@ -207,6 +207,12 @@ pub struct Seeded {
 /// Product `PRODUCT`, a full package STM32 → 2_0_0 of 3000 bytes, and an active
 /// plan for it; `overrides` replace fields of the plan.
 pub async fn seed_plan(center: &Center, overrides: Value) -> Seeded {
+    let image: Vec<u8> = (0..3000u32).map(|i| (i * 13 % 251) as u8).collect();
+    seed_plan_with(center, image, overrides).await
+}
+
+/// [`seed_plan`] with the package holding `image`.
+pub async fn seed_plan_with(center: &Center, image: Vec<u8>, overrides: Value) -> Seeded {
     let (s, product) = center
         .post(
             "/products",
@@ -214,7 +220,6 @@ pub async fn seed_plan(center: &Center, overrides: Value) -> Seeded {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{product}");
-    let image: Vec<u8> = (0..3000u32).map(|i| (i * 13 % 251) as u8).collect();
     let fields = [
         ("product_key", PRODUCT),
         ("name", "MCU 2"),
