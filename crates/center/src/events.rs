@@ -55,7 +55,7 @@ pub struct Events {
     tx: broadcast::Sender<Change>,
     watchers: Counts,
     closing: watch::Sender<bool>,
-    /// The other centers on the database, once [`share`] started.
+    /// The other centers on the database, once [`connect_peers`] ran.
     peers: std::sync::OnceLock<Peers>,
 }
 
@@ -94,26 +94,43 @@ enum Changed {
     },
 }
 
+/// Notices waiting to be sent; beyond this they are dropped (a page then misses a change, as a
+/// lagging watcher does) rather than held without bound through a burst.
+const NOTICES_WAITING: usize = 4096;
+
 /// The sending side: notices queue here and one task sends them in order on its connection
 /// (PostgreSQL delivers one session's notifications in the order sent).
 #[derive(Debug)]
 struct Peers {
     me: String,
-    tx: mpsc::UnboundedSender<String>,
+    tx: mpsc::Sender<String>,
+    dropped: std::sync::atomic::AtomicU64,
 }
 
-impl Events {
-    /// Tell the other centers (if [`share`] started) of a change.
-    fn tell_peers(&self, what: Changed) {
-        let Some(peers) = self.peers.get() else {
-            return;
-        };
-        let notice = Notice {
-            from: peers.me.clone(),
-            what,
-        };
-        if let Ok(json) = serde_json::to_string(&notice) {
-            let _ = peers.tx.send(json);
+/// Tell the other centers (if [`connect_peers`] ran, and any is alive) of a change.
+fn tell_peers(state: &AppState, what: Changed) {
+    let Some(peers) = state.events.peers.get() else {
+        return;
+    };
+    if state.share.alone() {
+        return;
+    }
+    let notice = Notice {
+        from: peers.me.clone(),
+        what,
+    };
+    let Ok(json) = serde_json::to_string(&notice) else {
+        return;
+    };
+    if peers.tx.try_send(json).is_err() {
+        let n = peers
+            .dropped
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n % 1000 == 0 {
+            tracing::warn!(
+                dropped = n + 1,
+                "changes not told to the other centers: {NOTICES_WAITING} notices wait already"
+            );
         }
     }
 }
@@ -121,15 +138,16 @@ impl Events {
 /// On PostgreSQL: send this center's notices to the others, and pass theirs on to this
 /// center's watchers, until the process ends. A notice lost while a connection is down
 /// costs a page one change, as a lagging watcher does.
-pub async fn share(state: Arc<AppState>) -> Result<(), crate::ApiError> {
+pub async fn connect_peers(state: Arc<AppState>) -> Result<(), crate::ApiError> {
     let url = state.pool.connect_options().database_url.clone();
     let options = sqlx::postgres::PgConnectOptions::from_str(url.as_str())?;
     let mut listener = sqlx::postgres::PgListener::connect(url.as_str()).await?;
     listener.listen(CHANNEL).await?;
-    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let (tx, mut rx) = mpsc::channel::<String>(NOTICES_WAITING);
     let _ = state.events.peers.set(Peers {
         me: state.instance.id().to_string(),
         tx,
+        dropped: Default::default(),
     });
     tokio::spawn(async move {
         let mut conn: Option<sqlx::PgConnection> = None;
@@ -300,11 +318,14 @@ impl Drop for Watch {
 /// watchers (and the other centers) where it stands now. Failures are logged: a page misses
 /// one change.
 pub async fn upgrade_moved(state: &AppState, key: &Key) {
-    state.events.tell_peers(Changed::Upgrade {
-        plan: key.plan_id,
-        device: key.device_id,
-        identity: key.identity.clone(),
-    });
+    tell_peers(
+        state,
+        Changed::Upgrade {
+            plan: key.plan_id,
+            device: key.device_id,
+            identity: key.identity.clone(),
+        },
+    );
     send_upgrade(state, key).await;
 }
 
@@ -337,9 +358,7 @@ async fn send_upgrade(state: &AppState, key: &Key) {
 /// A verification job changed (committed): tell its watchers (and the other centers) what it
 /// is now.
 pub fn verification_changed(state: &AppState, job: &Verification) {
-    state
-        .events
-        .tell_peers(Changed::Verification { id: job.id });
+    tell_peers(state, Changed::Verification { id: job.id });
     send_verification(state, job);
 }
 

@@ -37,6 +37,21 @@ enum Hold {
     Sqlite { _file: std::fs::File, path: PathBuf },
 }
 
+/// A live center, as its `center_instances` row says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Live {
+    /// Its instance id.
+    pub id: String,
+    /// Its slot (broker login).
+    pub slot: i64,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// It runs its own broker.
+    pub embedded: bool,
+    /// It takes its share of the devices behind an external broker.
+    pub serving: bool,
+}
+
 impl Instance {
     /// A fresh instance id on the database of `pool`, its liveness lock taken.
     pub async fn start(pool: &Pool) -> Result<Instance, ApiError> {
@@ -72,19 +87,9 @@ impl Instance {
     /// the unique slot lets one insert, and the other tries again.
     async fn register(&self, pool: &Pool) -> Result<i64, ApiError> {
         for _ in 0..20 {
-            let taken: Vec<i64> = self.live(pool).await?.into_iter().map(|(_, s)| s).collect();
+            let taken: Vec<i64> = self.live(pool).await?.iter().map(|c| c.slot).collect();
             let slot = (0..).find(|s| !taken.contains(s)).unwrap_or(0);
-            let inserted = sqlx::query(
-                "INSERT INTO center_instances (id, slot, started_at) VALUES ($1, $2, $3)
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(&self.id)
-            .bind(slot)
-            .bind(crate::now_text())
-            .execute(pool)
-            .await?
-            .rows_affected();
-            if inserted == 1 {
+            if self.insert(pool, slot).await? {
                 return Ok(slot);
             }
         }
@@ -93,18 +98,85 @@ impl Instance {
         ))
     }
 
-    /// Write this instance's row again (with its slot), after another center deleted it while
-    /// this one's database connection was broken.
-    pub async fn register_again(&self, pool: &Pool) -> Result<(), ApiError> {
-        sqlx::query(
+    /// Insert this instance's row with `slot`; false when the slot is taken.
+    async fn insert(&self, pool: &Pool, slot: i64) -> Result<bool, ApiError> {
+        let inserted = sqlx::query(
             "INSERT INTO center_instances (id, slot, started_at) VALUES ($1, $2, $3)
              ON CONFLICT DO NOTHING",
         )
         .bind(&self.id)
-        .bind(self.slot)
+        .bind(slot)
         .bind(crate::now_text())
         .execute(pool)
-        .await?;
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
+    /// Write this instance's row again, after another center deleted it while this one's
+    /// database connection was broken (its lock free, it looked dead). Refused when a center
+    /// started meanwhile took its slot: two centers on one broker login would end each other's
+    /// sessions, so this one has to stop.
+    pub async fn register_again(&self, pool: &Pool, serving: bool) -> Result<(), ApiError> {
+        if !self.insert(pool, self.slot).await? {
+            return Err(ApiError::conflict(
+                "slot_taken",
+                format!(
+                    "this center (instance {}) lost its place among the centers sharing the \
+                     database while its connection to it was broken, and a center started \
+                     meanwhile took its slot {}; restart this center",
+                    self.id, self.slot
+                ),
+            ));
+        }
+        if serving {
+            self.set_serving(pool).await?;
+        }
+        Ok(())
+    }
+
+    /// Record how this center reaches devices, and refuse a mix that would not act as one
+    /// center: a center with its own (embedded) broker must be alone on the database — its
+    /// devices reach only it, and it keeps their request views in memory — and centers on an
+    /// external broker cannot join one.
+    pub async fn join(&self, pool: &Pool, embedded: bool) -> Result<(), ApiError> {
+        sqlx::query("UPDATE center_instances SET embedded = $1 WHERE id = $2")
+            .bind(i64::from(embedded))
+            .bind(&self.id)
+            .execute(pool)
+            .await?;
+        let others: Vec<Live> = self
+            .live(pool)
+            .await?
+            .into_iter()
+            .filter(|c| c.id != self.id && (embedded || c.embedded))
+            .collect();
+        if let Some(other) = others.first() {
+            return Err(ApiError::conflict(
+                "not_alone",
+                format!(
+                    "another center is running on this database (instance {}, started {}{}); \
+                     several centers need an external broker: run every one of them with \
+                     --broker, or stop the other one",
+                    other.id,
+                    other.started_at,
+                    if other.embedded {
+                        ", with its own broker"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Mark this center as taking its share of the devices (subscribed to the external broker).
+    pub async fn set_serving(&self, pool: &Pool) -> Result<(), ApiError> {
+        sqlx::query("UPDATE center_instances SET serving = 1 WHERE id = $1")
+            .bind(&self.id)
+            .execute(pool)
+            .await?;
         Ok(())
     }
 
@@ -113,20 +185,28 @@ impl Instance {
         self.slot
     }
 
-    /// The live instances sharing the database, `(id, slot)` in id order, this one included once
-    /// it registered. The rows of instances found dead are deleted on the way.
-    pub async fn live(&self, pool: &Pool) -> Result<Vec<(String, i64)>, ApiError> {
-        let rows = sqlx::query("SELECT id, slot FROM center_instances ORDER BY id")
-            .fetch_all(pool)
-            .await?;
+    /// The live instances sharing the database, in id order, this one included once it
+    /// registered. The rows of instances found dead are deleted on the way.
+    pub async fn live(&self, pool: &Pool) -> Result<Vec<Live>, ApiError> {
+        let rows = sqlx::query(
+            "SELECT id, slot, started_at, embedded, serving FROM center_instances ORDER BY id",
+        )
+        .fetch_all(pool)
+        .await?;
         let mut live = Vec::with_capacity(rows.len());
         for row in rows {
-            let (id, slot): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
-            if self.is_alive(pool, Some(&id)).await? {
-                live.push((id, slot));
+            let center = Live {
+                id: row.try_get(0)?,
+                slot: row.try_get(1)?,
+                started_at: row.try_get(2)?,
+                embedded: row.try_get::<i64, _>(3)? != 0,
+                serving: row.try_get::<i64, _>(4)? != 0,
+            };
+            if self.is_alive(pool, Some(&center.id)).await? {
+                live.push(center);
             } else {
                 sqlx::query("DELETE FROM center_instances WHERE id = $1")
-                    .bind(&id)
+                    .bind(&center.id)
                     .execute(pool)
                     .await?;
             }

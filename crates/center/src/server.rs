@@ -112,6 +112,8 @@ pub async fn run(config: ServeConfig, max_file_bytes: u64) -> Result<(), StartEr
     let state = Arc::new(state);
     let guard = Arc::new(crate::channel::limit::RateGuard::new(config.rate_limit()));
 
+    // Alone with the embedded broker; with an external one, among any number of centers.
+    instance.join(&pool, config.broker.is_none()).await?;
     let center_secret = crate::channel::credentials::center_secret(&pool).await?;
     let (mqtt_line, ws_line) = match &config.broker {
         Some(url) => {
@@ -148,9 +150,9 @@ pub async fn run(config: ServeConfig, max_file_bytes: u64) -> Result<(), StartEr
         }
     };
     tokio::spawn(crate::channel::push::run(state.clone()));
-    if db::is_postgres(&pool) {
+    if db::is_postgres(&pool) && config.broker.is_some() {
         // Centers sharing the database tell each other of changes for their pages' watchers.
-        crate::events::share(state.clone()).await?;
+        crate::events::connect_peers(state.clone()).await?;
     }
 
     let seeded = if config.no_demo {

@@ -8,91 +8,33 @@ mod common;
 
 use std::time::Duration;
 
-use common::mqtt::{plans, seed_plan, Dev, PRODUCT, WAIT};
+use common::events::Events;
+use common::mqtt::{plans, seed_plan, Dev, PRODUCT};
 use common::Center;
-use futures::StreamExt;
 use serde_json::json;
-use sota_api::events::{EventStream, PlanEvent};
+use sota_api::events::PlanEvent;
 use sota_api::monitoring::Outcome;
-use sota_api::verification::{Outcome as JobOutcome, Verification};
+use sota_api::verification::Outcome as JobOutcome;
 use sota_engine::Status;
 use sota_protocol::{Down, Up};
-use tokio::time::timeout;
 
-/// An open event stream: its events' data, in order.
-struct Events {
-    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
-    split: EventStream,
-    ready: std::collections::VecDeque<String>,
-}
-
-impl Events {
-    async fn open(center: &Center, path: &str) -> Events {
-        let response = center
-            .http
-            .get(center.api(path))
-            .bearer_auth(&center.token)
-            .send()
-            .await
-            .expect("GET the event stream");
-        assert_eq!(response.status(), 200, "{path}");
-        assert_eq!(
-            response.headers()["content-type"],
-            "text/event-stream",
-            "{path}"
-        );
-        Events {
-            body: response.bytes_stream().boxed(),
-            split: EventStream::default(),
-            ready: Default::default(),
+/// The next `upgrade` event of `events`: its status, percent and outcome, and its log line's
+/// status.
+async fn upgrade(events: &mut Events) -> (Status, Option<u8>, Outcome, Option<u8>) {
+    match events.plan_event().await {
+        PlanEvent::Upgrade { upgrade, log } => {
+            assert_eq!(
+                (upgrade.device_key.as_str(), upgrade.identity.as_str()),
+                ("dev-1", "STM32")
+            );
+            (
+                Status::from_code(upgrade.status).expect("an OTA status"),
+                upgrade.percent,
+                upgrade.outcome,
+                log.map(|l| l.status),
+            )
         }
-    }
-
-    /// The next event's data; `None` when the stream ended.
-    async fn next(&mut self) -> Option<String> {
-        loop {
-            if let Some(data) = self.ready.pop_front() {
-                return Some(data);
-            }
-            let chunk = timeout(WAIT, self.body.next())
-                .await
-                .expect("no event within the wait")?
-                .expect("the stream broke");
-            self.ready
-                .extend(self.split.push(&chunk).expect("a well-formed stream"));
-        }
-    }
-
-    async fn plan_event(&mut self) -> PlanEvent {
-        let data = self.next().await.expect("the plan's stream ended");
-        serde_json::from_str(&data).unwrap_or_else(|e| panic!("not a PlanEvent ({e}): {data}"))
-    }
-
-    /// The next `upgrade` event: its status, percent and outcome, and its log line's status.
-    async fn upgrade(&mut self) -> (Status, Option<u8>, Outcome, Option<u8>) {
-        match self.plan_event().await {
-            PlanEvent::Upgrade { upgrade, log } => {
-                assert_eq!(
-                    (upgrade.device_key.as_str(), upgrade.identity.as_str()),
-                    ("dev-1", "STM32")
-                );
-                (
-                    Status::from_code(upgrade.status).expect("an OTA status"),
-                    upgrade.percent,
-                    upgrade.outcome,
-                    log.map(|l| l.status),
-                )
-            }
-            other => panic!("expected an upgrade event, got {other:?}"),
-        }
-    }
-
-    async fn job(&mut self) -> Option<Verification> {
-        let data = self.next().await?;
-        Some(
-            serde_json::from_str(&data)
-                .unwrap_or_else(|e| panic!("not a Verification ({e}): {data}")),
-        )
+        other => panic!("expected an upgrade event, got {other:?}"),
     }
 }
 
@@ -139,80 +81,51 @@ async fn a_devices_reports_reach_the_plans_event_stream() {
     let offered = plans(dev.ask(&Up::Request).await);
     assert_eq!(offered[0].plan_id, plan);
     assert_eq!(
-        events.upgrade().await,
+        upgrade(&mut events).await,
         (Status::None, None, Outcome::Pending, Some(0)),
         "the offer"
     );
 
     dev.status(plan, Status::Plan, None, None).await;
     assert_eq!(
-        events.upgrade().await,
+        upgrade(&mut events).await,
         (Status::Plan, None, Outcome::Pending, Some(1))
     );
     let Down::Firmware(_) = dev.ask(&Up::accept(plan, "STM32")).await else {
         panic!("no firmware")
     };
-    assert_eq!(events.upgrade().await.0, Status::Accepted);
+    assert_eq!(upgrade(&mut events).await.0, Status::Accepted);
     dev.status(plan, Status::DownloadStart, None, None).await;
     dev.status(plan, Status::Downloading, Some(40), None).await;
     // A duplicate moves nothing, so it sends nothing.
     dev.status(plan, Status::Downloading, Some(40), None).await;
     dev.status(plan, Status::Downloading, Some(90), None).await;
-    assert_eq!(events.upgrade().await.0, Status::DownloadStart);
+    assert_eq!(upgrade(&mut events).await.0, Status::DownloadStart);
     assert_eq!(
-        events.upgrade().await,
+        upgrade(&mut events).await,
         (Status::Downloading, Some(40), Outcome::Pending, Some(5))
     );
     assert_eq!(
-        events.upgrade().await,
+        upgrade(&mut events).await,
         (Status::Downloading, Some(90), Outcome::Pending, Some(5))
     );
     for status in [Status::DownloadOk, Status::Updating] {
         dev.status(plan, status, None, None).await;
-        assert_eq!(events.upgrade().await.0, status);
+        assert_eq!(upgrade(&mut events).await.0, status);
     }
     // Success is the center's decision by the reported version: one event with the outcome.
     dev.versions("2_0_0").await;
     assert_eq!(
-        events.upgrade().await,
+        upgrade(&mut events).await,
         (Status::UpdateOk, None, Outcome::Succeeded, Some(11))
     );
 
     // The other watcher got the same sequence.
     let mut seen = Vec::new();
     for _ in 0..9 {
-        seen.push(other.upgrade().await.0.code());
+        seen.push(upgrade(&mut other).await.0.code());
     }
     assert_eq!(seen, [0, 1, 2, 4, 5, 5, 8, 9, 11]);
-}
-
-#[tokio::test]
-async fn a_page_watching_one_center_sees_the_upgrades_another_center_moves() {
-    if !common::on_postgres() {
-        eprintln!("skipped: centers tell each other of changes through PostgreSQL only");
-        return;
-    }
-    // Two centers on one database; the device on A's broker, the page on B.
-    let dir = tempfile::tempdir().unwrap();
-    let a = Center::start_in(dir.path(), &["--no-demo"]);
-    let b = Center::start_in(dir.path(), &["--no-demo"]);
-    let seeded = seed_plan(&a, json!({})).await;
-    let plan = seeded.plan_id;
-    let mut events = Events::open(&b, &format!("/plans/{plan}/events")).await;
-    assert!(matches!(events.plan_event().await, PlanEvent::Open));
-
-    let mut dev = registered(&a, &seeded.product_secret, "dev-1").await;
-    dev.versions("1_0_0").await;
-    assert_eq!(plans(dev.ask(&Up::Request).await)[0].plan_id, plan);
-    assert_eq!(
-        events.upgrade().await,
-        (Status::None, None, Outcome::Pending, Some(0)),
-        "the offer, made by A"
-    );
-    dev.status(plan, Status::Plan, None, None).await;
-    dev.status(plan, Status::Refused, None, None).await;
-    assert_eq!(events.upgrade().await.0, Status::Plan);
-    assert_eq!(events.upgrade().await.2, Outcome::Refused, "in order");
 }
 
 #[tokio::test]

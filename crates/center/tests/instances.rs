@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::events::Events;
 use common::mosquitto::{connect_provisioned, free_port, Mosquitto};
 use common::moto::Moto;
 use common::mqtt::{plans, Dev, Got, PRODUCT};
@@ -24,6 +25,8 @@ use common::Center;
 use jiff::Timestamp;
 use reqwest::{header, StatusCode};
 use serde_json::json;
+use sota_api::events::PlanEvent;
+use sota_engine::Status;
 use sota_protocol::{decode_down, Down, Up};
 
 /// Devices the plan is pushed to.
@@ -148,6 +151,10 @@ impl Fleet {
             })
             .collect();
         mosquitto.reload();
+        // Until both take their share, a device's message may find no center (never two).
+        for center in [&a, &b] {
+            center.wait_for_line(sota_center::channel::share::SERVING);
+        }
         let mut devices = Vec::new();
         for (name, secret) in names.iter().zip(&secrets) {
             devices.push(connect_provisioned(&broker, name, secret).await);
@@ -179,10 +186,29 @@ impl Fleet {
 /// a) The fetcher takes the upgrade; its download link, signed by whichever center handles it,
 /// serves the package from either, whole and by range.
 async fn a_link_signed_by_either_center_downloads_from_both(fleet: &mut Fleet) {
+    // Pages on both centers watch the plan: one of them is not the fetcher's center.
+    let path = format!("/plans/{}/events", fleet.plan_id);
+    let mut pages = [
+        Events::open(&fleet.a, &path).await,
+        Events::open(&fleet.b, &path).await,
+    ];
+    for page in &mut pages {
+        assert!(matches!(page.plan_event().await, PlanEvent::Open));
+    }
     let fetcher = &mut fleet.devices[FLEET];
     let Down::Firmware(fw) = fetcher.ask(&Up::accept(fleet.plan_id, "STM32")).await else {
         panic!("no firmware info for the fetcher")
     };
+    for (page, center) in pages.iter_mut().zip(["A", "B"]) {
+        loop {
+            if let PlanEvent::Upgrade { upgrade, .. } = page.plan_event().await {
+                if upgrade.device_key == "fetcher" && upgrade.status == Status::Accepted.code() {
+                    break;
+                }
+            }
+        }
+        eprintln!("a page on {center} saw the fetcher accept");
+    }
     assert_eq!(fw.size, fleet.image.len() as u64);
     for center in [&fleet.a, &fleet.b] {
         download_through(center, &fw.url, &fleet.image).await;

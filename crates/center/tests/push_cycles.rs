@@ -1,6 +1,7 @@
 //! Centers sharing one database push each 10-minute cycle once: two connection pools on one
 //! database stand for two `sota-center serve` processes. A cycle whose center dies halfway is
-//! finished by another, after the devices already pushed.
+//! finished by another, after the devices already pushed. A center with its own broker is
+//! refused beside another.
 
 mod common;
 
@@ -129,6 +130,8 @@ async fn a_cycle_whose_center_dies_is_finished_by_another_and_no_device_is_pushe
     })
     .await
     .expect("A recorded its first batch");
+    // While A lives, its cycle is its own.
+    assert!(adopt(&b, tick).await.unwrap().is_empty());
     running.abort();
     assert!(
         running.await.unwrap_err().is_cancelled(),
@@ -197,4 +200,51 @@ async fn a_dead_centers_cycle_long_past_is_abandoned_not_pushed() {
         .unwrap()
         .get(0);
     assert_eq!(done, 1, "closed, so no center tries again");
+}
+
+#[tokio::test]
+async fn a_center_with_its_own_broker_is_refused_beside_another_center() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = common::Center::start_in(dir.path(), &["--no-demo"]);
+    let mut second = std::process::Command::new(common::BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--mqtt-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--mqtt-ws-listen", "127.0.0.1:0", "--no-demo", "--data-dir"])
+        .arg(dir.path())
+        .args(
+            common::database_for(dir.path())
+                .map(|url| ["--database".to_string(), url])
+                .into_iter()
+                .flatten(),
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let exited = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if let Some(status) = second.try_wait().unwrap() {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let Ok(status) = exited else {
+        let _ = second.kill();
+        panic!("a second center with its own broker started beside the first");
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("another center is running on this database")
+            && stderr.contains("run every one of them with --broker"),
+        "{stderr}"
+    );
 }

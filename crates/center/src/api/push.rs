@@ -8,7 +8,7 @@ pub use sota_api::push::PushRequest;
 
 /// Push the due plans to the connected devices (what the scheduler does every 10 minutes).
 #[utoipa::path(post, path = "/api/v1/push", tag = "monitoring", request_body = PushRequest,
-    responses((status = 200, description = "What was pushed", body = PushReport), (status = 409, description = "A scheduled cycle another center claimed, or that ran already", body = ErrorBody), (status = "4XX", description = "Rejected", body = ErrorBody)))]
+    responses((status = 200, description = "What was pushed", body = PushReport), (status = 409, description = "A scheduled cycle another center claimed or that ran already (`cycle_claimed`), or one another center took over while this one ran it (`cycle_taken_over`)", body = ErrorBody), (status = "4XX", description = "Rejected", body = ErrorBody)))]
 pub async fn push(
     state: Shared,
     Json(body): Json<PushRequest>,

@@ -50,11 +50,18 @@ pub const IN_HAND: usize = 65_536;
 /// A message for a device's `down` topic, serialized.
 type Outgoing = (String, Bytes);
 
+/// What the pushes queue holds: a message, or a mark the sender answers once every push queued
+/// before it has left for the broker ([`Outbox::pushes_sent`]).
+enum Queued {
+    Message(Outgoing),
+    Mark(tokio::sync::oneshot::Sender<()>),
+}
+
 /// Where the center's messages to devices go: answers first, then pushes.
 #[derive(Clone)]
 pub struct Outbox {
     answers: mpsc::UnboundedSender<Outgoing>,
-    pushes: mpsc::UnboundedSender<Outgoing>,
+    pushes: mpsc::UnboundedSender<Queued>,
     /// For a lane's own answers, sent by the lane itself ([`Self::answer_now`]).
     direct: Sender,
 }
@@ -72,7 +79,7 @@ impl Outbox {
     ) -> (
         Self,
         mpsc::UnboundedReceiver<Outgoing>,
-        mpsc::UnboundedReceiver<Outgoing>,
+        mpsc::UnboundedReceiver<Queued>,
     ) {
         let (answers, a) = mpsc::unbounded_channel();
         let (pushes, p) = mpsc::unbounded_channel();
@@ -119,8 +126,21 @@ impl Outbox {
 
     /// Queue a push of a serialized message to `to` (sent when no answer waits).
     pub fn push_bytes(&self, to: &DeviceId, message: Bytes) {
-        if self.pushes.send((to.down(), message)).is_err() {
+        if self
+            .pushes
+            .send(Queued::Message((to.down(), message)))
+            .is_err()
+        {
             tracing::error!(device = %to, "the MQTT sender has stopped; push dropped");
+        }
+    }
+
+    /// Wait until every push queued so far has left for the broker (handed to the MQTT
+    /// client, or routed by the embedded broker).
+    pub async fn pushes_sent(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.pushes.send(Queued::Mark(tx)).is_ok() {
+            let _ = rx.await;
         }
     }
 }
@@ -405,13 +425,19 @@ fn center_id(scx: &ServerContext) -> Id {
 async fn send_all(
     sender: Sender,
     mut answers: mpsc::UnboundedReceiver<Outgoing>,
-    mut pushes: mpsc::UnboundedReceiver<Outgoing>,
+    mut pushes: mpsc::UnboundedReceiver<Queued>,
 ) {
     loop {
         let (topic, payload) = tokio::select! {
             biased;
             Some(m) = answers.recv() => m,
-            Some(m) = pushes.recv() => m,
+            Some(q) = pushes.recv() => match q {
+                Queued::Message(m) => m,
+                Queued::Mark(done) => {
+                    let _ = done.send(());
+                    continue;
+                }
+            },
             else => return,
         };
         if let Err(e) = sender.publish(topic, payload).await {
@@ -460,7 +486,6 @@ pub fn spawn(state: Arc<AppState>, host: String, port: u16, secret: String, guar
     // Brokers give a login one session: each live center logs in with its slot's.
     let login = super::mosquitto::center_user(state.instance.slot());
     tracing::info!("logging in to the broker as {login}");
-    tokio::spawn(super::share::run(state.clone()));
     let mut options = MqttOptions::new(login.clone(), host, port);
     options
         .set_credentials(login, secret)
@@ -486,9 +511,17 @@ pub fn spawn(state: Arc<AppState>, host: String, port: u16, secret: String, guar
         busy: Throttled::default(),
         external: true,
     };
+    let slot = dispatch.state.instance.slot();
     tokio::spawn(async move {
+        // Which centers serve, read before any device message can arrive (`share`).
+        super::share::refresh(&dispatch.state).await;
+        tokio::spawn(super::share::run(dispatch.state.clone()));
         loop {
             match events.poll().await {
+                Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    let state = dispatch.state.clone();
+                    tokio::spawn(async move { super::share::subscribed(&state).await });
+                }
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
                     tracing::info!(
                         "center connected to the MQTT broker; subscribing to {UP_FILTER}"
@@ -504,6 +537,16 @@ pub fn spawn(state: Arc<AppState>, host: String, port: u16, secret: String, guar
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => dispatch.dispatch(&p.topic, p.payload),
                 Ok(_) => {}
+                Err(rumqttc::ConnectionError::ConnectionRefused(code)) => {
+                    tracing::error!(
+                        "the broker refused this center's login {} ({code:?}); with several \
+                         centers, each needs a login of its own: write the broker's files with \
+                         `sota-center broker mosquitto-config --centers N`, N more than {slot}; \
+                         trying again in 5 s",
+                        super::mosquitto::center_user(slot)
+                    );
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
                 Err(e) => {
                     tracing::warn!("center's MQTT connection: {e}; reconnecting in 1 s");
                     tokio::time::sleep(Duration::from_secs(1)).await;

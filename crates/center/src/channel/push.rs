@@ -79,12 +79,15 @@ enum Delivery<'a> {
     /// All at once, nothing recorded: a manual push, the benchmark.
     Now(&'a mut (dyn FnMut(DeviceId, Bytes) + Send)),
     /// A claimed cycle: in batches (`--push-rate` devices a second, or [`BATCH`]), each recorded
-    /// as handed on before it is sent, so a center taking the cycle over never sends it again.
+    /// before it is sent, so a center taking the cycle over never sends it again; the next is
+    /// recorded only once this one left, so a death loses at most the batch in flight.
     Claimed {
         tick: &'a str,
         instance: &'a str,
         send: &'a mut (dyn FnMut(DeviceId, Bytes) + Send),
         rate: u32,
+        /// When the next batch may go, to hold the rate across products.
+        next: Option<tokio::time::Instant>,
     },
 }
 
@@ -248,15 +251,22 @@ async fn deliver(
             instance,
             send,
             rate,
+            next,
         } => {
             let size = if *rate == 0 { BATCH } else { *rate as usize };
             for batch in decided.chunks(size) {
+                if let Some(at) = *next {
+                    tokio::time::sleep_until(at).await;
+                }
                 let started = tokio::time::Instant::now();
                 let last = batch.last().map_or(i64::MIN, |d| d.id);
                 record(&state.pool, tick, instance, (product.id, last)).await?;
                 hand_on(*send, batch);
+                if let Some(outbox) = state.outbox.get() {
+                    outbox.pushes_sent().await;
+                }
                 if *rate > 0 {
-                    tokio::time::sleep_until(started + std::time::Duration::from_secs(1)).await;
+                    *next = Some(started + std::time::Duration::from_secs(1));
                 }
             }
         }
@@ -273,11 +283,12 @@ async fn record(
     cursor: Cursor,
 ) -> Result<(), ApiError> {
     let updated = sqlx::query(
-        "UPDATE push_cycles SET pushed_product = $1, pushed_device = $2
-         WHERE tick = $3 AND instance = $4 AND done = 0",
+        "UPDATE push_cycles SET pushed_product = $1, pushed_device = $2, pushed_at = $3
+         WHERE tick = $4 AND instance = $5 AND done = 0",
     )
     .bind(cursor.0)
     .bind(cursor.1)
+    .bind(crate::now_text())
     .bind(tick)
     .bind(instance)
     .execute(pool)
@@ -395,7 +406,9 @@ async fn run_claimed(
         instance: state.instance.id(),
         send: &mut send,
         rate: state.push_rate,
+        next: None,
     };
+    let started = Timestamp::now();
     let result = cycle_from(state, tick, from, &mut delivery).await;
     if result.as_ref().is_err_and(|e| e.code == "cycle_taken_over") {
         return result;
@@ -407,7 +420,15 @@ async fn run_claimed(
         .execute(&state.pool)
         .await?;
     if let Ok(report) = &result {
-        tracing::info!(at = %report.at, plans = ?report.plans, devices = report.devices.len(), "push cycle done");
+        let took = Timestamp::now().duration_since(started);
+        tracing::info!(at = %report.at, plans = ?report.plans, devices = report.devices.len(), ?took, "push cycle done");
+        if took.as_secs() > TICK_SECONDS {
+            tracing::warn!(
+                "the push cycle at {tick} took {took:#}, longer than the {TICK_SECONDS} s between \
+                 cycles: raise --push-rate (now {}) so that a cycle's devices fit",
+                state.push_rate
+            );
+        }
     }
     result
 }
@@ -426,7 +447,8 @@ pub async fn claim(
 ) -> Result<bool, ApiError> {
     let tick = tick.to_string();
     let claimed = sqlx::query(
-        "INSERT INTO push_cycles (tick, instance, claimed_at) VALUES ($1, $2, $3) ON CONFLICT (tick) DO NOTHING",
+        "INSERT INTO push_cycles (tick, instance, claimed_at, done) VALUES ($1, $2, $3, 0)
+         ON CONFLICT (tick) DO NOTHING",
     )
     .bind(&tick)
     .bind(instance)
@@ -450,15 +472,17 @@ pub async fn claim(
 
 /// How often centers look for a cycle whose holder died.
 const ADOPT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-/// An unfinished cycle older than this is abandoned rather than finished: its pushes would come
-/// after the next cycle's.
+/// An unfinished cycle whose holder pushed nothing for this long (since the cycle's moment or
+/// its last batch) is abandoned rather than finished: its pushes would come after the next
+/// cycle's.
 const ADOPT_WITHIN: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);
 
 /// Finish the cycles whose holder died: each one found is taken over with a compare-and-set on
 /// its holder (one center wins) and resumed after its recorded cursor.
 pub async fn adopt(state: &AppState, now: Timestamp) -> Result<Vec<PushReport>, ApiError> {
     let rows = sqlx::query(
-        "SELECT tick, instance, pushed_product, pushed_device FROM push_cycles WHERE done = 0",
+        "SELECT tick, instance, pushed_product, pushed_device, pushed_at FROM push_cycles
+         WHERE done = 0",
     )
     .fetch_all(&state.pool)
     .await?;
@@ -480,7 +504,12 @@ pub async fn adopt(state: &AppState, now: Timestamp) -> Result<Vec<PushReport>, 
         let Ok(tick) = tick_text.parse::<Timestamp>() else {
             continue;
         };
-        let stale = now.duration_since(tick) > ADOPT_WITHIN;
+        // Measured from the holder's last batch: a long, rate-limited cycle is still finished.
+        let pushed_at = row.try_get::<Option<String>, _>(4)?;
+        let last = pushed_at
+            .and_then(|t| t.parse::<Timestamp>().ok())
+            .map_or(tick, |t| t.max(tick));
+        let stale = now.duration_since(last) > ADOPT_WITHIN;
         let taken = sqlx::query(
             "UPDATE push_cycles SET instance = $1, done = $2 WHERE tick = $3 AND instance = $4 AND done = 0",
         )

@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+pub mod events;
 pub mod mosquitto;
 pub mod moto;
 pub mod mqtt;
@@ -74,6 +75,8 @@ pub struct Center {
     pub data_dir: PathBuf,
     pub startup: Vec<String>,
     pub http: reqwest::Client,
+    /// What it prints on stdout after its banner.
+    output: std::sync::Mutex<mpsc::Receiver<String>>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -98,7 +101,8 @@ pub fn spawn_env(
     extra: &[&str],
     env: &[(&str, &str)],
 ) -> (Child, String, Vec<String>) {
-    spawn_on(data_dir, database_for(data_dir), token, extra, env)
+    let (child, url, startup, _) = spawn_on(data_dir, database_for(data_dir), token, extra, env);
+    (child, url, startup)
 }
 
 /// [`spawn_env`] on the given database (`None`: SQLite in `data_dir`).
@@ -108,7 +112,7 @@ fn spawn_on(
     token: &str,
     extra: &[&str],
     env: &[(&str, &str)],
-) -> (Child, String, Vec<String>) {
+) -> (Child, String, Vec<String>, mpsc::Receiver<String>) {
     let mut child = Command::new(BIN)
         .args([
             "serve",
@@ -167,7 +171,7 @@ fn spawn_on(
         panic!("sota-center did not start; output: {lines:?}")
     });
     let _ = token;
-    (child, url, lines)
+    (child, url, lines, rx)
 }
 
 impl Center {
@@ -211,7 +215,7 @@ impl Center {
             database.clone(),
             &format!("t{}", std::process::id() ^ rand_suffix()),
         );
-        let (child, url, startup) = spawn_on(data_dir, database, &token, extra, env);
+        let (child, url, startup, output) = spawn_on(data_dir, database, &token, extra, env);
         Center {
             child,
             url,
@@ -219,7 +223,26 @@ impl Center {
             data_dir: data_dir.to_path_buf(),
             startup,
             http: reqwest::Client::new(),
+            output: std::sync::Mutex::new(output),
             _dir: None,
+        }
+    }
+
+    /// Wait (30 s at most) for a line of its stdout starting with `prefix` (among those read
+    /// with the banner, or after).
+    pub fn wait_for_line(&self, prefix: &str) -> String {
+        if let Some(line) = self.startup.iter().find(|l| l.starts_with(prefix)) {
+            return line.clone();
+        }
+        let output = self.output.lock().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match output.recv_timeout(left) {
+                Ok(line) if line.starts_with(prefix) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no line {prefix:?} from the center ({e})"),
+            }
         }
     }
 
