@@ -69,6 +69,11 @@ impl From<sqlx::Error> for ApiError {
                     "this would duplicate an existing record ({d}); choose another key or name"
                 ),
             ),
+            // PostgreSQL's "character not in repertoire": a NUL in text that got past the
+            // extractors (a multipart field).
+            sqlx::Error::Database(d) if d.code().as_deref() == Some("22021") => {
+                crate::api::extract::nul_refused("the request")
+            }
             sqlx::Error::PoolTimedOut => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy",

@@ -26,6 +26,8 @@ pub struct Instance {
     /// Its number among the live instances (`center_instances.slot`).
     slot: i64,
     hold: Hold,
+    /// The liveness lock was taken again (its connection had broken).
+    relocked: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug)]
@@ -77,7 +79,12 @@ impl Instance {
             })?;
             Hold::Sqlite { _file: file, path }
         };
-        let mut instance = Instance { id, slot: 0, hold };
+        let mut instance = Instance {
+            id,
+            slot: 0,
+            hold,
+            relocked: Default::default(),
+        };
         instance.slot = instance.register(pool).await?;
         Ok(instance)
     }
@@ -130,7 +137,7 @@ impl Instance {
             ));
         }
         if serving {
-            self.set_serving(pool).await?;
+            self.set_serving(pool, true).await?;
         }
         Ok(())
     }
@@ -171,9 +178,11 @@ impl Instance {
         Ok(())
     }
 
-    /// Mark this center as taking its share of the devices (subscribed to the external broker).
-    pub async fn set_serving(&self, pool: &Pool) -> Result<(), ApiError> {
-        sqlx::query("UPDATE center_instances SET serving = 1 WHERE id = $1")
+    /// Record whether this center takes its share of the devices (subscribed to the external
+    /// broker).
+    pub async fn set_serving(&self, pool: &Pool, serving: bool) -> Result<(), ApiError> {
+        sqlx::query("UPDATE center_instances SET serving = $1 WHERE id = $2")
+            .bind(i64::from(serving))
             .bind(&self.id)
             .execute(pool)
             .await?;
@@ -268,18 +277,27 @@ impl Instance {
 
     /// Check that the liveness lock is still held, taking it again if its PostgreSQL connection
     /// broke (while it was broken, other centers could sweep this one's uploads in progress).
+    /// When it had to be taken again, [`Instance::take_relocked`] says so once.
     pub async fn keep_alive(&self, pool: &Pool) -> Result<(), ApiError> {
         let Hold::Postgres(conn) = &self.hold else {
             return Ok(());
         };
         let mut conn = conn.lock().await;
-        if sqlx::query("SELECT 1").execute(&mut *conn).await.is_err() {
-            tracing::warn!(
-                "the connection holding this center's liveness lock broke; taking it again"
-            );
-            *conn = lock_pg(pool, &self.id).await?;
+        if sqlx::query("SELECT 1").execute(&mut *conn).await.is_ok() {
+            return Ok(());
         }
+        tracing::warn!("the connection holding this center's liveness lock broke; taking it again");
+        *conn = lock_pg(pool, &self.id).await?;
+        self.relocked
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Whether the liveness lock was taken again since last asked: meanwhile other centers may
+    /// have counted this one as gone.
+    pub fn take_relocked(&self) -> bool {
+        self.relocked
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
     }
 }
 

@@ -186,10 +186,10 @@ impl Dispatch {
         };
         if self.external {
             self.state.presence.seen(&from);
-            // Another live center handles this device (`share`).
-            if !self.state.share.owns(&from) {
-                return;
-            }
+        }
+        // Another live center handles this device (`share`).
+        if !self.state.share.handles(&from) {
+            return;
         }
         if let Some(guard) = &self.guard {
             if !guard.admit(&from, Some(&self.outbox)) {
@@ -308,6 +308,8 @@ async fn lane(
     let mut work = first;
     loop {
         match &work {
+            // Queued before the device moved to another center: that one handles what follows.
+            Work::Message(_) if !state.share.handles(&from) => {}
             Work::Message(payload) => handle(&state, &outbox, &from, payload).await,
             Work::Connected => prefetch(&state, &from).await,
         }
@@ -512,6 +514,7 @@ pub fn spawn(state: Arc<AppState>, host: String, port: u16, secret: String, guar
         external: true,
     };
     let slot = dispatch.state.instance.slot();
+    dispatch.state.share.enable();
     tokio::spawn(async move {
         // Which centers serve, read before any device message can arrive (`share`).
         super::share::refresh(&dispatch.state).await;
@@ -537,6 +540,12 @@ pub fn spawn(state: Arc<AppState>, host: String, port: u16, secret: String, guar
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => dispatch.dispatch(&p.topic, p.payload),
                 Ok(_) => {}
+                Err(e) if dispatch.state.share.serving_now() => {
+                    // Its devices go to the others until it is back.
+                    tracing::warn!("center's MQTT connection: {e}; reconnecting in 1 s");
+                    super::share::unsubscribed(&dispatch.state).await;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
                 Err(rumqttc::ConnectionError::ConnectionRefused(code)) => {
                     tracing::error!(
                         "the broker refused this center's login {} ({code:?}); with several \

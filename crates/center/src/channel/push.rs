@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use jiff::Timestamp;
@@ -73,6 +74,9 @@ pub type Cursor = (i64, i64);
 
 /// Pushes handed on in one piece when no rate is set.
 const BATCH: usize = 10_000;
+/// A batch that has not left for the broker after this long stops the cycle (the broker is
+/// gone): waiting on would hold this center's scheduler, and nobody adopts a live center's cycle.
+const SENT_WITHIN: Duration = Duration::from_secs(60);
 
 /// How a cycle's decided pushes leave, a product's at a time in device id order.
 enum Delivery<'a> {
@@ -86,8 +90,9 @@ enum Delivery<'a> {
         instance: &'a str,
         send: &'a mut (dyn FnMut(DeviceId, Bytes) + Send),
         rate: u32,
-        /// When the next batch may go, to hold the rate across products.
-        next: Option<tokio::time::Instant>,
+        /// The rate's current second: when it ends, and how many pushes it has left (across
+        /// products).
+        second: Option<(tokio::time::Instant, usize)>,
     },
 }
 
@@ -251,23 +256,44 @@ async fn deliver(
             instance,
             send,
             rate,
-            next,
+            second,
         } => {
-            let size = if *rate == 0 { BATCH } else { *rate as usize };
-            for batch in decided.chunks(size) {
-                if let Some(at) = *next {
-                    tokio::time::sleep_until(at).await;
-                }
-                let started = tokio::time::Instant::now();
+            let mut rest = &decided[..];
+            while !rest.is_empty() {
+                let take = if *rate == 0 {
+                    BATCH
+                } else {
+                    let now = tokio::time::Instant::now();
+                    let (ends, left) = match *second {
+                        Some((ends, left)) if left > 0 && now < ends => (ends, left),
+                        Some((ends, _)) => {
+                            tokio::time::sleep_until(ends).await;
+                            (
+                                tokio::time::Instant::now().max(ends) + Duration::from_secs(1),
+                                *rate as usize,
+                            )
+                        }
+                        None => (now + Duration::from_secs(1), *rate as usize),
+                    };
+                    let take = left.min(rest.len());
+                    *second = Some((ends, left - take));
+                    take
+                };
+                let (batch, after) = rest.split_at(take.min(rest.len()));
                 let last = batch.last().map_or(i64::MIN, |d| d.id);
                 record(&state.pool, tick, instance, (product.id, last)).await?;
                 hand_on(*send, batch);
                 if let Some(outbox) = state.outbox.get() {
-                    outbox.pushes_sent().await;
+                    if tokio::time::timeout(SENT_WITHIN, outbox.pushes_sent())
+                        .await
+                        .is_err()
+                    {
+                        return Err(ApiError::internal(format!(
+                            "the broker took no pushes for {SENT_WITHIN:?}; the push cycle at {tick} stopped"
+                        )));
+                    }
                 }
-                if *rate > 0 {
-                    *next = Some(started + std::time::Duration::from_secs(1));
-                }
+                rest = after;
             }
         }
     }
@@ -406,7 +432,7 @@ async fn run_claimed(
         instance: state.instance.id(),
         send: &mut send,
         rate: state.push_rate,
-        next: None,
+        second: None,
     };
     let started = Timestamp::now();
     let result = cycle_from(state, tick, from, &mut delivery).await;
@@ -480,22 +506,12 @@ const ADOPT_WITHIN: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);
 /// Finish the cycles whose holder died: each one found is taken over with a compare-and-set on
 /// its holder (one center wins) and resumed after its recorded cursor.
 pub async fn adopt(state: &AppState, now: Timestamp) -> Result<Vec<PushReport>, ApiError> {
-    let rows = sqlx::query(
-        "SELECT tick, instance, pushed_product, pushed_device, pushed_at FROM push_cycles
-         WHERE done = 0",
-    )
-    .fetch_all(&state.pool)
-    .await?;
+    let rows = sqlx::query("SELECT tick, instance, pushed_at FROM push_cycles WHERE done = 0")
+        .fetch_all(&state.pool)
+        .await?;
     let mut reports = Vec::new();
     for row in rows {
         let (tick_text, holder): (String, String) = (row.try_get(0)?, row.try_get(1)?);
-        let cursor = match (
-            row.try_get::<Option<i64>, _>(2)?,
-            row.try_get::<Option<i64>, _>(3)?,
-        ) {
-            (Some(p), Some(d)) => Some((p, d)),
-            _ => None,
-        };
         if holder == state.instance.id()
             || state.instance.is_alive(&state.pool, Some(&holder)).await?
         {
@@ -505,7 +521,7 @@ pub async fn adopt(state: &AppState, now: Timestamp) -> Result<Vec<PushReport>, 
             continue;
         };
         // Measured from the holder's last batch: a long, rate-limited cycle is still finished.
-        let pushed_at = row.try_get::<Option<String>, _>(4)?;
+        let pushed_at = row.try_get::<Option<String>, _>(2)?;
         let last = pushed_at
             .and_then(|t| t.parse::<Timestamp>().ok())
             .map_or(tick, |t| t.max(tick));
@@ -528,6 +544,20 @@ pub async fn adopt(state: &AppState, now: Timestamp) -> Result<Vec<PushReport>, 
             tracing::warn!(%tick, %holder, "the center running the push cycle at {tick} died; too late to finish it");
             continue;
         }
+        // Read once the cycle is this center's: a holder that was only cut off (not dead) may
+        // record a batch until the take-over, and none after it.
+        let row =
+            sqlx::query("SELECT pushed_product, pushed_device FROM push_cycles WHERE tick = $1")
+                .bind(&tick_text)
+                .fetch_one(&state.pool)
+                .await?;
+        let cursor = match (
+            row.try_get::<Option<i64>, _>(0)?,
+            row.try_get::<Option<i64>, _>(1)?,
+        ) {
+            (Some(p), Some(d)) => Some((p, d)),
+            _ => None,
+        };
         tracing::warn!(%tick, %holder, ?cursor, "the center running the push cycle at {tick} died; finishing it");
         reports.push(run_claimed(state, tick, cursor).await?);
     }
