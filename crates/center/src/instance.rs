@@ -147,18 +147,13 @@ impl Instance {
     /// devices reach only it, and it keeps their request views in memory — and centers on an
     /// external broker cannot join one.
     pub async fn join(&self, pool: &Pool, embedded: bool) -> Result<(), ApiError> {
-        sqlx::query("UPDATE center_instances SET embedded = $1 WHERE id = $2")
-            .bind(i64::from(embedded))
-            .bind(&self.id)
-            .execute(pool)
-            .await?;
-        let others: Vec<Live> = self
+        self.set_flag(pool, "embedded", embedded).await?;
+        let other = self
             .live(pool)
             .await?
             .into_iter()
-            .filter(|c| c.id != self.id && (embedded || c.embedded))
-            .collect();
-        if let Some(other) = others.first() {
+            .find(|c| c.id != self.id && (embedded || c.embedded));
+        if let Some(other) = other {
             return Err(ApiError::conflict(
                 "not_alone",
                 format!(
@@ -181,11 +176,18 @@ impl Instance {
     /// Record whether this center takes its share of the devices (subscribed to the external
     /// broker).
     pub async fn set_serving(&self, pool: &Pool, serving: bool) -> Result<(), ApiError> {
-        sqlx::query("UPDATE center_instances SET serving = $1 WHERE id = $2")
-            .bind(i64::from(serving))
-            .bind(&self.id)
-            .execute(pool)
-            .await?;
+        self.set_flag(pool, "serving", serving).await
+    }
+
+    /// Set one of this instance's 0/1 columns (`embedded`, `serving`).
+    async fn set_flag(&self, pool: &Pool, column: &'static str, on: bool) -> Result<(), ApiError> {
+        sqlx::query(&format!(
+            "UPDATE center_instances SET {column} = $1 WHERE id = $2"
+        ))
+        .bind(i64::from(on))
+        .bind(&self.id)
+        .execute(pool)
+        .await?;
         Ok(())
     }
 

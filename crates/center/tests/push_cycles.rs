@@ -206,22 +206,8 @@ async fn a_dead_centers_cycle_long_past_is_abandoned_not_pushed() {
 async fn a_center_with_its_own_broker_is_refused_beside_another_center() {
     let dir = tempfile::tempdir().unwrap();
     let _first = common::Center::start_in(dir.path(), &["--no-demo"]);
-    let mut second = std::process::Command::new(common::BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--mqtt-listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--mqtt-ws-listen", "127.0.0.1:0", "--no-demo", "--data-dir"])
-        .arg(dir.path())
-        .args(
-            common::database_for(dir.path())
-                .map(|url| ["--database".to_string(), url])
-                .into_iter()
-                .flatten(),
-        )
+    let mut second = common::serve_command(dir.path(), common::database_for(dir.path()))
+        .arg("--no-demo")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()

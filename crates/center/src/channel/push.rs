@@ -89,11 +89,42 @@ enum Delivery<'a> {
         tick: &'a str,
         instance: &'a str,
         send: &'a mut (dyn FnMut(DeviceId, Bytes) + Send),
-        rate: u32,
-        /// The rate's current second: when it ends, and how many pushes it has left (across
-        /// products).
-        second: Option<(tokio::time::Instant, usize)>,
+        pace: Pace,
     },
+}
+
+/// `--push-rate`: how many pushes the next batch may hold, and when it may go. The rate's
+/// second runs across products, so a product's last, short batch does not end it.
+struct Pace {
+    /// Devices a second (0: no limit, batches of [`BATCH`]).
+    rate: u32,
+    /// The current second: when it ends, and how many pushes it has left.
+    second: Option<(tokio::time::Instant, usize)>,
+}
+
+impl Pace {
+    /// The size of the next batch of at most `wanted` pushes, once it may go.
+    async fn next_batch(&mut self, wanted: usize) -> usize {
+        if self.rate == 0 {
+            return wanted.min(BATCH);
+        }
+        let rate = self.rate as usize;
+        let now = tokio::time::Instant::now();
+        let (ends, left) = match self.second {
+            Some((ends, left)) if left > 0 && now < ends => (ends, left),
+            Some((ends, _)) => {
+                tokio::time::sleep_until(ends).await;
+                (
+                    tokio::time::Instant::now().max(ends) + Duration::from_secs(1),
+                    rate,
+                )
+            }
+            None => (now + Duration::from_secs(1), rate),
+        };
+        let take = left.min(wanted);
+        self.second = Some((ends, left - take));
+        take
+    }
 }
 
 /// Run one push cycle as at `at`: each message goes to `send` (the device
@@ -255,31 +286,12 @@ async fn deliver(
             tick,
             instance,
             send,
-            rate,
-            second,
+            pace,
         } => {
             let mut rest = &decided[..];
             while !rest.is_empty() {
-                let take = if *rate == 0 {
-                    BATCH
-                } else {
-                    let now = tokio::time::Instant::now();
-                    let (ends, left) = match *second {
-                        Some((ends, left)) if left > 0 && now < ends => (ends, left),
-                        Some((ends, _)) => {
-                            tokio::time::sleep_until(ends).await;
-                            (
-                                tokio::time::Instant::now().max(ends) + Duration::from_secs(1),
-                                *rate as usize,
-                            )
-                        }
-                        None => (now + Duration::from_secs(1), *rate as usize),
-                    };
-                    let take = left.min(rest.len());
-                    *second = Some((ends, left - take));
-                    take
-                };
-                let (batch, after) = rest.split_at(take.min(rest.len()));
+                let take = pace.next_batch(rest.len()).await;
+                let (batch, after) = rest.split_at(take);
                 let last = batch.last().map_or(i64::MIN, |d| d.id);
                 record(&state.pool, tick, instance, (product.id, last)).await?;
                 hand_on(*send, batch);
@@ -431,8 +443,10 @@ async fn run_claimed(
         tick: &tick_text,
         instance: state.instance.id(),
         send: &mut send,
-        rate: state.push_rate,
-        second: None,
+        pace: Pace {
+            rate: state.push_rate,
+            second: None,
+        },
     };
     let started = Timestamp::now();
     let result = cycle_from(state, tick, from, &mut delivery).await;
@@ -497,7 +511,7 @@ pub async fn claim(
 }
 
 /// How often centers look for a cycle whose holder died.
-const ADOPT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+const ADOPT_EVERY: Duration = Duration::from_secs(1);
 /// An unfinished cycle whose holder pushed nothing for this long (since the cycle's moment or
 /// its last batch) is abandoned rather than finished: its pushes would come after the next
 /// cycle's.

@@ -113,24 +113,7 @@ fn spawn_on(
     extra: &[&str],
     env: &[(&str, &str)],
 ) -> (Child, String, Vec<String>, mpsc::Receiver<String>) {
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--mqtt-listen",
-            "127.0.0.1:0",
-            "--mqtt-ws-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .args(
-            database
-                .map(|url| ["--database".to_string(), url])
-                .into_iter()
-                .flatten(),
-        )
+    let mut child = serve_command(data_dir, database)
         .args(extra)
         .envs(env.iter().copied())
         .env("RUST_LOG", "warn")
@@ -432,6 +415,32 @@ pub fn files_under(root: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// `--database DATABASE`, or nothing (SQLite in the data directory).
+fn database_args(database: Option<String>) -> impl Iterator<Item = String> {
+    database
+        .map(|url| ["--database".to_string(), url])
+        .into_iter()
+        .flatten()
+}
+
+/// `sota-center serve` on `data_dir` (and `database`), every listener on a free loopback port;
+/// not started yet.
+pub fn serve_command(data_dir: &Path, database: Option<String>) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--mqtt-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--mqtt-ws-listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .args(database_args(database));
+    command
+}
+
 /// `sota-center ARGS --data-dir DATA_DIR [--database DATABASE]` run to its end; its stdout,
 /// trimmed. Fails the test when it fails.
 pub fn run_cli(args: &[&str], data_dir: &Path, database: Option<String>) -> String {
@@ -440,12 +449,7 @@ pub fn run_cli(args: &[&str], data_dir: &Path, database: Option<String>) -> Stri
         .args(args)
         .arg("--data-dir")
         .arg(data_dir)
-        .args(
-            database
-                .map(|url| ["--database".to_string(), url])
-                .into_iter()
-                .flatten(),
-        )
+        .args(database_args(database))
         .output()
         .unwrap();
     assert!(
